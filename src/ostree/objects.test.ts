@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  contentChecksum, decodeArchiveHeader, decodeCommit, decodeDirMeta, decodeDirTree, encodeArchiveHeader,
+  encodeCommit, encodeDirMeta, encodeDirTree, fileChecksum, sha256Hex, type Commit,
+} from './objects.js';
+
+// Vectors produced by the real `ostree` 2022.7 (see shared/reference/ostree.md §1.9, §6.4).
+const ROOT_DIRMETA = '446a0ef11b7cc167f3b603e585c7eeeeb675faa412d5ec73f62988eb0b6c5488';
+
+test('dirmeta of a root-owned 0755 directory matches libostree bytes and checksum', () => {
+  const bytes = encodeDirMeta({ uid: 0, gid: 0, mode: 0o40755, xattrs: [] });
+  assert.equal(bytes.toString('hex'), '00000000' + '00000000' + '000041ed');
+  assert.equal(sha256Hex(bytes), ROOT_DIRMETA);
+  assert.deepEqual(decodeDirMeta(bytes), { uid: 0, gid: 0, mode: 0o40755, xattrs: [] });
+});
+
+test('dirmeta with an xattr keeps the NUL in the name', () => {
+  const bytes = encodeDirMeta({ uid: 0, gid: 0, mode: 0o40755, xattrs: [['user.dirattr', Buffer.from('1')]] });
+  assert.equal(sha256Hex(bytes), 'cf149dc90848767ef9f3dde956dd52a5106a0d56d20b1b085fc15fe0180db5b7');
+});
+
+test('dirmeta of a uid 1000 0700 directory stores ids big-endian', () => {
+  const bytes = encodeDirMeta({ uid: 1000, gid: 1000, mode: 0o40700, xattrs: [] });
+  assert.equal(bytes.toString('hex'), '000003e8000003e8000041c0');
+  assert.equal(sha256Hex(bytes), '1bafaf47d4bd514f4673d99893ae641dd776f966837ffee354c729fdb74a562e');
+});
+
+test('empty dirtree is the one-byte object libostree writes', () => {
+  const bytes = encodeDirTree({ files: [], dirs: [] });
+  assert.equal(bytes.toString('hex'), '00');
+  assert.equal(sha256Hex(bytes), '6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d');
+});
+
+test('file checksums match libostree for regular files, symlinks, setuid and xattrs', () => {
+  const reg = (mode: number, uid = 0) => ({ uid, gid: uid, mode, symlinkTarget: '', xattrs: [] });
+  assert.equal(fileChecksum(reg(0o100644), Buffer.from('hello\n')), '44f778e59f0a4748d6b0c90a47347212a231c4ad1e8f7ea5c5dffc7749153a6b');
+  assert.equal(fileChecksum(reg(0o100644)), 'cc700d46f407c6c5ab2d5dde474366a928b7398277e61162e7f8ec06f469f07e');
+  assert.equal(fileChecksum(reg(0o100755), Buffer.from('#!/bin/sh\necho hi\n')), '89b350d278ff59ba4780bc377b8ebfee8ade6b55c99fab1ec84e133bc6ea52c5');
+  assert.equal(
+    fileChecksum({ uid: 0, gid: 0, mode: 0o120777, symlinkTarget: '../etc/hello.txt', xattrs: [] }),
+    '4d0a228731129ea8509a38885ff7a64735dbaa9c67d3881bec94cb452197e571',
+  );
+  assert.equal(
+    fileChecksum({ ...reg(0o100644), xattrs: [['user.test', Buffer.from('val\0')]] }, Buffer.from('x')),
+    'c3764bcb39941f043b57a30378a94a15bfe9db3bba4fe6bbb7a5b8448a201c9d',
+  );
+  // Unsorted input, and an empty value that libglnx drops.
+  const xattrs: [string, Buffer][] = [['user.b', Buffer.from('2')], ['user.empty', Buffer.alloc(0)], ['user.a', Buffer.from('1')]];
+  assert.equal(fileChecksum({ ...reg(0o104755), xattrs }, Buffer.from('a')), '82376fb6cfb16b016963030d34b884c7cdc550ead86c409a1575a9e7a3919496');
+  assert.equal(fileChecksum({ ...reg(0o100600, 1000) }, Buffer.from('secret')), '1b7ee07b9c30bc4bbe3bce2a633e57d40487157fe69e8763159aaaeb845ade01');
+});
+
+test('archive header of hello.txt matches the .filez prefix libostree writes', () => {
+  const h = { uid: 0, gid: 0, mode: 0o100644, symlinkTarget: '', xattrs: [] };
+  const bytes = encodeArchiveHeader(h, 6);
+  assert.equal(bytes.toString('hex'), '0000001a00000000' + '0000000000000006' + '00000000' + '00000000' + '000081a4' + '00000000' + '00' + '19');
+  assert.deepEqual(decodeArchiveHeader(bytes), { header: h, size: 6, dataOffset: bytes.length });
+});
+
+const treeA = {
+  etc: encodeDirTree({ files: [['empty', 'cc700d46f407c6c5ab2d5dde474366a928b7398277e61162e7f8ec06f469f07e'], ['hello.txt', '44f778e59f0a4748d6b0c90a47347212a231c4ad1e8f7ea5c5dffc7749153a6b']], dirs: [] }),
+  usrBin: encodeDirTree({ files: [['hi', '89b350d278ff59ba4780bc377b8ebfee8ade6b55c99fab1ec84e133bc6ea52c5']], dirs: [] }),
+};
+
+test('dirtrees sort files and dirs byte-wise and match libostree', () => {
+  assert.equal(sha256Hex(treeA.etc), '0a2ca3c6c4e9b59d004abcea1adc308c432ea44fc80f88364292e2354aac2ae8');
+  assert.equal(sha256Hex(treeA.usrBin), 'a5e70f9f04f659f65b9127b2bf38c4b1d9a84e218763ef8be22be1a94421691d');
+  const usr = encodeDirTree({
+    files: [['link', '4d0a228731129ea8509a38885ff7a64735dbaa9c67d3881bec94cb452197e571']],
+    dirs: [['bin', sha256Hex(treeA.usrBin), ROOT_DIRMETA]],
+  });
+  assert.equal(sha256Hex(usr), 'e23a3bbc7e867b5c4a321ef48b2dc59ad9c4c6d2f9d485a6fef794d12fef81c0');
+  const root = encodeDirTree({
+    files: [
+      ['B', 'f276eb605c763f0a4b1ec9d99b6fd96628f2e6fcdee5045a58f348b2c32787d7'],
+      ['_u', 'b70ae7320f7795d4e8912468e632560b578997ed16f24aadaf45af7235780ccb'],
+      ['a', 'c3764bcb39941f043b57a30378a94a15bfe9db3bba4fe6bbb7a5b8448a201c9d'],
+    ],
+    dirs: [
+      ['empty-dir', '6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d', ROOT_DIRMETA],
+      ['etc', sha256Hex(treeA.etc), ROOT_DIRMETA],
+      ['usr', sha256Hex(usr), ROOT_DIRMETA],
+    ],
+  });
+  assert.equal(root.length, 330);
+  assert.equal(sha256Hex(root), '70a8c40c872378af604810b17c9afe73769a8e332829655887fdca6583a9a74d');
+  assert.deepEqual(decodeDirTree(root).dirs.map(([n]) => n), ['empty-dir', 'etc', 'usr']);
+});
+
+test('commit of tree A with metadata and ref binding matches libostree checksum', () => {
+  const commit: Commit = {
+    metadata: [
+      ['version', { type: 's', value: '1.0' }],
+      ['ostree.ref-binding', { type: 'as', value: ['test'] }],
+    ],
+    parent: null,
+    subject: 'subj',
+    body: 'body',
+    timestamp: 1577836800,
+    rootTree: '70a8c40c872378af604810b17c9afe73769a8e332829655887fdca6583a9a74d',
+    rootMeta: ROOT_DIRMETA,
+  };
+  const bytes = encodeCommit(commit);
+  assert.equal(bytes.length, 142);
+  assert.equal(sha256Hex(bytes), 'f519ffa5aaa7579b0ce3bf424ea6d7ce0da9ce8c69477d001cec70867a0ac054');
+  assert.deepEqual(decodeCommit(bytes), commit);
+  assert.equal(contentChecksum(commit), 'c1d3a4967d31eea250786ae6a7d24c8f0b3cb3e9f7e4fb0008e51f9114960d1b');
+  const noBindings = { ...commit, metadata: commit.metadata.slice(0, 1) };
+  assert.equal(sha256Hex(encodeCommit(noBindings)), 'a59ff311d4e9f293efcab7acb2a80c549c372836f314e6ffdb9760210ac77398');
+});
+
+test('decoding rejects hostile dirtrees: traversal names and bad offsets', () => {
+  const csum = '44f778e59f0a4748d6b0c90a47347212a231c4ad1e8f7ea5c5dffc7749153a6b';
+  assert.throws(() => decodeDirTree(encodeDirTree({ files: [['..', csum]], dirs: [] })), /Invalid filename/);
+  assert.throws(() => decodeDirTree(encodeDirTree({ files: [['a/b', csum]], dirs: [] })), /Invalid filename/);
+  const good = encodeDirTree({ files: [['hi', csum]], dirs: [] });
+  const bad = Buffer.from(good);
+  bad[bad.length - 2] = 0xff; // array framing offset past the end
+  assert.throws(() => decodeDirTree(bad), /Corrupted dirtree/);
+});

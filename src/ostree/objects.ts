@@ -1,0 +1,258 @@
+/**
+ * The OSTree object model: commit, dirtree, dirmeta and file (content) objects, encoded and
+ * checksummed exactly as libostree does. Pure functions on bytes; nothing touches the disk.
+ *
+ * libostree stores uid, gid, mode, rdev and the commit timestamp big-endian inside otherwise
+ * little-endian GVariants (it byte-swaps before serializing), so we do the same here.
+ */
+import { createHash } from 'node:crypto';
+import { deserialize, GVariantError, serialize, type GValue, type Variant } from './gvariant.js';
+
+export class ObjectError extends Error {
+  override name = 'ObjectError';
+}
+
+export const OBJECT_TYPES = ['file', 'dirtree', 'dirmeta', 'commit', 'tombstone-commit', 'commitmeta'] as const;
+export type ObjectType = (typeof OBJECT_TYPES)[number];
+
+/** An extended attribute: name without its NUL, raw value. */
+export type Xattr = [name: string, value: Buffer];
+
+export interface FileHeader {
+  uid: number;
+  gid: number;
+  /** Full st_mode, with the file type bits (0o100644, 0o120777…). */
+  mode: number;
+  /** Symlink target; '' for regular files. */
+  symlinkTarget: string;
+  xattrs: Xattr[];
+}
+
+export interface DirMeta {
+  uid: number;
+  gid: number;
+  mode: number;
+  xattrs: Xattr[];
+}
+
+export interface DirTree {
+  /** [name, content checksum], sorted by name bytes. */
+  files: [name: string, checksum: string][];
+  /** [name, dirtree checksum, dirmeta checksum], sorted by name bytes. */
+  dirs: [name: string, tree: string, meta: string][];
+}
+
+export interface Commit {
+  /** Metadata in insertion order: the order is part of the checksum. */
+  metadata: [key: string, value: Variant][];
+  parent: string | null;
+  subject: string;
+  body: string;
+  /** Seconds since the epoch, UTC. */
+  timestamp: number;
+  rootTree: string;
+  rootMeta: string;
+}
+
+export const S_IFMT = 0o170000;
+export const S_IFREG = 0o100000;
+export const S_IFDIR = 0o040000;
+export const S_IFLNK = 0o120000;
+export const isSymlinkMode = (mode: number): boolean => (mode & S_IFMT) === S_IFLNK;
+export const isRegularMode = (mode: number): boolean => (mode & S_IFMT) === S_IFREG;
+
+const CHECKSUM_RE = /^[0-9a-f]{64}$/;
+export const isChecksum = (s: string): boolean => CHECKSUM_RE.test(s);
+
+export function sha256Hex(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+function rawChecksum(hex: string): Buffer {
+  if (!isChecksum(hex)) throw new ObjectError(`Invalid checksum "${hex}"`);
+  return Buffer.from(hex, 'hex');
+}
+
+function hexChecksum(raw: GValue, what: string): string {
+  if (!(raw instanceof Uint8Array) || raw.length !== 32) throw new ObjectError(`Invalid ${what} checksum length`);
+  return Buffer.from(raw).toString('hex');
+}
+
+const bswap32 = (n: number): number => (((n & 0xff) << 24) | ((n & 0xff00) << 8) | ((n >>> 8) & 0xff00) | (n >>> 24)) >>> 0;
+
+function bswap64(n: bigint): bigint {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64BE(n);
+  return b.readBigUInt64LE();
+}
+
+/** Byte-wise (strcmp) order of names, which is libostree's, unlike JS's UTF-16 order. */
+export function compareNames(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+/** Rejects names that would escape a checkout: libostree's own path-traversal guards. */
+export function validateFilename(name: string): void {
+  if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
+    throw new ObjectError(`Invalid filename ${JSON.stringify(name)}`);
+  }
+}
+
+function encodeXattrs(xattrs: Xattr[]): GValue {
+  return xattrs
+    .filter(([, v]) => v.length > 0) // libglnx drops empty values
+    .map(([n, v]): [Buffer, Buffer] => [Buffer.from(n + '\0', 'utf8'), v])
+    .sort((a, b) => Buffer.compare(a[0], b[0]));
+}
+
+function decodeXattrs(v: GValue): Xattr[] {
+  return (v as [Buffer, Buffer][]).map(([n, val]) => {
+    if (n.length === 0 || n[n.length - 1] !== 0) throw new ObjectError('Extended attribute name without its NUL');
+    return [n.subarray(0, n.length - 1).toString('utf8'), Buffer.from(val)];
+  });
+}
+
+// ---- file objects
+
+const FILE_HEADER = '(uuuusa(ayay))';
+const ARCHIVE_HEADER = '(tuuuusa(ayay))';
+
+function fileHeaderValue(h: FileHeader): GValue[] {
+  return [bswap32(h.uid), bswap32(h.gid), bswap32(h.mode), 0, h.symlinkTarget, encodeXattrs(h.xattrs)];
+}
+
+/** Wraps a serialized header as ostree frames it: BE32 length, 4 zero bytes, header. */
+function frame(header: Buffer): Buffer {
+  const out = Buffer.alloc(8 + header.length);
+  out.writeUInt32BE(header.length, 0);
+  header.copy(out, 8);
+  return out;
+}
+
+/** The bytes hashed ahead of a file's content to form its checksum. */
+export function fileChecksumPrefix(h: FileHeader): Buffer {
+  return frame(serialize(FILE_HEADER, fileHeaderValue(h)));
+}
+
+/** Checksum of a file object whose whole content is in memory. */
+export function fileChecksum(h: FileHeader, content: Uint8Array = Buffer.alloc(0)): string {
+  return createHash('sha256').update(fileChecksumPrefix(h)).update(content).digest('hex');
+}
+
+/** The header of an archive-mode `.filez` object; raw-deflated content follows it. */
+export function encodeArchiveHeader(h: FileHeader, size: number): Buffer {
+  return frame(serialize(ARCHIVE_HEADER, [bswap64(BigInt(isSymlinkMode(h.mode) ? 0 : size)), ...fileHeaderValue(h)]));
+}
+
+function decodeFileHeaderFields(fields: GValue[]): FileHeader {
+  const [uid, gid, mode, , target, xattrs] = fields as [number, number, number, number, string, GValue];
+  return { uid: bswap32(uid), gid: bswap32(gid), mode: bswap32(mode), symlinkTarget: target, xattrs: decodeXattrs(xattrs) };
+}
+
+/** Parses the framed header at the start of a `.filez` object. */
+export function decodeArchiveHeader(buf: Buffer): { header: FileHeader; size: number; dataOffset: number } {
+  if (buf.length < 8) throw new ObjectError('Truncated archive object header');
+  const len = buf.readUInt32BE(0);
+  if (8 + len > buf.length) throw new ObjectError('Truncated archive object header');
+  const fields = parse(ARCHIVE_HEADER, buf.subarray(8, 8 + len), 'archive file header') as GValue[];
+  const size = Number(bswap64(fields[0] as bigint));
+  return { header: decodeFileHeaderFields(fields.slice(1)), size, dataOffset: 8 + len };
+}
+
+// ---- dirmeta
+
+export function encodeDirMeta(m: DirMeta): Buffer {
+  return serialize('(uuua(ayay))', [bswap32(m.uid), bswap32(m.gid), bswap32(m.mode), encodeXattrs(m.xattrs)]);
+}
+
+export function decodeDirMeta(buf: Buffer): DirMeta {
+  const [uid, gid, mode, xattrs] = parse('(uuua(ayay))', buf, 'dirmeta') as [number, number, number, GValue];
+  const m = { uid: bswap32(uid), gid: bswap32(gid), mode: bswap32(mode), xattrs: decodeXattrs(xattrs) };
+  if ((m.mode & S_IFMT) !== S_IFDIR || (m.mode & ~(S_IFMT | 0o7777)) !== 0) {
+    throw new ObjectError(`Invalid dirmeta mode 0${m.mode.toString(8)}`);
+  }
+  return m;
+}
+
+/** The mode and xattrs of bare-user's `user.ostreemeta` share dirmeta's layout. */
+export const encodeBareUserMeta = encodeDirMeta;
+export function decodeBareUserMeta(buf: Buffer): DirMeta {
+  const [uid, gid, mode, xattrs] = parse('(uuua(ayay))', buf, 'user.ostreemeta') as [number, number, number, GValue];
+  return { uid: bswap32(uid), gid: bswap32(gid), mode: bswap32(mode), xattrs: decodeXattrs(xattrs) };
+}
+
+// ---- dirtree
+
+export function encodeDirTree(t: DirTree): Buffer {
+  return serialize('(a(say)a(sayay))', [
+    t.files.map(([n, c]) => [n, rawChecksum(c)]),
+    t.dirs.map(([n, tr, m]) => [n, rawChecksum(tr), rawChecksum(m)]),
+  ]);
+}
+
+export function decodeDirTree(buf: Buffer): DirTree {
+  const [files, dirs] = parse('(a(say)a(sayay))', buf, 'dirtree') as [[string, Buffer][], [string, Buffer, Buffer][]];
+  const t: DirTree = {
+    files: files.map(([n, c]) => [n, hexChecksum(c, 'file')]),
+    dirs: dirs.map(([n, tr, m]) => [n, hexChecksum(tr, 'dirtree'), hexChecksum(m, 'dirmeta')]),
+  };
+  for (const [n] of [...t.files, ...t.dirs]) validateFilename(n);
+  return t;
+}
+
+// ---- commit
+
+const COMMIT = '(a{sv}aya(say)sstayay)';
+
+export function encodeCommit(c: Commit): Buffer {
+  return serialize(COMMIT, [
+    c.metadata.map(([k, v]) => [k, v]),
+    c.parent ? rawChecksum(c.parent) : Buffer.alloc(0),
+    [],
+    c.subject,
+    c.body,
+    bswap64(BigInt(c.timestamp)),
+    rawChecksum(c.rootTree),
+    rawChecksum(c.rootMeta),
+  ]);
+}
+
+export function decodeCommit(buf: Buffer): Commit {
+  const [metadata, parent, , subject, body, ts, tree, meta] = parse(COMMIT, buf, 'commit') as [
+    [string, Variant][], Buffer, GValue, string, string, bigint, Buffer, Buffer,
+  ];
+  if (parent.length !== 0 && parent.length !== 32) throw new ObjectError('Invalid commit parent checksum length');
+  for (const [k] of metadata) if (k === '') throw new ObjectError('Empty commit metadata key');
+  return {
+    metadata,
+    parent: parent.length ? parent.toString('hex') : null,
+    subject,
+    body,
+    timestamp: Number(bswap64(ts)),
+    rootTree: hexChecksum(tree, 'root dirtree'),
+    rootMeta: hexChecksum(meta, 'root dirmeta'),
+  };
+}
+
+/** `ostree show`'s ContentChecksum: independent of metadata, parent and timestamp. */
+export function contentChecksum(c: Commit): string {
+  return sha256Hex(Buffer.concat([rawChecksum(c.rootTree), rawChecksum(c.rootMeta)]));
+}
+
+export function commitMetadataValue(c: Commit, key: string): GValue | undefined {
+  return c.metadata.find(([k]) => k === key)?.[1].value;
+}
+
+/** Detached metadata (`.commitmeta`): an `a{sv}` named after its commit. */
+export function decodeDetachedMetadata(buf: Buffer): [string, Variant][] {
+  return parse('a{sv}', buf, 'detached metadata') as [string, Variant][];
+}
+
+function parse(type: string, buf: Buffer, what: string): GValue {
+  try {
+    return deserialize(type, buf);
+  } catch (cause) {
+    if (cause instanceof GVariantError) throw new ObjectError(`Corrupted ${what}: ${cause.message}`, { cause });
+    throw cause;
+  }
+}
