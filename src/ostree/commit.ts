@@ -1,0 +1,206 @@
+/**
+ * `ostree commit`: writes a directory tree into a repository as content, dirtree and dirmeta
+ * objects, then the commit object, makes the objects durable, and only then moves the branch
+ * ref. A failure at any point leaves the ref where it was.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, type Stats } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Variant } from './gvariant.js';
+import { Limiter } from './limit.js';
+import {
+  compareNames, encodeCommit, encodeDirMeta, encodeDirTree, fileChecksumPrefix, S_IFDIR, S_IFMT, S_IFREG,
+  type DirTree, type FileHeader, type Xattr,
+} from './objects.js';
+import { RepoError, STREAM_THRESHOLD, type Repo } from './repo.js';
+import { readXattrs } from './xattrs.js';
+
+export interface CommitOptions {
+  /** Ref to point at the new commit (`-b`). None: an orphan commit. */
+  branch?: string;
+  subject?: string;
+  body?: string;
+  /** Commit metadata, in order (`--add-metadata-string`, `--add-metadata`). */
+  metadata?: [string, Variant][];
+  /** Parent checksum; undefined: the branch's current commit; null: none (`--parent=none`). */
+  parent?: string | null;
+  /** Seconds since the epoch; default `SOURCE_DATE_EPOCH` or now. */
+  timestamp?: number;
+  /** Append `ostree.ref-binding` as the CLI does (default true; `--no-bindings` turns it off). */
+  bindings?: boolean;
+  /** uid/gid 0, modes masked to 0755, no xattrs (automatic in bare-user-only repos). */
+  canonicalPermissions?: boolean;
+  /** Do not read extended attributes (`--no-xattrs`). */
+  noXattrs?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface CommitResult {
+  checksum: string;
+  /** Content objects seen, and how many of them were new to the repository. */
+  files: number;
+  newFiles: number;
+  /** Bytes of file content read from the tree. */
+  contentBytes: number;
+}
+
+const FILE_TYPE_NAMES: Record<number, string> = {
+  0o140000: 'socket', 0o060000: 'block device', 0o020000: 'character device', 0o010000: 'fifo',
+};
+
+/** Commits the directory `dir` into `repo`. */
+export async function commitTree(repo: Repo, dir: string, options: CommitOptions = {}): Promise<CommitResult> {
+  const writer = new TreeWriter(repo, {
+    canonical: options.canonicalPermissions || repo.mode === 'bare-user-only',
+    xattrs: !options.noXattrs && repo.config.getBoolean('core', 'disable-xattrs') !== true,
+    signal: options.signal,
+  });
+  const rootStat = await statSource(dir);
+  if (!rootStat.isDirectory()) throw new RepoError(`Not a directory: ${dir}`);
+  const [rootTree, rootMeta] = await writer.writeDir(dir, rootStat);
+
+  const metadata: [string, Variant][] = [...(options.metadata ?? [])];
+  if (options.bindings !== false) {
+    metadata.push(['ostree.ref-binding', { type: 'as', value: options.branch ? [options.branch] : [] }]);
+  }
+  let parent = options.parent;
+  if (parent === undefined) parent = options.branch ? ((await repo.readRef(options.branch)) ?? null) : null;
+  if (parent !== null) await repo.loadCommit(parent); // a missing parent is an error, as in ostree
+
+  const checksum = await repo.writeMetadata('commit', encodeCommit({
+    metadata,
+    parent,
+    subject: options.subject ?? '',
+    body: options.body ?? '',
+    timestamp: options.timestamp ?? defaultTimestamp(),
+    rootTree,
+    rootMeta,
+  }));
+  repo.sync();
+  if (options.branch) await repo.setRef(options.branch, checksum);
+  return { checksum, files: writer.files, newFiles: writer.newFiles, contentBytes: writer.contentBytes };
+}
+
+function defaultTimestamp(): number {
+  const epoch = process.env['SOURCE_DATE_EPOCH'];
+  if (epoch !== undefined && /^\d+$/.test(epoch)) return Number(epoch);
+  return Math.floor(Date.now() / 1000);
+}
+
+async function statSource(path: string): Promise<Stats> {
+  try {
+    return await fs.lstat(path);
+  } catch (e) {
+    throw new RepoError(`Cannot read ${path}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+class TreeWriter {
+  files = 0;
+  newFiles = 0;
+  contentBytes = 0;
+  /** Hardlinked sources are hashed once: dev:ino → checksum. */
+  private readonly byInode = new Map<string, Promise<string>>();
+  // Enough parallel reads, writes and compressions to keep both cores and the disk busy.
+  private readonly limiter = new Limiter(16);
+
+  constructor(
+    private readonly repo: Repo,
+    private readonly opts: { canonical: boolean; xattrs: boolean; signal: AbortSignal | undefined },
+  ) {}
+
+  private xattrsOf(path: string): Xattr[] {
+    return this.opts.xattrs && !this.opts.canonical ? readXattrs(path) : [];
+  }
+
+  async writeDir(path: string, st: Stats): Promise<[tree: string, meta: string]> {
+    this.opts.signal?.throwIfAborted();
+    const names = await fs.readdir(path, { encoding: 'buffer' });
+    const tree: DirTree = { files: [], dirs: [] };
+    await Promise.all(names.map(async (raw) => {
+      const name = decodeName(raw, path);
+      const child = join(path, name);
+      const cst = await statSource(child);
+      if (cst.isDirectory()) {
+        const [t, m] = await this.writeDir(child, cst);
+        tree.dirs.push([name, t, m]);
+      } else {
+        tree.files.push([name, await this.writeFile(child, cst)]);
+      }
+    }));
+    tree.files.sort((a, b) => compareNames(a[0], b[0]));
+    tree.dirs.sort((a, b) => compareNames(a[0], b[0]));
+    const meta = this.opts.canonical
+      ? { uid: 0, gid: 0, mode: S_IFDIR | (st.mode & 0o755), xattrs: [] }
+      : { uid: st.uid, gid: st.gid, mode: st.mode & (S_IFMT | 0o7777), xattrs: this.xattrsOf(path) };
+    const [treeCsum, metaCsum] = await Promise.all([
+      this.repo.writeMetadata('dirtree', encodeDirTree(tree)),
+      this.repo.writeMetadata('dirmeta', encodeDirMeta(meta)),
+    ]);
+    return [treeCsum, metaCsum];
+  }
+
+  private writeFile(path: string, st: Stats): Promise<string> {
+    const type = st.mode & S_IFMT;
+    if (!st.isFile() && !st.isSymbolicLink()) {
+      throw new RepoError(`Unsupported file type ${FILE_TYPE_NAMES[type] ?? `0${type.toString(8)}`}: ${path}`);
+    }
+    if (st.isFile() && st.nlink > 1) {
+      const key = `${st.dev}:${st.ino}`;
+      const known = this.byInode.get(key);
+      if (known) return known.then((c) => (this.files++, c));
+      const pending = this.limiter.run(() => this.storeFile(path, st));
+      this.byInode.set(key, pending);
+      return pending;
+    }
+    return this.limiter.run(() => this.storeFile(path, st));
+  }
+
+  private async storeFile(path: string, st: Stats): Promise<string> {
+    this.opts.signal?.throwIfAborted();
+    this.files++;
+    const header: FileHeader = this.opts.canonical
+      ? { uid: 0, gid: 0, mode: st.isFile() ? S_IFREG | (st.mode & 0o755) : st.mode, symlinkTarget: '', xattrs: [] }
+      : { uid: st.uid, gid: st.gid, mode: st.mode, symlinkTarget: '', xattrs: this.xattrsOf(path) };
+    if (st.isSymbolicLink()) {
+      header.symlinkTarget = await fs.readlink(path);
+      return this.store(header, Buffer.alloc(0));
+    }
+    this.contentBytes += st.size;
+    if (st.size <= STREAM_THRESHOLD) return this.store(header, await fs.readFile(path));
+
+    // Large file: hash it streaming, then copy (or compress) it into the repo if new.
+    const hash = createHash('sha256').update(fileChecksumPrefix(header));
+    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+    const checksum = hash.digest('hex');
+    if (!(await this.repo.hasObject('file', checksum))) {
+      const tmp = this.repo.tmpName();
+      try {
+        await this.repo.writeFileObjectTo(tmp, header, { path, size: st.size });
+        await this.repo.publishObject(tmp, 'file', checksum);
+      } catch (e) {
+        await fs.rm(tmp, { force: true });
+        throw e;
+      }
+      this.newFiles++;
+    }
+    return checksum;
+  }
+
+  private async store(header: FileHeader, content: Buffer): Promise<string> {
+    const checksum = createHash('sha256').update(fileChecksumPrefix(header)).update(content).digest('hex');
+    if (await this.repo.writeFileObject(checksum, header, content)) this.newFiles++;
+    return checksum;
+  }
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function decodeName(raw: Buffer, dir: string): string {
+  try {
+    return utf8.decode(raw);
+  } catch (cause) {
+    throw new RepoError(`Invalid UTF-8 in a file name under ${dir}: ${JSON.stringify(raw.toString('latin1'))}`, { cause });
+  }
+}

@@ -1,0 +1,559 @@
+/**
+ * An OSTree repository on disk, in libostree's layout: `config`, `objects/XX/…`, `refs/`,
+ * `tmp/`, `state/`. Reads and writes objects in each mode (bare, bare-user, bare-user-only,
+ * archive) and resolves refs. Every write goes to `tmp/` first and is renamed into place, so a
+ * crash leaves at most unreferenced objects; refs are written last.
+ */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream, constants as fsConstants, type Stats } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
+import * as zlib from 'node:zlib';
+import { KeyFile } from './keyfile.js';
+import {
+  decodeArchiveHeader, decodeBareUserMeta, decodeCommit, decodeDirMeta, decodeDirTree, encodeArchiveHeader,
+  encodeBareUserMeta, isChecksum, isRegularMode, isSymlinkMode, ObjectError, sha256Hex,
+  type Commit, type DirMeta, type DirTree, type FileHeader, type ObjectType,
+} from './objects.js';
+import { readXattr, readXattrs, writeXattrs } from './xattrs.js';
+
+export class RepoError extends Error {
+  override name = 'RepoError';
+}
+
+export const REPO_MODES = ['bare', 'bare-user', 'bare-user-only', 'archive'] as const;
+export type RepoMode = (typeof REPO_MODES)[number];
+
+const CONFIG_MODE: Record<RepoMode, string> = {
+  bare: 'bare', 'bare-user': 'bare-user', 'bare-user-only': 'bare-user-only', archive: 'archive-z2',
+};
+
+export function parseRepoMode(s: string): RepoMode {
+  if (s === 'archive-z2') return 'archive';
+  if ((REPO_MODES as readonly string[]).includes(s)) return s as RepoMode;
+  throw new RepoError(`Invalid mode "${s}": expected one of ${REPO_MODES.join(', ')}`);
+}
+
+const REF_COMPONENT = /^[\w\d][-._\w\d]*$/;
+
+export function validateRefName(ref: string): void {
+  if (!ref.split('/').every((c) => REF_COMPONENT.test(c))) throw new RepoError(`Invalid ref name ${ref}`);
+}
+
+const deflateRaw = promisify(zlib.deflateRaw);
+const inflateRaw = promisify(zlib.inflateRaw);
+
+/** Files larger than this are streamed rather than read whole. */
+export const STREAM_THRESHOLD = 4 * 1024 * 1024;
+
+const isEnoent = (e: unknown): boolean => (e as NodeJS.ErrnoException)?.code === 'ENOENT';
+
+/** A file object's metadata, and its content (absent for symlinks). */
+export interface FileObject {
+  header: FileHeader;
+  size: number;
+}
+
+export class Repo {
+  private readonly knownDirs = new Set<string>();
+  readonly isRoot = process.getuid?.() === 0;
+
+  private constructor(
+    readonly path: string,
+    readonly mode: RepoMode,
+    readonly config: KeyFile,
+  ) {}
+
+  /** Creates a repository (like `ostree init`); an existing repo of the same mode is opened. */
+  static async init(path: string, options: { mode: RepoMode }): Promise<Repo> {
+    try {
+      const existing = await Repo.open(path);
+      if (existing.mode !== options.mode) throw new RepoError(`Repository ${path} already exists with mode ${existing.mode}`);
+      return existing;
+    } catch (e) {
+      if (!(e instanceof RepoError) || !/no config/.test(e.message)) throw e;
+    }
+    for (const d of ['objects', 'tmp/cache', 'refs/heads', 'refs/remotes', 'refs/mirrors', 'state', 'extensions']) {
+      await fs.mkdir(join(path, d), { recursive: true, mode: 0o755 });
+    }
+    const config = `[core]\nrepo_version=1\nmode=${CONFIG_MODE[options.mode]}\n`;
+    await atomicWrite(join(path, 'config'), join(path, 'tmp'), config, 0o644);
+    return Repo.open(path);
+  }
+
+  static async open(path: string): Promise<Repo> {
+    let text: string;
+    try {
+      text = await fs.readFile(join(path, 'config'), 'utf8');
+    } catch (e) {
+      if (isEnoent(e) || (e as NodeJS.ErrnoException).code === 'ENOTDIR') {
+        throw new RepoError(`Not an OSTree repository: ${path} (no config)`);
+      }
+      throw e;
+    }
+    let config: KeyFile;
+    try {
+      config = KeyFile.parse(text, join(path, 'config'));
+    } catch (e) {
+      throw new RepoError(`Invalid repository configuration: ${(e as Error).message}`, { cause: e });
+    }
+    const version = config.get('core', 'repo_version');
+    if (version !== '1') throw new RepoError(`Invalid repository configuration ${join(path, 'config')}: unsupported repo_version ${version ?? '(missing)'}`);
+    const modeName = config.get('core', 'mode') ?? 'bare';
+    let mode: RepoMode;
+    try {
+      mode = parseRepoMode(modeName);
+    } catch {
+      throw new RepoError(`Invalid repository configuration ${join(path, 'config')}: unknown mode "${modeName}"`);
+    }
+    return new Repo(path, mode, config);
+  }
+
+  // ---- objects
+
+  objectPath(type: ObjectType, checksum: string): string {
+    const ext = type === 'file' ? (this.mode === 'archive' ? 'filez' : 'file') : type;
+    return join(this.path, 'objects', checksum.slice(0, 2), `${checksum.slice(2)}.${ext}`);
+  }
+
+  async hasObject(type: ObjectType, checksum: string): Promise<boolean> {
+    try {
+      await fs.lstat(this.objectPath(type, checksum));
+      return true;
+    } catch (e) {
+      if (isEnoent(e)) return false;
+      throw e;
+    }
+  }
+
+  async readMetadata(type: 'commit' | 'dirtree' | 'dirmeta' | 'commitmeta', checksum: string): Promise<Buffer> {
+    if (!isChecksum(checksum)) throw new RepoError(`Invalid checksum "${checksum}"`);
+    try {
+      return await fs.readFile(this.objectPath(type, checksum));
+    } catch (e) {
+      if (isEnoent(e)) throw new RepoError(`No such metadata object ${checksum}.${type}`);
+      throw e;
+    }
+  }
+
+  async loadCommit(checksum: string): Promise<Commit> {
+    return decodeAs(checksum, 'commit', await this.readMetadata('commit', checksum), decodeCommit);
+  }
+
+  async loadDirTree(checksum: string): Promise<DirTree> {
+    return decodeAs(checksum, 'dirtree', await this.readMetadata('dirtree', checksum), decodeDirTree);
+  }
+
+  async loadDirMeta(checksum: string): Promise<DirMeta> {
+    return decodeAs(checksum, 'dirmeta', await this.readMetadata('dirmeta', checksum), decodeDirMeta);
+  }
+
+  /** Stores a metadata object (commit, dirtree, dirmeta) and returns its checksum. */
+  async writeMetadata(type: 'commit' | 'dirtree' | 'dirmeta', bytes: Buffer): Promise<string> {
+    const checksum = sha256Hex(bytes);
+    const dest = this.objectPath(type, checksum);
+    if (!(await exists(dest))) {
+      await this.ensureObjectDir(dest);
+      await atomicWrite(dest, this.tmpDir, bytes, 0o644);
+    }
+    return checksum;
+  }
+
+  async writeDetachedMetadata(commit: string, bytes: Buffer | null): Promise<void> {
+    const dest = this.objectPath('commitmeta', commit);
+    if (bytes === null) return fs.rm(dest, { force: true });
+    await this.ensureObjectDir(dest);
+    await atomicWrite(dest, this.tmpDir, bytes, 0o644);
+  }
+
+  async readDetachedMetadata(commit: string): Promise<Buffer | null> {
+    try {
+      return await fs.readFile(this.objectPath('commitmeta', commit));
+    } catch (e) {
+      if (isEnoent(e)) return null;
+      throw e;
+    }
+  }
+
+  get tmpDir(): string {
+    return join(this.path, 'tmp');
+  }
+
+  private async ensureObjectDir(objectPath: string): Promise<void> {
+    const dir = dirname(objectPath);
+    if (this.knownDirs.has(dir)) return;
+    await fs.mkdir(dir, { recursive: true, mode: 0o755 });
+    this.knownDirs.add(dir);
+  }
+
+  /** Reads a file object's metadata (uid, gid, mode, symlink target, xattrs) and content size. */
+  async statFileObject(checksum: string): Promise<FileObject> {
+    const path = this.objectPath('file', checksum);
+    try {
+      if (this.mode === 'archive') {
+        const fh = await fs.open(path, 'r');
+        try {
+          const head = Buffer.alloc(8);
+          await fh.read(head, 0, 8, 0);
+          const len = head.readUInt32BE(0);
+          if (len > 1 << 20) throw new ObjectError(`Corrupted archive object ${checksum}: header length ${len}`);
+          const buf = Buffer.alloc(8 + len);
+          const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+          const { header, size } = decodeArchiveHeader(buf.subarray(0, bytesRead));
+          return { header, size };
+        } finally {
+          await fh.close();
+        }
+      }
+      const st = await fs.lstat(path);
+      return { header: await this.bareHeader(path, st, checksum), size: st.isSymbolicLink() ? 0 : st.size };
+    } catch (e) {
+      if (isEnoent(e)) throw new RepoError(`No such file object ${checksum}`);
+      throw e;
+    }
+  }
+
+  private async bareHeader(path: string, st: Stats, checksum: string): Promise<FileHeader> {
+    switch (this.mode) {
+      case 'bare':
+        return {
+          uid: st.uid, gid: st.gid, mode: st.mode,
+          symlinkTarget: st.isSymbolicLink() ? await fs.readlink(path) : '',
+          xattrs: readXattrs(path),
+        };
+      case 'bare-user': {
+        const meta = readXattr(path, 'user.ostreemeta');
+        if (!meta) throw new RepoError(`File object ${checksum} has no user.ostreemeta xattr`);
+        const m = decodeBareUserMeta(meta);
+        let symlinkTarget = '';
+        if (isSymlinkMode(m.mode)) {
+          const raw = await fs.readFile(path);
+          symlinkTarget = raw.subarray(0, raw.indexOf(0) < 0 ? raw.length : raw.indexOf(0)).toString('utf8');
+        }
+        return { uid: m.uid, gid: m.gid, mode: m.mode, symlinkTarget, xattrs: m.xattrs };
+      }
+      default: // bare-user-only: canonical ownership, no xattrs
+        return { uid: 0, gid: 0, mode: st.mode, symlinkTarget: st.isSymbolicLink() ? await fs.readlink(path) : '', xattrs: [] };
+    }
+  }
+
+  /** Opens a file object's content as a stream (empty for symlinks). */
+  async openFileContent(checksum: string): Promise<Readable> {
+    const path = this.objectPath('file', checksum);
+    const { header } = await this.statFileObject(checksum);
+    if (isSymlinkMode(header.mode)) return Readable.from([]);
+    if (this.mode !== 'archive') return createReadStream(path, { highWaterMark: 1 << 20 });
+    const head = Buffer.alloc(8);
+    const fh = await fs.open(path, 'r');
+    try {
+      await fh.read(head, 0, 8, 0);
+    } finally {
+      await fh.close();
+    }
+    const stream = createReadStream(path, { start: 8 + head.readUInt32BE(0), highWaterMark: 1 << 20 });
+    return stream.pipe(zlib.createInflateRaw());
+  }
+
+  /** Reads a whole file object into memory: for small files and tests. */
+  async readFileObject(checksum: string): Promise<FileObject & { content: Buffer }> {
+    const path = this.objectPath('file', checksum);
+    if (this.mode === 'archive') {
+      let raw: Buffer;
+      try {
+        raw = await fs.readFile(path);
+      } catch (e) {
+        if (isEnoent(e)) throw new RepoError(`No such file object ${checksum}`);
+        throw e;
+      }
+      const { header, size, dataOffset } = decodeArchiveHeader(raw);
+      if (isSymlinkMode(header.mode)) return { header, size: 0, content: Buffer.alloc(0) };
+      let content: Buffer;
+      try {
+        content = await inflateRaw(raw.subarray(dataOffset));
+      } catch (e) {
+        throw new ObjectError(`Corrupted archive object ${checksum}: ${(e as Error).message}`, { cause: e });
+      }
+      return { header, size, content };
+    }
+    const obj = await this.statFileObject(checksum);
+    const content = isSymlinkMode(obj.header.mode) ? Buffer.alloc(0) : await fs.readFile(path);
+    return { ...obj, content };
+  }
+
+  /**
+   * Stores a file object whose content is in memory (or a symlink) under the checksum the
+   * caller computed; false when the repository already had it.
+   */
+  async writeFileObject(checksum: string, header: FileHeader, content: Buffer): Promise<boolean> {
+    const dest = this.objectPath('file', checksum);
+    if (await exists(dest)) return false;
+    await this.ensureObjectDir(dest);
+    const tmp = this.tmpName();
+    try {
+      await this.writeFileObjectTo(tmp, header, { content });
+      await fs.rename(tmp, dest);
+    } catch (e) {
+      await fs.rm(tmp, { force: true });
+      throw e;
+    }
+    return true;
+  }
+
+  /**
+   * Writes a file object of this repo's mode at `tmp` (not yet named), content from memory
+   * or from a file on disk (copied, never linked).
+   */
+  async writeFileObjectTo(tmp: string, header: FileHeader, source: { content: Buffer } | { path: string; size: number }): Promise<void> {
+    const symlink = isSymlinkMode(header.mode);
+    if (!symlink && !isRegularMode(header.mode)) throw new RepoError(`Unsupported file type in mode 0${header.mode.toString(8)}`);
+    switch (this.mode) {
+      case 'archive': {
+        const size = 'content' in source ? source.content.length : source.size;
+        const head = encodeArchiveHeader(header, size);
+        if (symlink) {
+          await fs.writeFile(tmp, head, { mode: 0o644 });
+        } else if ('content' in source) {
+          await fs.writeFile(tmp, Buffer.concat([head, await deflateRaw(source.content, { level: this.zlibLevel })]), { mode: 0o644 });
+        } else {
+          await streamDeflated(source.path, tmp, head, this.zlibLevel);
+        }
+        return;
+      }
+      case 'bare-user': {
+        const data = symlink ? Buffer.from(header.symlinkTarget + '\0') : null;
+        await writeContent(tmp, data ? { content: data } : source);
+        const m = symlink ? 0o644 : (header.mode & 0o775) | 0o400;
+        await fs.chmod(tmp, m);
+        writeXattrs(tmp, [['user.ostreemeta', encodeBareUserMeta({ uid: header.uid, gid: header.gid, mode: header.mode, xattrs: header.xattrs })]]);
+        await fs.utimes(tmp, 0, 0);
+        return;
+      }
+      default: {
+        // bare (real ownership, mode and xattrs) and bare-user-only (canonical mode only).
+        if (symlink) {
+          await fs.symlink(header.symlinkTarget, tmp);
+          if (this.mode === 'bare' && this.isRoot) await fs.lchown(tmp, header.uid, header.gid);
+          await fs.lutimes(tmp, 0, 0);
+        } else {
+          await writeContent(tmp, source);
+          if (this.mode === 'bare' && this.isRoot) await fs.chown(tmp, header.uid, header.gid);
+          await fs.chmod(tmp, header.mode & 0o7777);
+          await fs.utimes(tmp, 0, 0);
+        }
+        if (this.mode === 'bare' && header.xattrs.length) writeXattrs(tmp, header.xattrs);
+      }
+    }
+  }
+
+  /** Renames a finished temporary object into place unless the object already exists. */
+  async publishObject(tmp: string, type: ObjectType, checksum: string): Promise<void> {
+    const dest = this.objectPath(type, checksum);
+    await this.ensureObjectDir(dest);
+    if (await exists(dest)) {
+      await fs.rm(tmp, { force: true });
+      return;
+    }
+    await fs.rename(tmp, dest);
+  }
+
+  /** A unique path under `tmp/` for an object being written. */
+  tmpName(): string {
+    return join(this.tmpDir, `obj-${process.pid}-${randomBytes(8).toString('hex')}`);
+  }
+
+  private get zlibLevel(): number {
+    const level = Number(this.config.get('archive', 'zlib-level') ?? 6);
+    return Number.isInteger(level) && level >= 0 && level <= 9 ? level : 6;
+  }
+
+  /** Lists every object of the repo as [checksum, type]. */
+  async listObjects(): Promise<[string, ObjectType][]> {
+    const out: [string, ObjectType][] = [];
+    const root = join(this.path, 'objects');
+    let prefixes: string[];
+    try {
+      prefixes = await fs.readdir(root);
+    } catch (e) {
+      if (isEnoent(e)) return out;
+      throw e;
+    }
+    for (const prefix of prefixes.sort()) {
+      if (!/^[0-9a-f]{2}$/.test(prefix)) continue;
+      for (const name of (await fs.readdir(join(root, prefix))).sort()) {
+        const dot = name.indexOf('.');
+        const rest = name.slice(0, dot);
+        const ext = name.slice(dot + 1);
+        const type: ObjectType | undefined = ext === 'file' || ext === 'filez' ? 'file'
+          : (['dirtree', 'dirmeta', 'commit', 'tombstone-commit', 'commitmeta'] as const).find((t) => t === ext);
+        if (type && rest.length === 62) out.push([prefix + rest, type]);
+      }
+    }
+    return out;
+  }
+
+  async deleteObject(type: ObjectType, checksum: string): Promise<number> {
+    const path = this.objectPath(type, checksum);
+    try {
+      const st = await fs.lstat(path);
+      await fs.unlink(path);
+      return st.nlink <= 1 ? st.size : 0;
+    } catch (e) {
+      if (isEnoent(e)) return 0;
+      throw e;
+    }
+  }
+
+  /** Makes everything written so far durable (like ostree's syncfs at transaction commit). */
+  sync(): void {
+    if (this.config.getBoolean('core', 'fsync') === false) return;
+    const r = spawnSync('sync', ['-f', this.path], { stdio: 'ignore' });
+    if (r.error || r.status !== 0) throw new RepoError(`Syncing ${this.path} to disk failed`);
+  }
+
+  // ---- refs
+
+  private refPath(ref: string, remote?: string): string {
+    return remote ? join(this.path, 'refs', 'remotes', remote, ref) : join(this.path, 'refs', 'heads', ref);
+  }
+
+  /** Reads a ref; undefined if absent. `REMOTE:REF` reads a remote ref. */
+  async readRef(refspec: string): Promise<string | undefined> {
+    const [remote, ref] = splitRefspec(refspec);
+    try {
+      const value = (await fs.readFile(this.refPath(ref, remote), 'utf8')).trim();
+      if (!isChecksum(value)) throw new RepoError(`Ref ${refspec} holds an invalid checksum "${value.slice(0, 80)}"`);
+      return value;
+    } catch (e) {
+      if (isEnoent(e) || (e as NodeJS.ErrnoException).code === 'EISDIR' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+      throw e;
+    }
+  }
+
+  /** Resolves a ref, `REMOTE:REF`, a checksum, or any of those followed by `^` (parent). */
+  async resolveRev(rev: string): Promise<string> {
+    let parents = 0;
+    let base = rev;
+    while (base.endsWith('^')) {
+      base = base.slice(0, -1);
+      parents++;
+    }
+    const found = isChecksum(base) ? base : await this.readRef(base);
+    if (!found) throw new RepoError(`Refspec '${rev}' not found`);
+    let checksum: string = found;
+    for (let i = 0; i < parents; i++) {
+      const parent: string | null = (await this.loadCommit(checksum)).parent;
+      if (!parent) throw new RepoError(`Commit ${checksum} has no parent`);
+      checksum = parent;
+    }
+    return checksum;
+  }
+
+  /** Writes (or with null, deletes) a ref atomically. */
+  async setRef(refspec: string, checksum: string | null): Promise<void> {
+    const [remote, ref] = splitRefspec(refspec);
+    validateRefName(ref);
+    const path = this.refPath(ref, remote);
+    if (checksum === null) {
+      await fs.rm(path, { force: true });
+      return;
+    }
+    if (!isChecksum(checksum)) throw new RepoError(`Invalid checksum "${checksum}"`);
+    await fs.mkdir(dirname(path), { recursive: true });
+    await atomicWrite(path, this.tmpDir, `${checksum}\n`, 0o644, true);
+  }
+
+  /** All refs as sorted [name, checksum]; remote refs as `REMOTE:REF`. */
+  async listRefs(): Promise<[string, string][]> {
+    const out: [string, string][] = [];
+    const walk = async (dir: string, prefix: string, depth: number): Promise<void> => {
+      let entries;
+      try {
+        entries = await fs.readdir(dir, { withFileTypes: true });
+      } catch (e) {
+        if (isEnoent(e)) return;
+        throw e;
+      }
+      for (const e of entries) {
+        const name = prefix ? `${prefix}/${e.name}` : e.name;
+        if (e.isDirectory()) await walk(join(dir, e.name), name, depth + 1);
+        else if (e.isFile()) out.push([name, (await fs.readFile(join(dir, e.name), 'utf8')).trim()]);
+      }
+    };
+    await walk(join(this.path, 'refs', 'heads'), '', 0);
+    const remotesDir = join(this.path, 'refs', 'remotes');
+    let remotes: string[] = [];
+    try {
+      remotes = await fs.readdir(remotesDir);
+    } catch (e) {
+      if (!isEnoent(e)) throw e;
+    }
+    for (const remote of remotes) {
+      const refs: [string, string][] = [];
+      const before = out.length;
+      await walk(join(remotesDir, remote), '', 0);
+      refs.push(...out.splice(before).map(([n, c]): [string, string] => [`${remote}:${n}`, c]));
+      out.push(...refs);
+    }
+    return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  }
+}
+
+export function splitRefspec(refspec: string): [remote: string | undefined, ref: string] {
+  const colon = refspec.indexOf(':');
+  return colon < 0 ? [undefined, refspec] : [refspec.slice(0, colon), refspec.slice(colon + 1)];
+}
+
+/** Decodes a metadata object, naming it in the error when it is corrupted. */
+function decodeAs<T>(checksum: string, type: string, bytes: Buffer, decode: (b: Buffer) => T): T {
+  try {
+    return decode(bytes);
+  } catch (e) {
+    if (e instanceof ObjectError) throw new ObjectError(`${checksum}.${type}: ${e.message}`, { cause: e });
+    throw e;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await fs.lstat(path);
+    return true;
+  } catch (e) {
+    if (isEnoent(e)) return false;
+    throw e;
+  }
+}
+
+/** Writes `data` to a temporary file in `tmpDir` and renames it over `dest`. */
+export async function atomicWrite(dest: string, tmpDir: string, data: string | Buffer, mode: number, durable = false): Promise<void> {
+  await fs.mkdir(tmpDir, { recursive: true });
+  const tmp = join(tmpDir, `tmp-${process.pid}-${randomBytes(8).toString('hex')}`);
+  try {
+    const fh = await fs.open(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, mode);
+    try {
+      await fh.writeFile(data);
+      if (durable) await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fs.chmod(tmp, mode);
+    await fs.rename(tmp, dest);
+  } catch (e) {
+    await fs.rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+async function writeContent(tmp: string, source: { content: Buffer } | { path: string; size: number }): Promise<void> {
+  if ('content' in source) await fs.writeFile(tmp, source.content, { mode: 0o600 });
+  else await fs.copyFile(source.path, tmp);
+}
+
+async function streamDeflated(src: string, dest: string, head: Buffer, level: number): Promise<void> {
+  const out = createWriteStream(dest, { mode: 0o644 });
+  out.write(head);
+  await pipeline(createReadStream(src, { highWaterMark: 1 << 20 }), zlib.createDeflateRaw({ level }), out);
+}
