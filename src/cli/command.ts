@@ -1,0 +1,80 @@
+/**
+ * The shape of every command, and the dispatcher that turns a group of them into a CLI with
+ * `--help` and clear usage errors. Commands only parse, call one library function, and print.
+ */
+import { flag, parse, UsageError, type Options, type Parsed } from './args.js';
+import type { Output } from './output.js';
+
+export interface Context {
+  output: Output;
+  env: NodeJS.ProcessEnv;
+}
+
+export interface Command {
+  /** One line for the group's listing. */
+  summary: string;
+  /** Usage line after the command name, e.g. `[OPTION…] REF DEST`. */
+  usage: string;
+  /** Flags, with a description for `--help`. */
+  options: Record<string, Options[string] & { description: string; argument?: string }>;
+  run(args: Parsed, ctx: Context): Promise<number | void>;
+}
+
+export interface Group {
+  name: string;
+  summary: string;
+  /** Flags accepted by every verb of the group (e.g. `--repo`). */
+  globals: Command['options'];
+  verbs: Record<string, { summary: string; load: () => Promise<Command> }>;
+}
+
+const HELP: Command['options'] = { help: { type: 'boolean', short: 'h', description: 'Show help options' } };
+
+function helpText(prog: string, cmd: Pick<Command, 'summary' | 'usage' | 'options'>): string {
+  const rows = Object.entries({ ...cmd.options, ...HELP }).map(([name, o]) => {
+    const short = 'short' in o && o.short ? `-${o.short}, ` : '    ';
+    const arg = o.type === 'string' ? `=${('argument' in o && o.argument) || 'VALUE'}` : '';
+    return [`  ${short}--${name}${arg}`, o.description] as const;
+  });
+  const width = Math.max(...rows.map(([l]) => l.length)) + 2;
+  return `Usage:\n  ${prog} ${cmd.usage}\n\n${cmd.summary}\n\nOptions:\n${rows.map(([l, d]) => l.padEnd(width) + d).join('\n')}\n`;
+}
+
+export function groupHelp(prog: string, group: Group): string {
+  const width = Math.max(...Object.keys(group.verbs).map((v) => v.length)) + 4;
+  const verbs = Object.entries(group.verbs).map(([v, { summary }]) => `  ${v.padEnd(width)}${summary}`).join('\n');
+  return `Usage:\n  ${prog} ${group.name} COMMAND [OPTION…]\n\n${group.summary}\n\nCommands:\n${verbs}\n\nRun '${prog} ${group.name} COMMAND --help' for a command's options.\n`;
+}
+
+/** Runs `argv` (after the group name) against the group's verbs. */
+export async function runGroup(prog: string, group: Group, argv: string[], ctx: Context): Promise<number> {
+  // Global flags may come before the verb, as `ostree --repo=R log REF` allows.
+  const verbIndex = findVerb(argv, group.globals);
+  const verbName = verbIndex < 0 ? undefined : argv[verbIndex];
+  if (verbName === undefined || verbName === 'help') {
+    ctx.output.out(groupHelp(prog, group));
+    return verbName === undefined && !argv.includes('--help') && !argv.includes('-h') ? 1 : 0;
+  }
+  const verb = group.verbs[verbName];
+  if (!verb) throw new UsageError(`Unknown command '${verbName}' for '${prog} ${group.name}'`);
+  const cmd = await verb.load();
+  const options = { ...group.globals, ...cmd.options, ...HELP };
+  const rest = [...argv.slice(0, verbIndex), ...argv.slice(verbIndex + 1)];
+  const parsed = parse(rest, options as Options);
+  if (flag(parsed, 'help')) {
+    ctx.output.out(helpText(`${prog} ${group.name} ${verbName}`, { ...cmd, options: { ...group.globals, ...cmd.options } }));
+    return 0;
+  }
+  return (await cmd.run(parsed, ctx)) ?? 0;
+}
+
+/** Index of the first positional, skipping the values of space-separated global flags. */
+function findVerb(argv: string[], globals: Command['options']): number {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith('-')) return i;
+    const name = a.startsWith('--') ? a.slice(2) : Object.keys(globals).find((k) => globals[k]!.short === a.slice(1));
+    if (name && !name.includes('=') && globals[name]?.type === 'string') i++;
+  }
+  return -1;
+}

@@ -1,0 +1,39 @@
+/**
+ * `mco`: the one entry point. Dispatches to command groups, and is the only place where an
+ * error becomes an exit code: usage errors exit 2, every other failure prints one
+ * `error: …` line and exits 1 (set MCO_DEBUG=1 for the stack).
+ */
+import { UsageError } from './args.js';
+import { runGroup, type Context, type Group } from './command.js';
+
+const GROUPS: Record<string, { summary: string; load: () => Promise<Group> }> = {
+  ostree: { summary: 'OSTree repositories, as the ostree CLI', load: async () => (await import('./ostree/index.js')).ostreeGroup },
+  demo: { summary: 'Runnable demonstrations on embedded defaults', load: async () => (await import('./demo/index.js')).demoGroup },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(GROUPS).map((g) => g.length)) + 4;
+  return `Usage:\n  mco COMMAND [OPTION…]\n\nAtomic, image-based OS updates: OSTree repositories and deployments for a fleet of machines.\n\nCommands:\n${Object.entries(GROUPS).map(([n, g]) => `  ${n.padEnd(width)}${g.summary}`).join('\n')}\n\nRun 'mco COMMAND --help' for more.\n`;
+}
+
+export async function main(argv: string[], ctx: Context): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    ctx.output.out(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const group = GROUPS[name];
+  try {
+    if (!group) throw new UsageError(`Unknown command '${name}'`);
+    return await runGroup('mco', await group.load(), rest, ctx);
+  } catch (e) {
+    const err = e as Error;
+    if (ctx.env['MCO_DEBUG']) ctx.output.err(`${err.stack}\n`);
+    ctx.output.err(`error: ${err.message}\n`);
+    if (e instanceof UsageError) {
+      ctx.output.err(`Try '${['mco', group ? name : ''].filter(Boolean).join(' ')} --help' for usage.\n`);
+      return 2;
+    }
+    return 1;
+  }
+}

@@ -1,0 +1,26 @@
+/** `mco ostree`: the ostree CLI's verbs and flags, over the library in src/ostree/. */
+import type { Command, Group } from '../command.js';
+
+const verb = (summary: string, load: () => Promise<{ command: Command }>) => ({ summary, load: async () => (await load()).command });
+
+export const ostreeGroup: Group = {
+  name: 'ostree',
+  summary: 'Manage OSTree repositories in libostree\'s on-disk format.',
+  globals: {
+    repo: { type: 'string', description: 'Path to OSTree repository (default: $OSTREE_REPO)', argument: 'PATH' },
+  },
+  verbs: {
+    init: verb('Initialize a new empty repository', () => import('./init.js')),
+    commit: verb('Commit a new revision', () => import('./commit.js')),
+    checkout: verb('Check out a commit into a filesystem tree', () => import('./checkout.js')),
+    log: verb('Show log starting at a commit or ref', () => import('./log.js')),
+    show: verb('Output a metadata object', () => import('./show.js')),
+    ls: verb('List file paths', () => import('./ls.js')),
+    cat: verb('Concatenate contents of files', () => import('./cat.js')),
+    refs: verb('List refs, or delete them', () => import('./refs.js')),
+    'rev-parse': verb('Output the target of a rev', () => import('./rev-parse.js')),
+    fsck: verb('Check the repository for consistency', () => import('./fsck.js')),
+    'pull-local': verb('Copy data from SRC_REPO', () => import('./pull-local.js')),
+    prune: verb('Search for unreachable objects', () => import('./prune.js')),
+  },
+};
