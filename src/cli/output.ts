@@ -1,10 +1,10 @@
 /** Where commands print. Passed in, so tests can capture it. */
 export interface Output {
-  out(text: string): void;
+  out(data: string | Uint8Array): void;
   err(text: string): void;
 }
 
 export const processOutput: Output = {
-  out: (text) => process.stdout.write(text),
+  out: (data) => process.stdout.write(data),
   err: (text) => process.stderr.write(text),
 };

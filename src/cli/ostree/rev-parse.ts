@@ -1,11 +1,13 @@
-// PLACEHOLDER while being written in this session.
+import { required } from '../args.js';
 import type { Command } from '../command.js';
+import { openRepo } from './repo-arg.js';
 
 export const command: Command = {
-  summary: 'rev-parse',
-  usage: 'rev-parse',
+  summary: 'Output the target of a rev',
+  usage: '--repo=PATH REV',
   options: {},
-  async run() {
-    throw new Error('mco ostree rev-parse: not written yet');
+  async run(args, ctx) {
+    const repo = await openRepo(args, ctx);
+    ctx.output.out(`${await repo.resolveRev(required(args, 0, 'REV'))}\n`);
   },
 };
