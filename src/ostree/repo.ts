@@ -7,7 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
-  closeSync, createReadStream, createWriteStream, existsSync, fchmodSync, fchownSync, constants as fsConstants, futimesSync,
+  closeSync, createReadStream, createWriteStream, fchmodSync, fchownSync, constants as fsConstants, futimesSync,
   lchownSync, lstatSync, lutimesSync, mkdirSync, openSync, readFileSync, readlinkSync, readSync, renameSync, rmSync,
   symlinkSync, writeFileSync, writeSync, type Stats,
 } from 'node:fs';
@@ -130,7 +130,7 @@ export class Repo {
   }
 
   hasObjectSync(type: ObjectType, checksum: string): boolean {
-    return existsSync(this.objectPath(type, checksum));
+    return objectExists(this.objectPath(type, checksum));
   }
 
   async hasObject(type: ObjectType, checksum: string): Promise<boolean> {
@@ -179,7 +179,7 @@ export class Repo {
   writeMetadataSync(type: 'commit' | 'dirtree' | 'dirmeta', bytes: Buffer): string {
     const checksum = sha256Hex(bytes);
     const dest = this.objectPath(type, checksum);
-    if (!existsSync(dest)) this.writeObjectBytes(dest, bytes, 0o644);
+    if (!objectExists(dest)) this.writeObjectBytes(dest, bytes, 0o644);
     return checksum;
   }
 
@@ -338,7 +338,7 @@ export class Repo {
    */
   writeFileObjectSync(checksum: string, header: FileHeader, content: Buffer): boolean {
     const dest = this.objectPath('file', checksum);
-    if (existsSync(dest)) return false;
+    if (objectExists(dest)) return false;
     this.ensureObjectDir(dest);
     const tmp = this.tmpName();
     try {
@@ -424,7 +424,7 @@ export class Repo {
   async publishObject(tmp: string, type: ObjectType, checksum: string): Promise<void> {
     const dest = this.objectPath(type, checksum);
     this.ensureObjectDir(dest);
-    if (existsSync(dest)) {
+    if (objectExists(dest)) {
       rmSync(tmp, { force: true });
       return;
     }
@@ -601,6 +601,11 @@ export async function atomicWrite(dest: string, tmpDir: string, data: string | B
     await fs.rm(tmp, { force: true });
     throw e;
   }
+}
+
+/** lstat, not stat: bare repos store symlinks as symlinks, whose targets needn't exist. */
+function objectExists(path: string): boolean {
+  return lstatSync(path, { throwIfNoEntry: false }) !== undefined;
 }
 
 /** Writes all of `data`, however many write calls that takes. */
