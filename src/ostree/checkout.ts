@@ -6,10 +6,14 @@
  * dirtree is decoded, and nothing is ever written through a symlink.
  */
 import { chmodSync, createWriteStream, lchownSync, linkSync, lstatSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { isSymlinkMode, type DirMeta } from './objects.js';
+import { Limiter } from './limit.js';
+import { isSymlinkMode, type Xattr } from './objects.js';
+import { lookupPath } from './path.js';
 import { RepoError, STREAM_THRESHOLD, type Repo } from './repo.js';
+import { WorkerPool } from './worker-pool.js';
 import { writeXattrs } from './xattrs.js';
 
 export interface CheckoutOptions {
@@ -19,6 +23,8 @@ export interface CheckoutOptions {
   union?: boolean;
   /** `--subpath`: check out only this directory (or file) of the commit. */
   subpath?: string;
+  /** Worker threads copying files out of archive repos (default: one per core; 0: none). */
+  workers?: number;
   signal?: AbortSignal;
 }
 
@@ -29,53 +35,117 @@ export interface CheckoutResult {
 }
 
 export async function checkout(repo: Repo, rev: string, dest: string, options: CheckoutOptions = {}): Promise<CheckoutResult> {
-  const commit = await repo.loadCommit(await repo.resolveRev(rev));
+  const entry = await lookupPath(repo, await repo.resolveRev(rev), options.subpath ?? '/');
   const writer = new CheckoutWriter(repo, options);
-  let tree = commit.rootTree;
-  let meta = commit.rootMeta;
-  for (const part of (options.subpath ?? '/').split('/').filter(Boolean)) {
-    const dirtree = await repo.loadDirTree(tree);
-    const dir = dirtree.dirs.find(([n]) => n === part);
-    if (dir) {
-      [, tree, meta] = dir;
-      continue;
-    }
-    const file = dirtree.files.find(([n]) => n === part);
-    if (file && part === (options.subpath ?? '').split('/').filter(Boolean).at(-1)) {
-      await writer.writeFile(file[1], dest);
-      return writer.result();
-    }
-    throw new RepoError(`No such file or directory: ${options.subpath} in ${rev}`);
+  try {
+    if (entry.kind === 'file') await writer.writeFile(entry.checksum, dest);
+    else await writer.writeDir(entry.tree, entry.meta, dest);
+  } finally {
+    await writer.close();
   }
-  await writer.writeDir(tree, meta, dest);
   return writer.result();
 }
+
+/** How files are written: derived from the repo mode and the options, shared with workers. */
+export interface CheckoutPolicy {
+  canLink: boolean;
+  applyOwnership: boolean;
+  userMode: boolean;
+  union: boolean;
+}
+
+export interface CheckoutJob {
+  checksum: string;
+  path: string;
+}
+
+function policyFor(repo: Repo, options: CheckoutOptions): CheckoutPolicy {
+  const user = !!options.userMode;
+  return {
+    canLink: repo.mode === 'bare' ? !user && repo.isRoot : repo.mode === 'bare-user' ? user : repo.mode === 'bare-user-only',
+    applyOwnership: !user && repo.isRoot,
+    userMode: user,
+    union: !!options.union,
+  };
+}
+
+/** Ownership, xattrs, then mode: last, so that a read-only directory could be filled first. */
+function applyMeta(path: string, meta: { uid: number; gid: number; mode: number; xattrs: Xattr[] }, policy: CheckoutPolicy): void {
+  if (policy.applyOwnership) {
+    lchownSync(path, meta.uid, meta.gid);
+    if (meta.xattrs.length) writeXattrs(path, meta.xattrs);
+  }
+  chmodSync(path, policy.userMode ? meta.mode & 0o775 : meta.mode & 0o7777);
+}
+
+/** Hard-links an object into place; false when the filesystem refuses (copy instead). */
+function linkObject(object: string, path: string, policy: CheckoutPolicy): boolean {
+  try {
+    linkSync(object, path);
+    return true;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' && policy.union) {
+      rmSync(path, { force: true });
+      return linkObject(object, path, policy);
+    }
+    if (code === 'EXDEV' || code === 'EMLINK' || code === 'EPERM') return false;
+    if (code === 'ENOENT') throw new RepoError(`No such file object ${object}`, { cause: e });
+    throw e;
+  }
+}
+
+/**
+ * Writes one file of the checkout: a link where allowed, else a copy with its metadata.
+ * Returns undefined for a large regular file, which the caller streams instead.
+ */
+export function checkoutSmallFile(repo: Repo, job: CheckoutJob, policy: CheckoutPolicy): 'linked' | 'copied' | undefined {
+  if (policy.canLink && linkObject(repo.objectPath('file', job.checksum), job.path, policy)) return 'linked';
+  const { header, size } = repo.statFileObjectSync(job.checksum);
+  if (!isSymlinkMode(header.mode) && size > STREAM_THRESHOLD) return undefined;
+  if (policy.union) rmSync(job.path, { force: true });
+  if (isSymlinkMode(header.mode)) {
+    symlinkSync(header.symlinkTarget, job.path);
+    if (policy.applyOwnership) lchownSync(job.path, header.uid, header.gid);
+  } else {
+    writeFileSync(job.path, repo.readFileObjectSync(job.checksum).content, { flag: 'wx', mode: 0o600 });
+    applyMeta(job.path, header, policy);
+  }
+  return 'copied';
+}
+
+/** Checkouts with fewer files than this stay in one thread: starting workers costs more. */
+const INLINE_FILES = 256;
 
 class CheckoutWriter {
   private files = 0;
   private linked = 0;
   private copied = 0;
-  private readonly canLink: boolean;
-  private readonly applyOwnership: boolean;
+  private readonly policy: CheckoutPolicy;
+  private pool: WorkerPool<CheckoutJob, 'linked' | 'copied' | undefined> | undefined;
+  private readonly largeFiles = new Limiter(2);
 
   constructor(
     private readonly repo: Repo,
     private readonly opts: CheckoutOptions,
   ) {
-    const user = !!opts.userMode;
-    this.canLink = repo.mode === 'bare' ? !user && repo.isRoot : repo.mode === 'bare-user' ? user : repo.mode === 'bare-user-only';
-    this.applyOwnership = !user && repo.isRoot;
+    this.policy = policyFor(repo, opts);
   }
 
   result(): CheckoutResult {
     return { files: this.files, linked: this.linked, copied: this.copied };
   }
 
+  async close(): Promise<void> {
+    await this.pool?.close();
+  }
+
   /**
-   * Writes a directory depth first with synchronous I/O (a link or a small copy is a few
-   * syscalls; a promise per syscall cost 5x). Only large files are streamed.
+   * Writes a directory. Directories are created during a synchronous walk; files are
+   * written inline (links, small trees) or by workers (copies out of large archive trees),
+   * and each directory gets its final mode once everything under it is written.
    */
-  async writeDir(treeCsum: string, metaCsum: string, path: string): Promise<void> {
+  writeDir(treeCsum: string, metaCsum: string, path: string): Promise<void> {
     this.opts.signal?.throwIfAborted();
     const tree = this.repo.loadDirTreeSync(treeCsum);
     const meta = this.repo.loadDirMetaSync(metaCsum);
@@ -87,56 +157,37 @@ class CheckoutWriter {
       }
       if (!lstatSync(path).isDirectory()) throw new RepoError(`Not a directory: ${path}`);
     }
-    for (const [name, csum] of tree.files) await this.writeFile(csum, join(path, name));
-    for (const [name, t, m] of tree.dirs) await this.writeDir(t, m, join(path, name));
-    this.applyMeta(path, meta);
-  }
-
-  /** Ownership, xattrs, then mode: last, so a read-only directory could be filled first. */
-  private applyMeta(path: string, meta: { uid: number; gid: number; mode: number; xattrs: DirMeta['xattrs'] }): void {
-    if (this.applyOwnership) {
-      lchownSync(path, meta.uid, meta.gid);
-      if (meta.xattrs.length) writeXattrs(path, meta.xattrs);
-    }
-    chmodSync(path, this.opts.userMode ? meta.mode & 0o775 : meta.mode & 0o7777);
+    const children: Promise<void>[] = [];
+    for (const [name, checksum] of tree.files) children.push(this.writeFile(checksum, join(path, name)));
+    for (const [name, t, m] of tree.dirs) children.push(this.writeDir(t, m, join(path, name)));
+    // Failures surface through Promise.all below; this only keeps a walk that stopped early
+    // from leaving rejections nobody listens to.
+    for (const c of children) c.catch(() => undefined);
+    return Promise.all(children).then(() => applyMeta(path, meta, this.policy));
   }
 
   async writeFile(checksum: string, path: string): Promise<void> {
     this.files++;
-    if (this.canLink && this.link(this.repo.objectPath('file', checksum), path)) {
-      this.linked++;
-      return;
+    const job = { checksum, path };
+    if (!this.pool && !this.policy.canLink && this.files > INLINE_FILES && (this.opts.workers ?? availableParallelism()) > 0) {
+      this.pool = new WorkerPool(new URL('./checkout-worker.js', import.meta.url), { repoPath: this.repo.path, policy: this.policy }, this.opts.workers ?? availableParallelism());
     }
-    const { header, size } = this.repo.statFileObjectSync(checksum);
-    if (this.opts.union) rmSync(path, { force: true });
-    if (isSymlinkMode(header.mode)) {
-      symlinkSync(header.symlinkTarget, path);
-      if (this.applyOwnership) lchownSync(path, header.uid, header.gid);
-    } else {
-      if (size <= STREAM_THRESHOLD) {
-        writeFileSync(path, this.repo.readFileObjectSync(checksum).content, { flag: 'wx', mode: 0o600 });
-      } else {
-        await pipeline(await this.repo.openFileContent(checksum), createWriteStream(path, { flags: 'wx', mode: 0o600 }));
-      }
-      this.applyMeta(path, header);
+    let outcome: 'linked' | 'copied' | undefined;
+    try {
+      outcome = this.pool ? await this.pool.run(job) : checkoutSmallFile(this.repo, job, this.policy);
+    } catch (e) {
+      throw new RepoError(`Checking out ${path}: ${(e as Error).message}`, { cause: e });
     }
-    this.copied++;
+    if (outcome === undefined) outcome = await this.largeFiles.run(() => this.streamFile(job));
+    if (outcome === 'linked') this.linked++;
+    else this.copied++;
   }
 
-  /** Hard-links an object into place; false when the filesystem refuses (copy instead). */
-  private link(object: string, path: string): boolean {
-    try {
-      linkSync(object, path);
-      return true;
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST' && this.opts.union) {
-        rmSync(path, { force: true });
-        return this.link(object, path);
-      }
-      if (code === 'EXDEV' || code === 'EMLINK' || code === 'EPERM') return false;
-      if (code === 'ENOENT') throw new RepoError(`No such file object ${object}`, { cause: e });
-      throw e;
-    }
+  private async streamFile(job: CheckoutJob): Promise<'copied'> {
+    const { header } = this.repo.statFileObjectSync(job.checksum);
+    if (this.policy.union) rmSync(job.path, { force: true });
+    await pipeline(await this.repo.openFileContent(job.checksum), createWriteStream(job.path, { flags: 'wx', mode: 0o600 }));
+    applyMeta(job.path, header, this.policy);
+    return 'copied';
   }
 }
