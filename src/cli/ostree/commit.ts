@@ -59,7 +59,11 @@ function metadataArgs(strings: string[], variants: string[]): [string, Variant][
     }),
     ...variants.map((kv): [string, Variant] => {
       const [k, v] = split(kv);
-      return [k, parseGVariantText(v)];
+      try {
+        return [k, parseGVariantText(v)];
+      } catch (e) {
+        throw new UsageError(`Parsing ${kv}: ${(e as Error).message}`, { cause: e });
+      }
     }),
   ];
 }
