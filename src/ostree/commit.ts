@@ -141,7 +141,9 @@ class TreeWriter {
   }
 
   private xattrsOf(path: string): Xattr[] {
-    return this.opts.xattrs && !this.opts.canonical ? readXattrs(path) : [];
+    // Empty values are dropped as libglnx drops them on read: not only from the checksum but
+    // also from what bare objects and checkouts carry.
+    return this.opts.xattrs && !this.opts.canonical ? readXattrs(path).filter(([, v]) => v.length > 0) : [];
   }
 
   /**
