@@ -10,11 +10,11 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Limiter } from './limit.js';
-import { isSymlinkMode, type Xattr } from './objects.js';
+import { decodeBareUserMeta, isSymlinkMode, type Xattr } from './objects.js';
 import { lookupPath } from './path.js';
 import { RepoError, STREAM_THRESHOLD, type Repo } from './repo.js';
 import { WorkerPool } from './worker-pool.js';
-import { writeXattrs } from './xattrs.js';
+import { readXattr, writeXattrs } from './xattrs.js';
 
 export interface CheckoutOptions {
   /** `-U`: ignore ownership and xattrs, strip setuid/setgid, as a non-root user would get. */
@@ -60,7 +60,8 @@ export interface CheckoutJob {
 }
 
 function policyFor(repo: Repo, options: CheckoutOptions): CheckoutPolicy {
-  const user = !!options.userMode;
+  // bare-user-only repos carry no ownership: ostree always checks them out in user mode.
+  const user = !!options.userMode || repo.mode === 'bare-user-only';
   return {
     canLink: repo.mode === 'bare' ? !user && repo.isRoot : repo.mode === 'bare-user' ? user : repo.mode === 'bare-user-only',
     applyOwnership: !user && repo.isRoot,
@@ -69,13 +70,37 @@ function policyFor(repo: Repo, options: CheckoutOptions): CheckoutPolicy {
   };
 }
 
-/** Ownership, xattrs, then mode: last, so that a read-only directory could be filled first. */
-function applyMeta(path: string, meta: { uid: number; gid: number; mode: number; xattrs: Xattr[] }, policy: CheckoutPolicy): void {
+/**
+ * Ownership, xattrs, then mode: last, so that a read-only directory could be filled first.
+ * In user mode, as ostree: directories keep their mode; files lose setuid/setgid and are
+ * always readable by their owner.
+ */
+function applyMeta(path: string, meta: { uid: number; gid: number; mode: number; xattrs: Xattr[] }, policy: CheckoutPolicy, isDir: boolean): void {
   if (policy.applyOwnership) {
     lchownSync(path, meta.uid, meta.gid);
     if (meta.xattrs.length) writeXattrs(path, meta.xattrs);
   }
-  chmodSync(path, policy.userMode ? meta.mode & 0o775 : meta.mode & 0o7777);
+  const mode = meta.mode & 0o7777;
+  chmodSync(path, policy.userMode && !isDir ? (mode & ~0o6000) | 0o400 : mode);
+}
+
+/**
+ * Whether an object may be hard-linked into the checkout, as ostree decides: never empty
+ * files (a shared empty inode is a trap for anyone who appends to it), never bare-user
+ * symlinks (stored as regular files) or bare-user-only ones (made afresh), never files
+ * their owner could not read (the object's own mode may say otherwise: bare-user adds 0400).
+ */
+function linkable(repo: Repo, object: string): boolean {
+  const st = lstatSync(object, { throwIfNoEntry: false });
+  if (!st) return false; // the copy path reports the missing object
+  if (st.isFile() && st.size === 0) return false;
+  if (repo.mode === 'bare-user-only') return st.isFile() && (st.mode & 0o400) !== 0;
+  if (repo.mode === 'bare-user') {
+    const meta = readXattr(object, 'user.ostreemeta');
+    const mode = meta === null ? 0 : decodeBareUserMeta(meta).mode;
+    return !isSymlinkMode(mode) && (mode & 0o400) !== 0;
+  }
+  return true;
 }
 
 /** Hard-links an object into place; false when the filesystem refuses (copy instead). */
@@ -100,7 +125,8 @@ function linkObject(object: string, path: string, policy: CheckoutPolicy): boole
  * Returns undefined for a large regular file, which the caller streams instead.
  */
 export function checkoutSmallFile(repo: Repo, job: CheckoutJob, policy: CheckoutPolicy): 'linked' | 'copied' | undefined {
-  if (policy.canLink && linkObject(repo.objectPath('file', job.checksum), job.path, policy)) return 'linked';
+  const object = repo.objectPath('file', job.checksum);
+  if (policy.canLink && linkable(repo, object) && linkObject(object, job.path, policy)) return 'linked';
   const { header, size } = repo.statFileObjectSync(job.checksum);
   if (!isSymlinkMode(header.mode) && size > STREAM_THRESHOLD) return undefined;
   if (policy.union) rmSync(job.path, { force: true });
@@ -109,7 +135,7 @@ export function checkoutSmallFile(repo: Repo, job: CheckoutJob, policy: Checkout
     if (policy.applyOwnership) lchownSync(job.path, header.uid, header.gid);
   } else {
     writeFileSync(job.path, repo.readFileObjectSync(job.checksum).content, { flag: 'wx', mode: 0o600 });
-    applyMeta(job.path, header, policy);
+    applyMeta(job.path, header, policy, false);
   }
   return 'copied';
 }
@@ -149,6 +175,7 @@ class CheckoutWriter {
     this.opts.signal?.throwIfAborted();
     const tree = this.repo.loadDirTreeSync(treeCsum);
     const meta = this.repo.loadDirMetaSync(metaCsum);
+    let created = true;
     try {
       mkdirSync(path, { mode: 0o700 });
     } catch (e) {
@@ -156,6 +183,7 @@ class CheckoutWriter {
         throw new RepoError(`mkdirat: ${(e as NodeJS.ErrnoException).code === 'EEXIST' ? 'File exists' : (e as Error).message}: ${path}`, { cause: e });
       }
       if (!lstatSync(path).isDirectory()) throw new RepoError(`Not a directory: ${path}`);
+      created = false; // --union leaves an existing directory's own metadata alone, as ostree
     }
     const children: Promise<void>[] = [];
     for (const [name, checksum] of tree.files) children.push(this.writeFile(checksum, join(path, name)));
@@ -163,7 +191,9 @@ class CheckoutWriter {
     // Failures surface through Promise.all below; this only keeps a walk that stopped early
     // from leaving rejections nobody listens to.
     for (const c of children) c.catch(() => undefined);
-    return Promise.all(children).then(() => applyMeta(path, meta, this.policy));
+    return Promise.all(children).then(() => {
+      if (created) applyMeta(path, meta, this.policy, true);
+    });
   }
 
   async writeFile(checksum: string, path: string): Promise<void> {
@@ -187,7 +217,7 @@ class CheckoutWriter {
     const { header } = this.repo.statFileObjectSync(job.checksum);
     if (this.policy.union) rmSync(job.path, { force: true });
     await pipeline(await this.repo.openFileContent(job.checksum), createWriteStream(job.path, { flags: 'wx', mode: 0o600 }));
-    applyMeta(job.path, header, this.policy);
+    applyMeta(job.path, header, this.policy, false);
     return 'copied';
   }
 }

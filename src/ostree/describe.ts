@@ -9,7 +9,12 @@ export function formatCommitDate(seconds: number): string {
   return `${new Date(seconds * 1000).toISOString().replace('T', ' ').slice(0, 19)} +0000`;
 }
 
-const indent = (text: string): string => text.split('\n').map((l) => `    ${l}\n`).join('');
+/** Each line indented by four spaces; a trailing newline adds no empty line, as in ostree. */
+function indent(text: string): string {
+  const lines = text.split('\n');
+  if (lines.length > 1 && lines.at(-1) === '') lines.pop();
+  return lines.map((l) => `    ${l}\n`).join('');
+}
 
 /** One commit as `ostree log` and `ostree show` print it. */
 export function formatCommit(checksum: string, commit: Commit): string {
