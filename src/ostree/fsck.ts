@@ -22,7 +22,6 @@ import { RepoError, STREAM_THRESHOLD, type Repo } from './repo.js';
 import { objectKey, parseObjectKey, traverseCommits, type ObjectKey } from './traverse.js';
 import { WorkerPool } from './worker-pool.js';
 
-
 export interface FsckProblem {
   /** What is at fault: an object key (`CHECKSUM.TYPE`), or a ref name for a dangling ref. */
   object: string;
@@ -88,14 +87,19 @@ export async function fsckRepo(repo: Repo, options: FsckOptions = {}): Promise<F
 
   options.onPhase?.({ phase: 'content', commits: commits.length });
   const checker = new Checker(repo, options.workers ?? availableParallelism());
-  const seen = await traverseCommits(repo, commits, {
-    depth: 0,
-    loadCommit: async (c) => checker.metadataSync('commit', c),
-    loadDirTree: async (c) => checker.metadataSync('dirtree', c),
-    onObject: (c, t) => checker.schedule(c, t),
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
-  await checker.done();
+  let seen: Set<ObjectKey>;
+  try {
+    seen = await traverseCommits(repo, commits, {
+      depth: 0,
+      loadCommit: async (c) => checker.metadataSync('commit', c),
+      loadDirTree: async (c) => checker.metadataSync('dirtree', c),
+      onObject: (c, t) => checker.schedule(c, t),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    await checker.done();
+  } finally {
+    await checker.close(); // worker threads would otherwise keep the process alive
+  }
 
   const findings = checker.findings.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   const owners = findings.length ? await commitsContaining(repo, commits, new Set(findings.map((f) => f.key))) : new Map();
@@ -175,15 +179,15 @@ class Checker {
   async done(): Promise<void> {
     // Scheduling happens while the walk runs, so the list is complete once the walk is;
     // large objects found by the workers are appended while we wait.
-    try {
-      for (let waited = 0; waited < this.pending.length;) {
-        const batch = this.pending.slice(waited);
-        await Promise.all(batch);
-        waited += batch.length;
-      }
-    } finally {
-      await this.pool?.close();
+    for (let waited = 0; waited < this.pending.length;) {
+      const batch = this.pending.slice(waited);
+      await Promise.all(batch);
+      waited += batch.length;
     }
+  }
+
+  async close(): Promise<void> {
+    await this.pool?.close();
   }
 
   private fileChecked(checksum: string, result: FileCheck): void {

@@ -41,7 +41,7 @@ export interface PullLocalOptions {
    * ostree does.
    */
   verifyBindings?: boolean;
-  /** Objects imported at once (default 8). */
+  /** Objects copied or re-encoded at once (default 8); hard links are made as objects are found. */
   concurrency?: number;
   signal?: AbortSignal;
 }
@@ -342,7 +342,7 @@ class Importer {
         const { content } = await this.source.readFileObject(checksum);
         if (this.opts.untrusted) {
           const actual = createHash('sha256').update(fileChecksumPrefix(header)).update(content).digest('hex');
-          if (actual !== checksum) throw corrupted(checksum, actual);
+          if (actual !== checksum) throw corrupted(checksum, actual, 'Writing content object');
         }
         await this.repo.writeFileObjectTo(tmp, header, { content });
         this.contentBytes += content.length;
@@ -359,7 +359,7 @@ class Importer {
           const hash = createHash('sha256').update(fileChecksumPrefix(header));
           for await (const chunk of createReadStream(contentPath, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
           const actual = hash.digest('hex');
-          if (actual !== checksum) throw corrupted(checksum, actual);
+          if (actual !== checksum) throw corrupted(checksum, actual, 'Writing content object');
         }
         await this.repo.writeFileObjectTo(tmp, header, { path: contentPath, size });
         this.contentBytes += size;
@@ -416,8 +416,9 @@ class Importer {
   }
 }
 
-function corrupted(checksum: string, actual: string): RepoError {
-  return new RepoError(`fsck content object ${checksum}: Corrupted file object; checksum expected='${checksum}' actual='${actual}'`);
+/** ostree's words: "fsck content object X" when checked before a link, "Writing content object" when re-encoding. */
+function corrupted(checksum: string, actual: string, context = `fsck content object ${checksum}`): RepoError {
+  return new RepoError(`${context}: Corrupted file object; checksum expected='${checksum}' actual='${actual}'`);
 }
 
 /** The one-line summary `ostree pull-local` prints when its output is not a terminal. */
