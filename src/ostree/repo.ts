@@ -187,12 +187,6 @@ export class Repo {
     return this.writeMetadataSync(type, bytes);
   }
 
-  async writeDetachedMetadata(commit: string, bytes: Buffer | null): Promise<void> {
-    const dest = this.objectPath('commitmeta', commit);
-    if (bytes === null) return fs.rm(dest, { force: true });
-    this.writeObjectBytes(dest, bytes, 0o644);
-  }
-
   async readDetachedMetadata(commit: string): Promise<Buffer | null> {
     try {
       return readFileSync(this.objectPath('commitmeta', commit));
@@ -459,18 +453,6 @@ export class Repo {
       }
     }
     return out;
-  }
-
-  async deleteObject(type: ObjectType, checksum: string): Promise<number> {
-    const path = this.objectPath(type, checksum);
-    try {
-      const st = await fs.lstat(path);
-      await fs.unlink(path);
-      return st.nlink <= 1 ? st.size : 0;
-    } catch (e) {
-      if (isEnoent(e)) return 0;
-      throw e;
-    }
   }
 
   /** Makes everything written so far durable (like ostree's syncfs at transaction commit). */
