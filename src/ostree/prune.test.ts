@@ -173,3 +173,14 @@ test('sizes are printed as GLib prints them: bytes below 1000, then SI units wit
   assert.equal(formatSize(1750), '1.8\u00a0kB');
   assert.equal(formatSize(2_500_000_000), '2.5\u00a0GB');
 });
+
+test('Repo.removeStaleTemporaries() removes half-written objects a crashed writer left, once they are old', async (t) => {
+  const repo = await Repo.init(join(scratch(t), 'repo'), { mode: 'bare' });
+  const objects = join(repo.path, 'objects', 'ab');
+  fs.mkdirSync(objects, { recursive: true });
+  const stale = join(objects, `${'c'.repeat(62)}.file.tmp-1-2-3`);
+  fs.writeFileSync(stale, 'half an object');
+  assert.equal(repo.removeStaleTemporaries(), 0, 'a fresh temporary may belong to a live writer');
+  assert.equal(repo.removeStaleTemporaries(-1000), 1);
+  assert.equal(fs.existsSync(stale), false);
+});

@@ -59,6 +59,8 @@ export async function pruneRepo(repo: Repo, options: PruneOptions = {}): Promise
     freedBytes += lstatSync(path, { throwIfNoEntry: false })?.size ?? 0; // gone meanwhile: nothing freed
     if (!options.noPrune) remove(repo, path, type, checksum);
   }
+  // Temporary files of writers that crashed mid-object are garbage too (ostree's tmp expiry).
+  if (!options.noPrune) repo.removeStaleTemporaries();
   return { total: objects.length, pruned: doomed.length, freedBytes };
 }
 
