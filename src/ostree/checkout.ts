@@ -5,12 +5,15 @@
  * Names come from the repository, which may be hostile: every name is validated when its
  * dirtree is decoded, and nothing is ever written through a symlink.
  */
-import { chmodSync, createWriteStream, lchownSync, linkSync, lstatSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync, closeSync, createWriteStream, fchmodSync, fchownSync, constants as fsConstants, lchownSync, linkSync, lstatSync,
+  mkdirSync, openSync, rmSync, symlinkSync, writeSync,
+} from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Limiter } from './limit.js';
-import { decodeBareUserMeta, isSymlinkMode, type Xattr } from './objects.js';
+import { decodeBareUserMeta, isSymlinkMode, type DirMeta, type Xattr } from './objects.js';
 import { lookupPath } from './path.js';
 import { RepoError, STREAM_THRESHOLD, type Repo } from './repo.js';
 import { WorkerPool } from './worker-pool.js';
@@ -70,18 +73,21 @@ function policyFor(repo: Repo, options: CheckoutOptions): CheckoutPolicy {
   };
 }
 
+/** In user mode, as ostree: files lose setuid/setgid and are always readable by their owner. */
+function fileMode(mode: number, policy: CheckoutPolicy): number {
+  return policy.userMode ? (mode & 0o7777 & ~0o6000) | 0o400 : mode & 0o7777;
+}
+
 /**
  * Ownership, xattrs, then mode: last, so that a read-only directory could be filled first.
- * In user mode, as ostree: directories keep their mode; files lose setuid/setgid and are
- * always readable by their owner.
+ * Directories keep their mode in user mode too.
  */
 function applyMeta(path: string, meta: { uid: number; gid: number; mode: number; xattrs: Xattr[] }, policy: CheckoutPolicy, isDir: boolean): void {
   if (policy.applyOwnership) {
     lchownSync(path, meta.uid, meta.gid);
     if (meta.xattrs.length) writeXattrs(path, meta.xattrs);
   }
-  const mode = meta.mode & 0o7777;
-  chmodSync(path, policy.userMode && !isDir ? (mode & ~0o6000) | 0o400 : mode);
+  chmodSync(path, isDir ? meta.mode & 0o7777 : fileMode(meta.mode, policy));
 }
 
 /**
@@ -127,16 +133,24 @@ function linkObject(object: string, path: string, policy: CheckoutPolicy): boole
 export function checkoutSmallFile(repo: Repo, job: CheckoutJob, policy: CheckoutPolicy): 'linked' | 'copied' | undefined {
   const object = repo.objectPath('file', job.checksum);
   if (policy.canLink && linkable(repo, object) && linkObject(object, job.path, policy)) return 'linked';
-  const { header, size } = repo.statFileObjectSync(job.checksum);
-  if (!isSymlinkMode(header.mode) && size > STREAM_THRESHOLD) return undefined;
+  const { header, content } = repo.readSmallFileObjectSync(job.checksum, STREAM_THRESHOLD);
+  if (!content) return undefined;
   if (policy.union) rmSync(job.path, { force: true });
   if (isSymlinkMode(header.mode)) {
     symlinkSync(header.symlinkTarget, job.path);
     if (policy.applyOwnership) lchownSync(job.path, header.uid, header.gid);
-  } else {
-    writeFileSync(job.path, repo.readFileObjectSync(job.checksum).content, { flag: 'wx', mode: 0o600 });
-    applyMeta(job.path, header, policy, false);
+    return 'copied';
   }
+  // Through one descriptor: create, write, own, mode; xattrs by path after.
+  const fd = openSync(job.path, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);
+  try {
+    for (let off = 0; off < content.length;) off += writeSync(fd, content, off, content.length - off);
+    if (policy.applyOwnership) fchownSync(fd, header.uid, header.gid);
+    fchmodSync(fd, fileMode(header.mode, policy));
+  } finally {
+    closeSync(fd);
+  }
+  if (policy.applyOwnership && header.xattrs.length) writeXattrs(job.path, header.xattrs);
   return 'copied';
 }
 
@@ -150,6 +164,10 @@ class CheckoutWriter {
   private readonly policy: CheckoutPolicy;
   private pool: WorkerPool<CheckoutJob, 'linked' | 'copied' | undefined> | undefined;
   private readonly largeFiles = new Limiter(2);
+  /** Work still running in workers or streams; awaited before directories get their modes. */
+  private readonly pending: Promise<void>[] = [];
+  /** Directories created, in creation order: their metadata is applied in reverse at the end. */
+  private readonly created: { path: string; meta: DirMeta }[] = [];
 
   constructor(
     private readonly repo: Repo,
@@ -167,50 +185,68 @@ class CheckoutWriter {
   }
 
   /**
-   * Writes a directory. Directories are created during a synchronous walk; files are
-   * written inline (links, small trees) or by workers (copies out of large archive trees),
-   * and each directory gets its final mode once everything under it is written.
+   * Writes a directory tree. The walk is synchronous: directories are created and files
+   * linked or copied inline, with no promise per file; only copies handed to workers (large
+   * archive trees) and streamed large files are awaited. Then each directory gets its final
+   * metadata, deepest first, once everything under it is written.
    */
-  writeDir(treeCsum: string, metaCsum: string, path: string): Promise<void> {
+  async writeDir(treeCsum: string, metaCsum: string, path: string): Promise<void> {
+    this.walk(treeCsum, metaCsum, path);
+    // Every job's failure surfaces here; the no-op catch keeps later ones from being unhandled.
+    for (const p of this.pending) p.catch(() => undefined);
+    await Promise.all(this.pending);
+    for (let i = this.created.length - 1; i >= 0; i--) applyMeta(this.created[i]!.path, this.created[i]!.meta, this.policy, true);
+  }
+
+  private walk(treeCsum: string, metaCsum: string, path: string): void {
     this.opts.signal?.throwIfAborted();
     const tree = this.repo.loadDirTreeSync(treeCsum);
     const meta = this.repo.loadDirMetaSync(metaCsum);
-    let created = true;
     try {
       mkdirSync(path, { mode: 0o700 });
+      this.created.push({ path, meta });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || !this.opts.union) {
         throw new RepoError(`mkdirat: ${(e as NodeJS.ErrnoException).code === 'EEXIST' ? 'File exists' : (e as Error).message}: ${path}`, { cause: e });
       }
+      // --union leaves an existing directory's own metadata alone, as ostree does.
       if (!lstatSync(path).isDirectory()) throw new RepoError(`Not a directory: ${path}`);
-      created = false; // --union leaves an existing directory's own metadata alone, as ostree
     }
-    const children: Promise<void>[] = [];
-    for (const [name, checksum] of tree.files) children.push(this.writeFile(checksum, join(path, name)));
-    for (const [name, t, m] of tree.dirs) children.push(this.writeDir(t, m, join(path, name)));
-    // Failures surface through Promise.all below; this only keeps a walk that stopped early
-    // from leaving rejections nobody listens to.
-    for (const c of children) c.catch(() => undefined);
-    return Promise.all(children).then(() => {
-      if (created) applyMeta(path, meta, this.policy, true);
-    });
+    for (const [name, checksum] of tree.files) this.fileInWalk(checksum, join(path, name));
+    for (const [name, t, m] of tree.dirs) this.walk(t, m, join(path, name));
   }
 
-  async writeFile(checksum: string, path: string): Promise<void> {
+  private fileInWalk(checksum: string, path: string): void {
     this.files++;
     const job = { checksum, path };
     if (!this.pool && !this.policy.canLink && this.files > INLINE_FILES && (this.opts.workers ?? availableParallelism()) > 0) {
       this.pool = new WorkerPool(new URL('./checkout-worker.js', import.meta.url), { repoPath: this.repo.path, policy: this.policy }, this.opts.workers ?? availableParallelism());
     }
-    let outcome: 'linked' | 'copied' | undefined;
-    try {
-      outcome = this.pool ? await this.pool.run(job) : checkoutSmallFile(this.repo, job, this.policy);
-    } catch (e) {
-      throw new RepoError(`Checking out ${path}: ${(e as Error).message}`, { cause: e });
+    if (this.pool) {
+      this.pending.push(this.pool.run(job).then((outcome) => this.finish(job, outcome), (e: unknown) => {
+        throw new RepoError(`Checking out ${path}: ${(e as Error).message}`, { cause: e });
+      }));
+      return;
     }
-    if (outcome === undefined) outcome = await this.largeFiles.run(() => this.streamFile(job));
+    const outcome = checkoutSmallFile(this.repo, job, this.policy);
+    if (outcome) this.count(outcome);
+    else this.pending.push(this.finish(job, outcome));
+  }
+
+  /** Counts a finished file, or streams it when it was too large to copy in one read. */
+  private async finish(job: CheckoutJob, outcome: 'linked' | 'copied' | undefined): Promise<void> {
+    this.count(outcome ?? (await this.largeFiles.run(() => this.streamFile(job))));
+  }
+
+  private count(outcome: 'linked' | 'copied'): void {
     if (outcome === 'linked') this.linked++;
     else this.copied++;
+  }
+
+  /** A checkout whose subpath names a single file. */
+  async writeFile(checksum: string, path: string): Promise<void> {
+    this.fileInWalk(checksum, path);
+    await Promise.all(this.pending);
   }
 
   private async streamFile(job: CheckoutJob): Promise<'copied'> {

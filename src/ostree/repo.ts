@@ -362,6 +362,28 @@ export class Repo {
     return { header, size, content };
   }
 
+  /**
+   * Reads a file object with one read of its file when its content is at most `maxSize`
+   * bytes; for a larger one only its metadata (stream it with openFileContent()).
+   */
+  readSmallFileObjectSync(checksum: string, maxSize: number): FileObject & { content?: Buffer } {
+    if (this.mode !== 'archive') {
+      const obj = this.statFileObjectSync(checksum);
+      if (isSymlinkMode(obj.header.mode)) return { ...obj, content: Buffer.alloc(0) };
+      return obj.size > maxSize ? obj : { ...obj, content: readFileSync(this.objectPath('file', checksum)) };
+    }
+    const path = this.objectPath('file', checksum);
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (!st) throw new RepoError(`No such file object ${checksum}`);
+    // The compressed size bounds nothing about the content; the header's size does.
+    if (st.size > maxSize) {
+      const obj = this.statFileObjectSync(checksum);
+      return obj.size > maxSize ? obj : this.readFileObjectSync(checksum);
+    }
+    const obj = this.readFileObjectSync(checksum);
+    return obj.size > maxSize ? { header: obj.header, size: obj.size } : obj;
+  }
+
   async readFileObject(checksum: string): Promise<FileObject & { content: Buffer }> {
     return this.readFileObjectSync(checksum);
   }
