@@ -613,13 +613,17 @@ const SIMPLE_ESCAPES: Record<number, number> = {
   0x61: 0x07, 0x62: 0x08, 0x66: 0x0c, 0x6e: 0x0a, 0x72: 0x0d, 0x74: 0x09, 0x76: 0x0b,
 };
 
-/** The UTF-8 bytes of a quoted string token, escapes resolved. */
-function unescapeString(ts: Tokens): Buffer {
+/**
+ * Resolves the escapes of a quoted token starting at `open` (the quote's index). Both kinds
+ * share the letter escapes and backslash-newline; `special` handles what differs (unicode in
+ * strings, octal in bytestrings) and returns the index after what it consumed, or undefined.
+ */
+function unescapeQuoted(ts: Tokens, open: number, special: (tok: Buffer, i: number, out: number[], ref: Ref) => number | undefined): number[] {
   const ref = { start: ts.start, end: ts.pos };
   const tok = ts.bytes();
-  const quote = tok[0]!;
+  const quote = tok[open]!;
   const out: number[] = [];
-  let i = 1;
+  let i = open + 1;
   for (;;) {
     const c = tok[i];
     if (c === quote) break;
@@ -631,19 +635,9 @@ function unescapeString(ts: Tokens): Buffer {
     }
     const e = tok[++i];
     if (e === undefined) fail(ref, 'unterminated string constant');
-    if (e === 0x75 || e === 0x55) {
-      // \uXXXX and \UXXXXXXXX: exactly 4 or 8 hex digits naming a non-NUL character.
-      const len = e === 0x75 ? 4 : 8;
-      i++;
-      let valid = 0;
-      while (valid < len && tok[i + valid] !== undefined && isXDigit(tok[i + valid]!)) valid++;
-      const cp = valid === len ? parseInt(tok.toString('latin1', i, i + len), 16) : 0;
-      // Surrogates and code points past U+10FFFF would be invalid UTF-8 (GLib emits it anyway).
-      if (cp === 0 || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-        fail({ start: ref.start + i, end: ref.start + i + valid }, `invalid ${len}-character unicode escape`);
-      }
-      out.push(...Buffer.from(String.fromCodePoint(cp), 'utf8'));
-      i += len;
+    const next = special(tok, i, out, ref);
+    if (next !== undefined) {
+      i = next;
     } else if (SIMPLE_ESCAPES[e] !== undefined) {
       out.push(SIMPLE_ESCAPES[e]);
       i++;
@@ -655,44 +649,40 @@ function unescapeString(ts: Tokens): Buffer {
     }
   }
   ts.next();
-  return Buffer.from(out);
+  return out;
+}
+
+/** The UTF-8 bytes of a quoted string token, escapes resolved. */
+function unescapeString(ts: Tokens): Buffer {
+  return Buffer.from(unescapeQuoted(ts, 0, (tok, i, out, ref) => {
+    const e = tok[i]!;
+    if (e !== 0x75 && e !== 0x55) return undefined;
+    // \uXXXX and \UXXXXXXXX: exactly 4 or 8 hex digits naming a non-NUL character.
+    const len = e === 0x75 ? 4 : 8;
+    let valid = 0;
+    while (valid < len && tok[i + 1 + valid] !== undefined && isXDigit(tok[i + 1 + valid]!)) valid++;
+    const cp = valid === len ? parseInt(tok.toString('latin1', i + 1, i + 1 + len), 16) : 0;
+    // Surrogates and code points past U+10FFFF would be invalid UTF-8 (GLib emits it anyway).
+    if (cp === 0 || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+      fail({ start: ref.start + i + 1, end: ref.start + i + 1 + valid }, `invalid ${len}-character unicode escape`);
+    }
+    out.push(...Buffer.from(String.fromCodePoint(cp), 'utf8'));
+    return i + 1 + len;
+  }));
 }
 
 /** The bytes of a b'…' token, escapes resolved, cut at the first NUL as GLib's C string is. */
 function unescapeBytes(ts: Tokens): Buffer {
-  const ref = { start: ts.start, end: ts.pos };
-  const tok = ts.bytes();
-  const quote = tok[1]!;
-  const out: number[] = [];
-  let i = 2;
-  for (;;) {
-    const c = tok[i];
-    if (c === quote) break;
-    if (c === undefined) fail(ref, 'unterminated string constant');
-    if (c !== 0x5c) {
-      out.push(c);
-      i++;
-      continue;
-    }
-    const e = tok[++i];
-    if (e === undefined) fail(ref, 'unterminated string constant');
-    if (e >= 0x30 && e <= 0x37) {
-      // Up to three octal digits; \777 wraps to one byte as C's unsigned char does.
-      let val = e - 0x30;
-      i++;
-      for (let n = 0; n < 2 && tok[i] !== undefined && tok[i]! >= 0x30 && tok[i]! <= 0x37; n++) val = (val << 3) | (tok[i++]! - 0x30);
-      out.push(val & 0xff);
-    } else if (SIMPLE_ESCAPES[e] !== undefined) {
-      out.push(SIMPLE_ESCAPES[e]);
-      i++;
-    } else if (e === 0x0a) {
-      i++;
-    } else {
-      out.push(e);
-      i++;
-    }
-  }
-  ts.next();
+  const out = unescapeQuoted(ts, 1, (tok, i, bytes) => {
+    const e = tok[i]!;
+    if (e < 0x30 || e > 0x37) return undefined;
+    // Up to three octal digits; \777 wraps to one byte as C's unsigned char does.
+    let val = e - 0x30;
+    let j = i + 1;
+    for (let n = 0; n < 2 && tok[j] !== undefined && tok[j]! >= 0x30 && tok[j]! <= 0x37; n++) val = (val << 3) | (tok[j++]! - 0x30);
+    bytes.push(val & 0xff);
+    return j;
+  });
   const nul = out.indexOf(0);
   return Buffer.from(nul === -1 ? out : out.slice(0, nul));
 }
