@@ -168,6 +168,7 @@ class CheckoutWriter {
   private readonly pending: Promise<void>[] = [];
   /** Directories created, in creation order: their metadata is applied in reverse at the end. */
   private readonly created: { path: string; meta: DirMeta }[] = [];
+  private readonly dirMetas = new Map<string, DirMeta>();
 
   constructor(
     private readonly repo: Repo,
@@ -201,7 +202,7 @@ class CheckoutWriter {
   private walk(treeCsum: string, metaCsum: string, path: string): void {
     this.opts.signal?.throwIfAborted();
     const tree = this.repo.loadDirTreeSync(treeCsum);
-    const meta = this.repo.loadDirMetaSync(metaCsum);
+    const meta = this.dirMetaOf(metaCsum);
     try {
       mkdirSync(path, { mode: 0o700 });
       this.created.push({ path, meta });
@@ -214,6 +215,13 @@ class CheckoutWriter {
     }
     for (const [name, checksum] of tree.files) this.fileInWalk(checksum, join(path, name));
     for (const [name, t, m] of tree.dirs) this.walk(t, m, join(path, name));
+  }
+
+  /** Most directories share a handful of dirmetas: read and decode each once. */
+  private dirMetaOf(checksum: string): DirMeta {
+    let meta = this.dirMetas.get(checksum);
+    if (!meta) this.dirMetas.set(checksum, (meta = this.repo.loadDirMetaSync(checksum)));
+    return meta;
   }
 
   private fileInWalk(checksum: string, path: string): void {
