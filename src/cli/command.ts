@@ -25,7 +25,8 @@ export interface Group {
   summary: string;
   /** Flags accepted by every verb of the group (e.g. `--repo`). */
   globals: Command['options'];
-  verbs: Record<string, { summary: string; load: () => Promise<Command> }>;
+  /** Each verb is a command, or a nested group (`mco ostree admin …`). */
+  verbs: Record<string, { summary: string; load: () => Promise<Command | Group> }>;
 }
 
 const HELP: Command['options'] = { help: { type: 'boolean', short: 'h', description: 'Show help options' } };
@@ -58,8 +59,9 @@ export async function runGroup(prog: string, group: Group, argv: string[], ctx: 
   const verb = group.verbs[verbName];
   if (!verb) throw new UsageError(`Unknown command '${verbName}' for '${prog} ${group.name}'`);
   const cmd = await verb.load();
-  const options = { ...group.globals, ...cmd.options, ...HELP };
   const rest = [...argv.slice(0, verbIndex), ...argv.slice(verbIndex + 1)];
+  if ('verbs' in cmd) return runGroup(`${prog} ${group.name}`, cmd, rest, ctx);
+  const options = { ...group.globals, ...cmd.options, ...HELP };
   const parsed = parse(rest, options as Options);
   if (flag(parsed, 'help')) {
     ctx.output.out(helpText(`${prog} ${group.name} ${verbName}`, { ...cmd, options: { ...group.globals, ...cmd.options } }));
