@@ -1,0 +1,56 @@
+/**
+ * The text of `ostree admin status` (libostree 2022.7), rendered from a loaded sysroot and its
+ * system repo (for each commit's `version` and `ostree.source-title`). Reads commits only.
+ * Not rendered: the GPG lines that `ostree` adds for refspecs of a remote with gpg-verify, and
+ * `--verify`; our sysroots have no remotes.
+ */
+import type { Commit } from '../ostree/objects.js';
+import type { Repo } from '../ostree/repo.js';
+import { isPinned, pendingDeployment, rollbackDeployment } from './sysroot.js';
+import { type Deployment, sameDeployment, type SysrootState } from './types.js';
+
+/** The first value of `key` when it is of type `s`; ostree ignores the key when it has any other type. */
+function stringMetadata(commit: Commit | null, key: string): string | undefined {
+  const v = commit?.metadata.find(([k]) => k === key)?.[1];
+  return v?.type === 's' ? (v.value as string) : undefined;
+}
+
+/** The deployment's commit; null when the repo lacks it (ostree then prints no Version line). */
+async function loadCommitIfPresent(repo: Repo, checksum: string): Promise<Commit | null> {
+  return (await repo.hasObject('commit', checksum)) ? repo.loadCommit(checksum) : null;
+}
+
+/** `Unlocked: STATE` comes from the origin's `unlocked` key; only `hotfix` survives a reboot there. */
+const unlockedState = (d: Deployment): string | null => (d.origin?.get('origin', 'unlocked') === 'hotfix' ? 'hotfix' : null);
+
+/** The full output of `ostree admin status` for `state`, including the final newline. */
+export async function formatAdminStatus(state: SysrootState, repo: Repo): Promise<string> {
+  const all = state.staged ? [state.staged, ...state.deployments] : state.deployments;
+  if (all.length === 0) return 'No deployments.\n';
+  const pending = pendingDeployment(state);
+  const rollback = rollbackDeployment(state);
+  const is = (a: Deployment | null, b: Deployment): boolean => a !== null && sameDeployment(a, b);
+
+  let out = '';
+  for (const d of all) {
+    // A staged deployment is also the pending one; "staged" is what ostree says about it.
+    const suffix = d === state.staged ? ' (staged)' : is(pending, d) ? ' (pending)' : is(rollback, d) ? ' (rollback)' : '';
+    out += `${is(state.booted, d) ? '*' : ' '} ${d.osname} ${d.checksum}.${d.serial}${suffix}\n`;
+    const commit = await loadCommitIfPresent(repo, d.checksum);
+    const version = stringMetadata(commit, 'version');
+    if (version !== undefined) out += `    Version: ${version}\n`;
+    const unlocked = unlockedState(d);
+    if (unlocked) out += `    Unlocked: ${unlocked}\n`;
+    if (isPinned(d)) out += '    Pinned: yes\n';
+    if (!d.origin) {
+      out += '    origin: none\n';
+      continue;
+    }
+    const refspec = d.origin.get('origin', 'refspec');
+    out += refspec === undefined ? '    origin: <unknown origin type>\n' : `    origin refspec: ${refspec}\n`;
+    // ostree prints the source title only for deployments with an origin.
+    const title = stringMetadata(commit, 'ostree.source-title');
+    if (title !== undefined) out += `    \`- ${title}\n`;
+  }
+  return out;
+}
