@@ -8,7 +8,7 @@ import { checkout } from '../ostree/checkout.js';
 import { commitTree } from '../ostree/commit.js';
 import { Repo } from '../ostree/repo.js';
 import { hasOstree, ok, ostree, scratch } from '../ostree/testing.js';
-import { ostreeKarg, writeDeployments } from './swap.js';
+import { ostreeKargFor, writeDeployments } from './swap.js';
 import type { Deployment, SysrootState } from './types.js';
 
 const skip = !hasOstree && 'ostree CLI not installed (scripts/setup.sh installs it)';
@@ -38,7 +38,7 @@ const state = (root: string, deployments: Deployment[] = [], bootversion: 0 | 1 
 });
 
 const entry = (d: Deployment, at: { index: number; count: number; bootversion: 0 | 1 }): string =>
-  `title test (ostree:${at.index})\nversion ${at.count - at.index}\noptions root=LABEL=root ${ostreeKarg(d, at.bootversion)}\n` +
+  `title test (ostree:${at.index})\nversion ${at.count - at.index}\noptions root=LABEL=root ${ostreeKargFor(d, at.bootversion)}\n` +
   `linux /ostree/${d.osname}-${d.bootcsum}/vmlinuz-${KVER}\ninitrd /ostree/${d.osname}-${d.bootcsum}/initramfs-${KVER}.img\n`;
 
 function installKernel(root: string, d: Deployment): void {

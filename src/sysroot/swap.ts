@@ -8,6 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readlinkSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { blsEntryFileName, formatBootLink } from './bls.js';
 import type { Deployment, SysrootState } from './types.js';
 
 export class SwapError extends Error {
@@ -43,8 +44,8 @@ export function assignBootserials(list: Deployment[]): Deployment[] {
 }
 
 /** The `ostree=` kernel argument of a deployment under a bootversion. */
-export function ostreeKarg(d: Deployment, bootversion: 0 | 1): string {
-  return `ostree=/ostree/boot.${bootversion}/${d.osname}/${d.bootcsum}/${d.bootserial}`;
+export function ostreeKargFor(d: Deployment, bootversion: 0 | 1): string {
+  return `ostree=${formatBootLink({ bootversion, osname: d.osname, bootcsum: d.bootcsum, bootserial: d.bootserial })}`;
 }
 
 function readSubbootversion(sysroot: string, bootversion: 0 | 1): 0 | 1 | undefined {
@@ -93,8 +94,7 @@ export function writeDeployments(state: SysrootState, list: Deployment[], option
   deployments.forEach((d, index) => {
     options.installKernel(d);
     crash(`kernel-installed-${index}`);
-    const name = `ostree-${deployments.length - index}-${d.osname}.conf`;
-    writeFileSync(join(loaderDir, 'entries', name), options.entry(d, { index, count: deployments.length, bootversion }), { mode: 0o644 });
+    writeFileSync(join(loaderDir, 'entries', blsEntryFileName(deployments.length - index, d.osname)), options.entry(d, { index, count: deployments.length, bootversion }), { mode: 0o644 });
     crash(`entry-written-${index}`);
   });
 
