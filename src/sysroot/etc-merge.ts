@@ -96,7 +96,7 @@ function differs(a: string, sa: Stats, b: string, sb: Stats): boolean {
   return false;
 }
 
-/** Directory entries in byte order: deterministic lists whatever the filesystem's readdir order. */
+/** Directory entries in byte order (libuv sorts with strcmp): deterministic lists on any filesystem. */
 const entries = (dir: string): string[] => readdirSync(dir);
 
 /**
@@ -229,8 +229,10 @@ function copyModifiedConfigFile(dirs: MergeDirs, rel: string, ignored: string[])
   }
   if (cst.isFile() || cst.isSymbolicLink()) {
     // The rename inside replaces N's file or symlink atomically: no window without the file.
-    copyFileOrLink(src, cst, dest, COPY);
+    copyFileOrLink(src, dest, COPY);
   } else {
+    // A fifo, socket or device: ostree has already unlinked N's entry when it notices, and skips.
+    if (nst) unlinkIfPresent(dest);
     ignored.push(rel);
   }
   return 'done';
@@ -257,16 +259,21 @@ export function mergeEtcDirs(dirs: MergeDirs): EtcMergeResult {
   const tst = lstatOrNull(dirs.target);
   if (!tst?.isDirectory()) throw mergeError(`new configuration directory ${dirs.target} ${tst ? 'is not a directory' : 'does not exist'}`);
   const ignored: string[] = [];
-  for (const rel of diff.removed) removeFromTarget(dirs.target, rel);
-  // Entries of a directory already copied whole would only be copied again from the same source.
-  const copiedDirs = new Set<string>();
-  const underCopied = (rel: string): boolean => {
-    for (let p = dirname(rel); p !== '.'; p = dirname(p)) if (copiedDirs.has(p)) return true;
-    return false;
-  };
-  for (const rel of [...diff.modified, ...diff.added]) {
-    if (underCopied(rel)) continue;
-    if (copyModifiedConfigFile(dirs, rel, ignored) === 'copied-dir') copiedDirs.add(rel);
+  try {
+    for (const rel of diff.removed) removeFromTarget(dirs.target, rel);
+    // Entries of a directory already copied whole would only be copied again from the same source.
+    const copiedDirs = new Set<string>();
+    const underCopied = (rel: string): boolean => {
+      for (let p = dirname(rel); p !== '.'; p = dirname(p)) if (copiedDirs.has(p)) return true;
+      return false;
+    };
+    for (const rel of [...diff.modified, ...diff.added]) {
+      if (underCopied(rel)) continue;
+      if (copyModifiedConfigFile(dirs, rel, ignored) === 'copied-dir') copiedDirs.add(rel);
+    }
+  } catch (e) {
+    if (e instanceof EtcMergeError) throw e;
+    throw mergeError(`Applying changes from ${dirs.modified} to ${dirs.target}: ${(e as Error).message}`, e);
   }
   const counts = { modified: diff.modified.length, removed: diff.removed.length, added: diff.added.length };
   return {
@@ -310,8 +317,15 @@ export function copyEtcFromUsrEtc(deploymentDir: string): void {
   const st = lstatOrNull(usrEtc);
   if (!st) return;
   if (!st.isDirectory()) throw prep(`${usrEtc} is not a directory`);
-  // A checkout with force_copy writes files afresh: new timestamps, not the objects' mtime 0.
-  copyDirRecursive(usrEtc, etc, { xattrs: true, times: false, error: prep });
+  // ostree checks /usr/etc out of the commit again with force_copy; the deployment's usr/etc is
+  // a hard-link checkout of that same commit, so copying it gives the same tree. Such a checkout
+  // writes files afresh: new timestamps, not the objects' mtime 0.
+  try {
+    copyDirRecursive(usrEtc, etc, { xattrs: true, times: false, error: prep });
+  } catch (e) {
+    if (e instanceof EtcMergeError) throw e;
+    throw prep(`Copying ${usrEtc} to ${etc}: ${(e as Error).message}`, e);
+  }
 }
 
 /**

@@ -260,8 +260,15 @@ function fromLegacy(root: string): KernelLayout | null {
  */
 export function findKernel(deploymentDir: string): KernelLayout {
   const root = treeRoot(deploymentDir);
-  const modules = fromModules(root);
-  const legacy = fromLegacy(root);
+  let modules: KernelLayout | null;
+  let legacy: KernelLayout | null;
+  try {
+    modules = fromModules(root);
+    legacy = fromLegacy(root);
+  } catch (e) {
+    if (e instanceof KernelError) throw e;
+    throw new KernelError(`Finding the kernel in ${deploymentDir}: ${(e as Error).message}`, { cause: e });
+  }
   if (modules && !(legacy && !modules.paths.initramfs && legacy.paths.initramfs)) return modules;
   if (legacy) return legacy;
   throw new KernelError(`Failed to find kernel in /usr/lib/modules, /usr/lib/ostree-boot or /boot (in ${deploymentDir})`);

@@ -54,11 +54,17 @@ function copyBytes(srcFd: number, destFd: number): void {
 }
 
 /**
- * Copies one regular file or symlink `src` (already lstat-ed as `st`) to `dest`, replacing a
- * non-directory there. Owner, then xattrs, then mode: chown clears setuid bits, and libglnx
- * sets the mode last in case an xattr is a security label.
+ * Copies one regular file or symlink `src` to `dest`, replacing a non-directory there. Owner,
+ * then xattrs, then mode: chown clears setuid bits, and libglnx sets the mode last in case an
+ * xattr is a security label.
  */
-export function copyFileOrLink(src: string, st: Stats, dest: string, options: CopyOptions): void {
+export function copyFileOrLink(src: string, dest: string, options: CopyOptions): void {
+  let st: Stats;
+  try {
+    st = lstatSync(src);
+  } catch (e) {
+    throw options.error(`Copying ${src}: ${(e as Error).message}`, e);
+  }
   if (!st.isSymbolicLink() && !st.isFile()) throw options.error(`Copying ${src}: not a regular file or symlink`);
   const tmp = tmpNameIn(dirname(dest));
   try {
@@ -130,12 +136,17 @@ export function ensureRealDir(path: string, error: ErrorFactory): void {
 export function copyDirRecursive(src: string, dest: string, options: CopyOptions): void {
   ensureRealDir(dest, options.error);
   copyDirAttributes(src, dest, options);
-  for (const name of readdirSync(src)) {
+  let names: string[];
+  try {
+    names = readdirSync(src);
+  } catch (e) {
+    throw options.error(`Reading directory ${src}: ${(e as Error).message}`, e);
+  }
+  for (const name of names) {
     const from = join(src, name);
     const to = join(dest, name);
-    const st = lstatSync(from);
-    if (st.isDirectory()) copyDirRecursive(from, to, options);
-    else copyFileOrLink(from, st, to, options);
+    if (lstatSync(from).isDirectory()) copyDirRecursive(from, to, options);
+    else copyFileOrLink(from, to, options);
   }
 }
 
