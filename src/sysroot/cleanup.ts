@@ -11,7 +11,9 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pruneRepo, type PruneResult } from '../ostree/prune.js';
 import { Repo } from '../ostree/repo.js';
+import { lockSysroot } from './lock.js';
 import type { CrashPoint } from './swap.js';
+import { loadSysroot } from './sysroot.js';
 import { deploymentPath, type Deployment } from './types.js';
 
 export interface CleanupOptions {
@@ -92,4 +94,15 @@ export async function cleanupSysroot(sysroot: string, options: CleanupOptions): 
   // 5. Prune: refs only, no history (libostree's sysroot cleanup deletes historical parents).
   const pruned = options.prune === false ? null : await pruneRepo(repo, { refsOnly: true, depth: 0 });
   return { removedDeployments, removedKernels, pruned };
+}
+
+/** `ostree admin cleanup`: cleans up around the sysroot's current deployment list, under its lock. */
+export async function cleanupLoadedSysroot(sysroot: string, options: { prune?: boolean; crashPoint?: CrashPoint } = {}): Promise<CleanupResult> {
+  const lock = lockSysroot(sysroot, 'cleanup');
+  try {
+    const state = await loadSysroot(sysroot);
+    return await cleanupSysroot(sysroot, { ...options, deployments: state.deployments, bootversion: state.bootversion, subbootversion: state.subbootversion });
+  } finally {
+    lock.release();
+  }
 }

@@ -2,17 +2,18 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { scratch } from '../../ostree/testing.js';
-import { needsOstree, RealSysroot } from '../../sysroot/sysroot-fixtures.js';
-import { SysrootError } from '../../sysroot/sysroot.js';
-import { parse, type Options } from '../args.js';
-import { command } from './admin-status.js';
+import { scratch } from '../../../ostree/testing.js';
+import { needsOstree, RealSysroot } from '../../../sysroot/sysroot-fixtures.js';
+import { SysrootError } from '../../../sysroot/sysroot.js';
+import { parse, type Options } from '../../args.js';
+import { SYSROOT_OPTION } from '../../sysroot-args.js';
+import { command } from './status.js';
 
 /** Runs the command in process, as `mco ostree admin status ARGS…` would, and returns its stdout. */
 async function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
   let out = '';
   const output = { out: (d: string | Uint8Array) => void (out += String(d)), err: () => {} };
-  await command.run(parse(args, command.options as Options), { output, env });
+  await command.run(parse(args, { ...SYSROOT_OPTION, ...command.options } as Options), { output, env });
   return out;
 }
 

@@ -1,0 +1,18 @@
+/** `mco ostree admin`: the sysroot verbs of `ostree admin`, with `--sysroot`. */
+import type { Command, Group } from '../../command.js';
+import { SYSROOT_OPTION } from '../../sysroot-args.js';
+
+const verb = (summary: string, load: () => Promise<{ command: Command }>) => ({ summary, load: async () => (await load()).command });
+
+export const adminGroup: Group = {
+  name: 'admin',
+  summary: 'Manage an OSTree sysroot: deployments and boot entries.',
+  globals: SYSROOT_OPTION,
+  verbs: {
+    'init-fs': verb('Initialize a root filesystem', () => import('./init-fs.js')),
+    'os-init': verb('Initialize empty state for given operating system', () => import('./os-init.js')),
+    deploy: verb('Checkout revision REFSPEC as the new default deployment', () => import('./deploy.js')),
+    status: verb('List deployments', () => import('./status.js')),
+    cleanup: verb('Delete untagged deployments and repository objects', () => import('./cleanup.js')),
+  },
+};

@@ -1,0 +1,20 @@
+/** `mco ostree admin status [--sysroot=DIR]`: `ostree admin status`. */
+import { join } from 'node:path';
+import { Repo } from '../../../ostree/repo.js';
+import { formatAdminStatus } from '../../../sysroot/admin-status.js';
+import { loadSysroot } from '../../../sysroot/sysroot.js';
+import type { Command } from '../../command.js';
+import { cmdlineReader, sysrootOf } from '../../sysroot-args.js';
+
+export const command: Command = {
+  summary: 'List deployments',
+  usage: '[--sysroot=PATH]',
+  options: {},
+  async run(args, ctx) {
+    const sysroot = sysrootOf(args);
+    const readCmdline = cmdlineReader(sysroot, ctx);
+    const state = await loadSysroot(sysroot, readCmdline ? { readCmdline } : {});
+    const repo = await Repo.open(join(sysroot, 'ostree', 'repo'));
+    ctx.output.out(await formatAdminStatus(state, repo));
+  },
+};

@@ -1,0 +1,41 @@
+/**
+ * What every sysroot command shares: `--sysroot` (default `/`), and the kernel command line
+ * that says which deployment is booted — the file named by MCO_KERNEL_CMDLINE_FILE (tests
+ * and the lab), else /proc/cmdline, but only for the sysroot `/`: another --sysroot is never
+ * booted, as with the real tools.
+ */
+import { readFileSync } from 'node:fs';
+import { SysrootError } from '../sysroot/sysroot.js';
+import type { KernelCmdlineReader } from '../sysroot/types.js';
+import { str, type Parsed } from './args.js';
+import type { Command, Context } from './command.js';
+
+export const SYSROOT_OPTION: Command['options'] = {
+  sysroot: { type: 'string', description: 'Use system root PATH (default: /)', argument: 'PATH' },
+};
+
+export const sysrootOf = (args: Parsed): string => str(args, 'sysroot') ?? '/';
+
+/** The kernel command line reader for `sysroot`, or none when that sysroot cannot be booted. */
+export function cmdlineReader(sysroot: string, ctx: Context): KernelCmdlineReader | undefined {
+  const override = ctx.env['MCO_KERNEL_CMDLINE_FILE'];
+  const file = override || (sysroot === '/' ? '/proc/cmdline' : undefined);
+  if (!file) return undefined;
+  return () => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (e) {
+      const from = override ? ' (MCO_KERNEL_CMDLINE_FILE)' : '';
+      throw new SysrootError(`Cannot read the kernel command line from ${file}${from}: ${(e as Error).message}`, { cause: e });
+    }
+  };
+}
+
+/** `MCO_CRASH_AT=STEP` kills the process at that step: the crash-safety harness's fault injection. */
+export function crashPointFrom(ctx: Context): ((step: string) => void) | undefined {
+  const at = ctx.env['MCO_CRASH_AT'];
+  if (!at) return undefined;
+  return (step) => {
+    if (step === at) process.kill(process.pid, 'SIGKILL');
+  };
+}
