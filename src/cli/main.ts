@@ -8,6 +8,7 @@ import { runGroup, type Context, type Group } from './command.js';
 
 const GROUPS: Record<string, { summary: string; load: () => Promise<Group> }> = {
   ostree: { summary: 'OSTree repositories, as the ostree CLI', load: async () => (await import('./ostree/index.js')).ostreeGroup },
+  host: { summary: 'The host OS, as rpm-ostree: status of deployments', load: async () => (await import('./host/index.js')).hostGroup },
   demo: { summary: 'Runnable demonstrations on embedded defaults', load: async () => (await import('./demo/index.js')).demoGroup },
 };
 

@@ -1,0 +1,14 @@
+/** `mco host`: the rpm-ostree host verbs, over the sysroot library. */
+import type { Command, Group } from '../command.js';
+import { SYSROOT_OPTION } from '../sysroot-args.js';
+
+const verb = (summary: string, load: () => Promise<{ command: Command }>) => ({ summary, load: async () => (await load()).command });
+
+export const hostGroup: Group = {
+  name: 'host',
+  summary: 'Manage the host OS as rpm-ostree does: status of deployments, and (coming) rebase, rollback, kargs.',
+  globals: SYSROOT_OPTION,
+  verbs: {
+    status: verb('Get the version of the booted system', () => import('./status.js')),
+  },
+};
