@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { ostree } from '../ostree/testing.js';
 import { Repo } from '../ostree/repo.js';
-import { formatAdminStatus } from './admin-status.js';
+import { AdminStatusError, formatAdminStatus } from './admin-status.js';
 import { parseBlsEntry } from './bls.js';
 import { needsBootSim, needsOstree, RealSysroot } from './sysroot-fixtures.js';
 import { loadSysroot } from './sysroot.js';
@@ -83,6 +84,32 @@ describe('formatAdminStatus() prints what ostree admin status --sysroot prints',
     const without = s.status();
     assert.doesNotMatch(without, /Version: kept/);
     assert.equal(await ours(s), without);
+  });
+
+  test('a refspec of a remote with gpg-verify and an unsigned commit fails with ostree\'s message after the lines before it', async (t) => {
+    const s = RealSysroot.forTest(t);
+    s.commit('rhcos', { version: '1', sourceTitle: 'unsigned' });
+    s.deploy('--os=rhcos', '--karg=root=LABEL=root', 'rhcos');
+    s.commit('rhcos', { version: '2' });
+    s.deploy('--os=rhcos', 'rhcos');
+    const [, older] = await deployDirs(s);
+    fs.writeFileSync(`${older}.origin`, '[origin]\nrefspec=signed:rhcos\n');
+    const addRemote = (...flags: string[]): void => {
+      const r = ostree(['remote', 'add', `--repo=${s.repo}`, ...flags, 'signed', 'http://example.invalid/repo']);
+      assert.equal(r.status, 0, r.stderr);
+    };
+    addRemote('--no-gpg-verify');
+    assert.equal(await ours(s), s.status(), 'gpg-verify=false');
+    assert.equal(ostree(['remote', 'delete', `--repo=${s.repo}`, 'signed']).status, 0);
+    addRemote();
+    const real = ostree(['admin', 'status', `--sysroot=${s.path}`]);
+    assert.equal(real.status, 1);
+    await assert.rejects(ours(s), (e: Error) => {
+      assert.ok(e instanceof AdminStatusError, String(e));
+      assert.equal(`error: ${e.message}\n`, real.stderr);
+      assert.equal(e.partialOutput, real.stdout);
+      return true;
+    });
   });
 
   test('two stateroots', async (t) => {

@@ -1,12 +1,13 @@
 /**
  * The text of `ostree admin status` (libostree 2022.7), rendered from a loaded sysroot and its
  * system repo (for each commit's `version` and `ostree.source-title`). Reads commits only.
- * Not rendered: the GPG lines that `ostree` adds for refspecs of a remote with gpg-verify, and
- * `--verify`; our sysroots have no remotes.
+ * GPG: a refspec of a remote configured with gpg-verify makes ostree verify the commit's
+ * signatures; without any it fails, and so do we, with its message. Printing the signatures
+ * themselves (and `--verify`) is not done: we verify no GPG signatures.
  */
-import type { Commit } from '../ostree/objects.js';
-import type { Repo } from '../ostree/repo.js';
-import { isPinned, pendingDeployment, rollbackDeployment } from './sysroot.js';
+import { decodeDetachedMetadata, type Commit } from '../ostree/objects.js';
+import { splitRefspec, type Repo } from '../ostree/repo.js';
+import { isPinned, pendingDeployment, rollbackDeployment, SysrootError } from './sysroot.js';
 import { type Deployment, sameDeployment, type SysrootState } from './types.js';
 
 /** The first value of `key` when it is of type `s`; ostree ignores the key when it has any other type. */
@@ -23,7 +24,33 @@ async function loadCommitIfPresent(repo: Repo, checksum: string): Promise<Commit
 /** `Unlocked: STATE` comes from the origin's `unlocked` key; only `hotfix` survives a reboot there. */
 const unlockedState = (d: Deployment): string | null => (d.origin?.get('origin', 'unlocked') === 'hotfix' ? 'hotfix' : null);
 
-/** The full output of `ostree admin status` for `state`, including the final newline. */
+/** A failure after some deployments were printed: ostree has written those lines already. */
+export class AdminStatusError extends SysrootError {
+  override name = 'AdminStatusError';
+  constructor(message: string, readonly partialOutput: string) {
+    super(message);
+  }
+}
+
+/** The remote whose config asks for GPG verification of this refspec (gpg-verify defaults to true); null for none. */
+function gpgVerifyingRemote(repo: Repo, refspec: string): string | null {
+  const [remote] = splitRefspec(refspec);
+  const group = `remote "${remote}"`;
+  if (remote === undefined || !repo.config.hasGroup(group)) return null;
+  return repo.config.getBoolean(group, 'gpg-verify') === false ? null : remote;
+}
+
+async function checkSignatures(repo: Repo, checksum: string, remote: string, out: string): Promise<void> {
+  const detached = await repo.readDetachedMetadata(checksum);
+  const signed = detached !== null && decodeDetachedMetadata(detached).some(([k]) => k === 'ostree.gpgsigs');
+  if (!signed) throw new AdminStatusError('GPG verification enabled, but no signatures found (use gpg-verify=false in remote config to disable)', out);
+  throw new AdminStatusError(`Commit ${checksum} is GPG-signed for remote "${remote}"; showing signatures is not supported`, out);
+}
+
+/**
+ * The full output of `ostree admin status` for `state`, including the final newline. Throws
+ * AdminStatusError, carrying the lines printed before, where ostree fails midway (GPG).
+ */
 export async function formatAdminStatus(state: SysrootState, repo: Repo): Promise<string> {
   const all = state.staged ? [state.staged, ...state.deployments] : state.deployments;
   if (all.length === 0) return 'No deployments.\n';
@@ -51,6 +78,8 @@ export async function formatAdminStatus(state: SysrootState, repo: Repo): Promis
     // ostree prints the source title only for deployments with an origin.
     const title = stringMetadata(commit, 'ostree.source-title');
     if (title !== undefined) out += `    \`- ${title}\n`;
+    const remote = refspec === undefined ? null : gpgVerifyingRemote(repo, refspec);
+    if (remote !== null) await checkSignatures(repo, d.checksum, remote, out);
   }
   return out;
 }
