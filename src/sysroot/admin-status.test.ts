@@ -5,7 +5,6 @@ import { describe, test } from 'node:test';
 import { ostree } from '../ostree/testing.js';
 import { Repo } from '../ostree/repo.js';
 import { AdminStatusError, formatAdminStatus } from './admin-status.js';
-import { parseBlsEntry } from './bls.js';
 import { needsBootSim, needsOstree, RealSysroot } from './sysroot-fixtures.js';
 import { loadSysroot } from './sysroot.js';
 
@@ -15,12 +14,6 @@ async function ours(s: RealSysroot, cmdline?: string): Promise<string> {
   return formatAdminStatus(state, await Repo.open(s.repo));
 }
 
-/** The kernel command line a boot of entry `index` gets: its options. */
-function cmdlineOf(s: RealSysroot, index: number): string {
-  const entries = [...s.entries().values()].map((text) => parseBlsEntry(text));
-  const entry = entries.find((e) => Number(e.fields.get('version')) === entries.length - index)!;
-  return `BOOT_IMAGE=${entry.fields.get('linux')} ${entry.fields.get('options')}\n`;
-}
 
 /** Deployment directories in list order (from the loaded state). */
 async function deployDirs(s: RealSysroot): Promise<string[]> {
@@ -140,7 +133,7 @@ describe('formatAdminStatus() prints what ostree admin status prints when booted
       const real = s.bootSim(dir, 'ostree admin status');
       assert.equal(real.status, 0, real.stderr);
       assert.match(real.stdout, /^\* /m);
-      assert.equal(await ours(s, cmdlineOf(s, i)), real.stdout, `deployment ${i} booted`);
+      assert.equal(await ours(s, s.cmdlineOf(i)), real.stdout, `deployment ${i} booted`);
     }
   });
 
@@ -155,7 +148,7 @@ describe('formatAdminStatus() prints what ostree admin status prints when booted
     const real = s.bootSim(older!, 'ostree admin deploy --stage --os=rhcos rhcos >&2 && ostree admin status && mkdir -p /sysroot/run/ostree && cp /run/ostree/staged-deployment /sysroot/run/ostree/');
     assert.equal(real.status, 0, real.stderr);
     assert.match(real.stdout, /^ {2}rhcos [0-9a-f]{64}\.0 \(staged\)\n/);
-    assert.equal(await ours(s, cmdlineOf(s, 1)), real.stdout);
+    assert.equal(await ours(s, s.cmdlineOf(1)), real.stdout);
     // Offline the real tool shows no staged deployment; neither do we.
     assert.equal(await ours(s), s.status());
   });
@@ -173,7 +166,7 @@ describe('formatAdminStatus() prints what ostree admin status prints when booted
     for (const [i, dir] of dirs.entries()) {
       const real = s.bootSim(dir, 'ostree admin status');
       assert.equal(real.status, 0, real.stderr);
-      assert.equal(await ours(s, cmdlineOf(s, i)), real.stdout, `deployment ${i} booted`);
+      assert.equal(await ours(s, s.cmdlineOf(i)), real.stdout, `deployment ${i} booted`);
     }
   });
 });

@@ -11,6 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { hasOstree, isRoot, ok, ostree, type RunResult } from '../ostree/testing.js';
+import { parseBlsEntry } from './bls.js';
+
+export { needsOstree } from '../ostree/testing.js';
 
 const MISSING_OSTREE = 'ostree CLI not installed (scripts/setup.sh installs it)';
 
@@ -22,8 +25,6 @@ function probeBootSim(): string | false {
   return false;
 }
 
-/** `{ skip }` for tests that need the real tool. */
-export const needsOstree = { skip: !hasOstree && MISSING_OSTREE };
 /** `{ skip }` for tests that need the real tool to run "booted" (§6.3). */
 export const needsBootSim = { skip: probeBootSim() };
 
@@ -137,6 +138,14 @@ export class RealSysroot {
   entries(): Map<string, string> {
     const dir = join(this.path, 'boot', 'loader', 'entries');
     return new Map(fs.readdirSync(dir).sort().map((n) => [n, fs.readFileSync(join(dir, n), 'utf8')]));
+  }
+
+  /** The kernel command line a boot of deployment `index` gets: its entry's linux and options. */
+  cmdlineOf(index: number): string {
+    const entries = [...this.entries().values()].map((text) => parseBlsEntry(text));
+    const entry = entries.find((e) => Number(e.fields.get('version')) === entries.length - index);
+    if (!entry) throw new Error(`No boot entry for deployment ${index} in ${this.path}`);
+    return `BOOT_IMAGE=${entry.fields.get('linux')} ${entry.fields.get('options')}\n`;
   }
 
   /**

@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { KeyFile } from '../ostree/keyfile.js';
 import { scratch } from '../ostree/testing.js';
-import { parseBlsEntry } from './bls.js';
 import { bootcsumOf, needsBootSim, needsOstree, RealSysroot } from './sysroot-fixtures.js';
 import {
   isPinned,
@@ -40,12 +39,6 @@ const ids = (ds: Deployment[]): string[] => ds.map((d) => `${d.osname} ${d.check
 const idsOf = (ls: StatusLine[]): string[] => ls.map((l) => `${l.osname} ${l.checksum}.${l.serial}`);
 const id = (d: Deployment | null): string | null => (d ? `${d.osname} ${d.checksum}.${d.serial}` : null);
 
-/** The `options` of the entry for deployment index i, as a kernel command line. */
-function cmdlineOf(s: RealSysroot, index: number): string {
-  const entries = [...s.entries().values()].map((text) => parseBlsEntry(text));
-  const entry = entries.find((e) => Number(e.fields.get('version')) === entries.length - index)!;
-  return `BOOT_IMAGE=${entry.fields.get('linux')} ${entry.fields.get('options')}\n`;
-}
 
 /** Three deployments: A (kernel A, pinned), then B twice (kernel B): [B.1, B.0, A.0]. */
 function threeDeployments(s: RealSysroot): { a: string; b: string } {
@@ -129,7 +122,7 @@ describe('loadSysroot() with a kernel command line, against the real tool booted
       const real = s.bootSim(s.deployDir(d.osname, `${d.checksum}.${d.serial}`), 'ostree admin status');
       assert.equal(real.status, 0, real.stderr);
       const lines = statusLines(real.stdout);
-      const state = await loadSysroot(s.path, { readCmdline: () => cmdlineOf(s, i) });
+      const state = await loadSysroot(s.path, { readCmdline: () => s.cmdlineOf(i) });
       const mark = (m: string): string | null => idsOf(lines.filter((l) => l.mark === m))[0] ?? null;
       assert.equal(id(state.booted), idsOf(lines.filter((l) => l.booted))[0], `booted ${i}`);
       assert.equal(id(pendingDeployment(state)), mark('pending'), `pending when ${i} is booted`);
@@ -154,7 +147,7 @@ describe('loadSysroot() with a kernel command line, against the real tool booted
       kargs: null,
       overlayInitrds: [],
     });
-    const state = await loadSysroot(s.path, { readCmdline: () => cmdlineOf(s, 1) });
+    const state = await loadSysroot(s.path, { readCmdline: () => s.cmdlineOf(1) });
     assert.deepEqual(ids(state.deployments), [`rhcos ${b}.0`, `rhcos ${a}.0`]);
     assert.equal(id(state.booted), `rhcos ${a}.0`);
     assert.equal(id(state.staged), `rhcos ${c}.0`);
@@ -177,7 +170,7 @@ describe('loadSysroot() with a kernel command line, against the real tool booted
     assert.equal(real.status, 0, real.stderr);
     const file = await readStagedDeployment(s.path);
     assert.ok(file?.kargs?.some((k) => k.startsWith('ostree=')), `2022.7 records the merge entry's ostree= too: ${file?.kargs}`);
-    const state = await loadSysroot(s.path, { readCmdline: () => cmdlineOf(s, 0) });
+    const state = await loadSysroot(s.path, { readCmdline: () => s.cmdlineOf(0) });
     assert.deepEqual(state.staged!.kargs, ['root=LABEL=other', 'quiet']);
   });
 });
@@ -203,7 +196,7 @@ describe('loadSysroot() and the kernel command line', needsOstree, () => {
   test('refuses an ostree= bootlink that cleanup removed after a bootversion swap, naming the path', async (t) => {
     const s = RealSysroot.forTest(t);
     threeDeployments(s);
-    const before = cmdlineOf(s, 0);
+    const before = s.cmdlineOf(0);
     const beforeBootversion = (await loadSysroot(s.path)).bootversion;
     s.commit('rhcos', { version: '46.3' });
     s.deploy('--os=rhcos', 'rhcos');
