@@ -6,9 +6,12 @@ const verb = (summary: string, load: () => Promise<{ command: Command }>) => ({ 
 
 export const hostGroup: Group = {
   name: 'host',
-  summary: 'Manage the host OS as rpm-ostree does: status of deployments, and (coming) rebase, rollback, kargs.',
+  summary: 'Manage the host OS as rpm-ostree does: status, rebase, rollback, kernel arguments.',
   globals: SYSROOT_OPTION,
   verbs: {
     status: verb('Get the version of the booted system', () => import('./status.js')),
+    rebase: verb('Switch to a different tree', () => import('./rebase.js')),
+    rollback: verb('Revert to the previously booted tree', () => import('./rollback.js')),
+    kargs: verb('Query or modify kernel arguments', () => import('./kargs.js')),
   },
 };

@@ -14,5 +14,7 @@ export const adminGroup: Group = {
     deploy: verb('Checkout revision REFSPEC as the new default deployment', () => import('./deploy.js')),
     status: verb('List deployments', () => import('./status.js')),
     cleanup: verb('Delete untagged deployments and repository objects', () => import('./cleanup.js')),
+    undeploy: verb('Delete deployment INDEX', () => import('./undeploy.js')),
+    pin: verb('Change the "pinning" state of a deployment', () => import('./pin.js')),
   },
 };

@@ -1,0 +1,20 @@
+import { undeploy } from '../../../sysroot/rollback.js';
+import { required, UsageError } from '../../args.js';
+import type { Command } from '../../command.js';
+import { cmdlineReader, crashPointFrom, sysrootOf } from '../../sysroot-args.js';
+
+export const command: Command = {
+  summary: 'Delete deployment INDEX',
+  usage: '[--sysroot=PATH] INDEX',
+  options: {},
+  async run(args, ctx) {
+    const text = required(args, 0, 'INDEX');
+    if (!/^\d+$/.test(text)) throw new UsageError(`Invalid index '${text}'`);
+    const sysroot = sysrootOf(args);
+    const readCmdline = cmdlineReader(sysroot, ctx);
+    const crashPoint = crashPointFrom(ctx);
+    const { before } = await undeploy(sysroot, Number(text), { ...(readCmdline ? { readCmdline } : {}), ...(crashPoint ? { crashPoint } : {}) });
+    const d = before.deployments[Number(text)]!;
+    ctx.output.out(`Deleted deployment ${d.checksum}.${d.serial}\n`);
+  },
+};

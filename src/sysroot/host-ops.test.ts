@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { ok, runMco } from '../ostree/testing.js';
+import { needsOstree, RealSysroot } from './sysroot-fixtures.js';
+
+/** `mco ARGS… --sysroot=S` succeeding. */
+const mco = (s: RealSysroot, ...args: string[]) => ok(runMco([...args, `--sysroot=${s.path}`]), `mco ${args.join(' ')}`).stdout;
+
+/** Two sysroots with the same two commits: one driven by us, one by the real tool. */
+function twins(t: TestContext): { ours: RealSysroot; theirs: RealSysroot; v1: string; v2: string } {
+  const [ours, theirs] = [RealSysroot.forTest(t), RealSysroot.forTest(t)];
+  let v1 = '';
+  let v2 = '';
+  for (const s of [ours, theirs]) {
+    v1 = s.commit('rhcos', { version: '46.82.1-0', etc: { 'a.conf': '1\n' } });
+    v2 = s.commit('rhcos', { version: '46.82.2-0', etc: { 'a.conf': '2\n' }, initramfs: 'INITRD-B\n' });
+  }
+  mco(ours, 'ostree', 'admin', 'deploy', '--os=rhcos', '--karg=root=LABEL=root', v1);
+  theirs.deploy('--os=rhcos', '--karg=root=LABEL=root', v1);
+  mco(ours, 'ostree', 'admin', 'deploy', '--os=rhcos', v2);
+  theirs.deploy('--os=rhcos', v2);
+  assert.equal(ours.status(), theirs.status(), 'two deploys agree');
+  return { ours, theirs, v1, v2 };
+}
+
+test('mco ostree admin pin, --unpin and undeploy leave the sysroot ostree admin status shows after the real verbs', needsOstree, (t) => {
+  const { ours, theirs } = twins(t);
+  mco(ours, 'ostree', 'admin', 'pin', '1');
+  theirs.admin('pin', '1');
+  assert.equal(ours.status(), theirs.status(), 'after pin');
+  mco(ours, 'ostree', 'admin', 'pin', '--unpin', '1');
+  theirs.admin('pin', '--unpin', '1');
+  assert.equal(ours.status(), theirs.status(), 'after unpin');
+  mco(ours, 'ostree', 'admin', 'undeploy', '1');
+  theirs.admin('undeploy', '1');
+  assert.equal(ours.status(), theirs.status(), 'after undeploy');
+  assert.deepEqual([...ours.entries().values()], [...theirs.entries().values()], 'same boot entries');
+});
+
+test('mco host rollback makes the previous deployment the default, read so by the real ostree', needsOstree, (t) => {
+  const { ours, v1, v2 } = twins(t);
+  assert.match(ours.status(), new RegExp(`rhcos ${v2}\\.0[\\s\\S]*rhcos ${v1}\\.0`));
+  assert.match(mco(ours, 'host', 'rollback'), new RegExp(`Moving '${v1}\\.0' to be first deployment`));
+  assert.match(ours.status(), new RegExp(`rhcos ${v1}\\.0[\\s\\S]*rhcos ${v2}\\.0`));
+  // The real tool deploys on top of a rolled-back sysroot.
+  ours.deploy('--os=rhcos', v2);
+  assert.match(ours.status(), new RegExp(`rhcos ${v2}\\.1[\\s\\S]*rhcos ${v1}\\.0`));
+});
+
+test('mco host kargs --append makes a new deployment of the same commit whose boot entry carries the argument', needsOstree, (t) => {
+  const { ours, v2 } = twins(t);
+  assert.equal(mco(ours, 'host', 'kargs'), 'root=LABEL=root\n');
+  mco(ours, 'host', 'kargs', '--append=console=ttyS0', '--replace=root=LABEL=boot');
+  assert.equal(mco(ours, 'host', 'kargs'), 'root=LABEL=boot console=ttyS0\n');
+  assert.match(ours.status(), new RegExp(`rhcos ${v2}\\.1[\\s\\S]*rhcos ${v2}\\.0`));
+  const entries = [...ours.entries().values()].join('\n');
+  assert.match(entries, /options root=LABEL=boot console=ttyS0 ostree=/);
+  const err = runMco(['host', 'kargs', '--delete=nope', `--sysroot=${ours.path}`]);
+  assert.equal(err.status, 1);
+  assert.equal(err.stderr, "error: No karg 'nope' found\n");
+});
+
+test('mco host rebase REPO:CHECKSUM with a custom origin deploys it as rpm-ostree would for a pivot', needsOstree, (t) => {
+  const { ours } = twins(t);
+  const image = RealSysroot.forTest(t); // its repo stands in for the OS image's /srv/repo
+  image.commit('x', { version: '46.82.1-0' });
+  const v3 = image.commit('x', { version: '46.82.3-0', etc: { 'a.conf': '3\n' } });
+  const url = 'pivot://quay.io/openshift-release-dev/ocp-v4.0-art-dev@sha256:' + 'ab'.repeat(32);
+  mco(ours, 'host', 'rebase', `${image.repo}:${v3}`, `--custom-origin-url=${url}`, '--custom-origin-description=Managed by machine-config-operator');
+  const origin = readFileSync(join(ours.deployDir('rhcos', `${v3}.0`) + '.origin'), 'utf8');
+  assert.equal(origin, `[origin]\nrefspec=${v3}\ncustom-url=${url}\ncustom-description=Managed by machine-config-operator\n`);
+  assert.match(ours.status(), new RegExp(`rhcos ${v3}\\.0\\n\\s+Version: 46\\.82\\.3-0\\n\\s+origin refspec: ${v3}`));
+  const host = mco(ours, 'host', 'status');
+  assert.match(host, new RegExp(`^  ${url.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}\\n\\s+CustomOrigin: Managed by machine-config-operator\\n\\s+Version: 46\\.82\\.3-0 `, 'm'));
+  assert.match(ok(runMco(['ostree', 'fsck', `--repo=${ours.repo}`]), 'fsck').stdout, /no errors found/);
+});
