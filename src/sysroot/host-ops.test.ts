@@ -76,3 +76,11 @@ test('mco host rebase REPO:CHECKSUM with a custom origin deploys it as rpm-ostre
   assert.match(host, new RegExp(`^  ${url.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}\\n\\s+CustomOrigin: Managed by machine-config-operator\\n\\s+Version: 46\\.82\\.3-0 `, 'm'));
   assert.match(ok(runMco(['ostree', 'fsck', `--repo=${ours.repo}`]), 'fsck').stdout, /no errors found/);
 });
+
+test('mco host cleanup -r drops the rollback deployment, read so by the real ostree', needsOstree, (t) => {
+  const { ours, v1, v2 } = twins(t);
+  assert.match(mco(ours, 'host', 'cleanup', '-r'), new RegExp(`Deleted deployment ${v1}\\.0`));
+  const status = ours.status();
+  assert.match(status, new RegExp(`rhcos ${v2}\\.0`));
+  assert.doesNotMatch(status, new RegExp(v1));
+});

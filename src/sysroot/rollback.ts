@@ -4,7 +4,7 @@
  */
 import { commitDeploymentList } from './deploy.js';
 import { lockSysroot } from './lock.js';
-import { loadSysroot, SysrootError } from './sysroot.js';
+import { loadSysroot, pendingDeployment, rollbackDeployment, SysrootError } from './sysroot.js';
 import type { CrashPoint } from './swap.js';
 import { sameDeployment, type Deployment, type KernelCmdlineReader, type SysrootState } from './types.js';
 
@@ -53,5 +53,17 @@ export function undeploy(sysroot: string, index: number, options: ListEditOption
     if (!doomed) throw new SysrootError(`Out of range deployment index ${index}, must be less than ${state.deployments.length}`);
     if (state.booted && sameDeployment(doomed, state.booted)) throw new SysrootError(`Cannot undeploy currently booted deployment ${index}`);
     return state.deployments.filter((_, i) => i !== index);
+  });
+}
+
+/**
+ * `rpm-ostree cleanup -p/-r`: drops the pending and/or rollback deployment (as seen from the
+ * booted one; offline, the default counts as booted). Nothing to drop is not an error.
+ */
+export function cleanupDeployments(sysroot: string, which: { pending?: boolean; rollback?: boolean }, options: ListEditOptions = {}): Promise<{ before: SysrootState; after: Deployment[] }> {
+  return editList(sysroot, 'cleanup', options, (state) => {
+    const view = state.booted ? state : { ...state, booted: state.deployments[0] ?? null };
+    const doomed = [which.pending ? pendingDeployment(view) : null, which.rollback ? rollbackDeployment(view) : null].filter((d): d is Deployment => d !== null);
+    return state.deployments.filter((d) => !doomed.some((x) => sameDeployment(x, d)));
   });
 }

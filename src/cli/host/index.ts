@@ -13,5 +13,6 @@ export const hostGroup: Group = {
     rebase: verb('Switch to a different tree', () => import('./rebase.js')),
     rollback: verb('Revert to the previously booted tree', () => import('./rollback.js')),
     kargs: verb('Query or modify kernel arguments', () => import('./kargs.js')),
+    cleanup: verb('Clear cached/pending data', () => import('./cleanup.js')),
   },
 };
