@@ -1,7 +1,7 @@
 /** `mco ostree admin status [--sysroot=DIR]`: `ostree admin status`. */
 import { join } from 'node:path';
 import { Repo } from '../../../ostree/repo.js';
-import { formatAdminStatus } from '../../../sysroot/admin-status.js';
+import { AdminStatusError, formatAdminStatus } from '../../../sysroot/admin-status.js';
 import { loadSysroot } from '../../../sysroot/sysroot.js';
 import type { Command } from '../../command.js';
 import { cmdlineReader, sysrootOf } from '../../sysroot-args.js';
@@ -15,6 +15,12 @@ export const command: Command = {
     const readCmdline = cmdlineReader(sysroot, ctx);
     const state = await loadSysroot(sysroot, readCmdline ? { readCmdline } : {});
     const repo = await Repo.open(join(sysroot, 'ostree', 'repo'));
-    ctx.output.out(await formatAdminStatus(state, repo));
+    try {
+      ctx.output.out(await formatAdminStatus(state, repo));
+    } catch (e) {
+      // As ostree: the deployments before the failing one are printed, then the error.
+      if (e instanceof AdminStatusError) ctx.output.out(e.partialOutput);
+      throw e;
+    }
   },
 };
