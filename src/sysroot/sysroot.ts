@@ -186,8 +186,15 @@ export async function resolveBootedDeployment(
   let real: string;
   try {
     root = await fs.realpath(sysroot);
+  } catch (e) {
+    throw new SysrootError(`Cannot open sysroot ${sysroot}: ${(e as Error).message}`, { cause: e });
+  }
+  try {
     real = await fs.realpath(join(root, value));
   } catch (e) {
+    // On a live host the bootlink goes stale after the next deploy; "/" itself still says.
+    const live = root === '/' ? await deploymentOfRoot(root) : null;
+    if (live) return live;
     throw new SysrootError(`${where} does not resolve under sysroot ${sysroot}: ${join(sysroot, value)}: ${(e as Error).message}`, { cause: e });
   }
   const rel = relative(root, real).split(sep).join('/');
@@ -197,6 +204,21 @@ export async function resolveBootedDeployment(
   const st = await fs.stat(real);
   if (!st.isDirectory()) throw new SysrootError(`${where} resolves to ${real}, which is not a directory`);
   return { osname: m[1]!, ...name };
+}
+
+/** The deployment directory that is "/" (same device and inode), as libostree finds the booted one. */
+async function deploymentOfRoot(root: string): Promise<Pick<Deployment, 'osname' | 'checksum' | 'serial'> | null> {
+  const slash = await fs.stat('/');
+  const deployRoot = join(root, 'ostree', 'deploy');
+  for (const osname of await fs.readdir(deployRoot).catch(() => [] as string[])) {
+    for (const entry of await fs.readdir(join(deployRoot, osname, 'deploy')).catch(() => [] as string[])) {
+      const name = parseDeployName(entry);
+      if (!name) continue;
+      const st = await fs.stat(join(deployRoot, osname, 'deploy', entry)).catch(() => null);
+      if (st && st.dev === slash.dev && st.ino === slash.ino) return { osname, ...name };
+    }
+  }
+  return null;
 }
 
 // ---- staged deployments
