@@ -21,13 +21,13 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import {
-  closeSync, fdatasyncSync, fstatSync, constants as fsConstants, fchmodSync, fchownSync, linkSync, lstatSync, mkdirSync,
-  openSync, opendirSync, readdirSync, readSync, realpathSync, renameSync, rmSync, statSync, writeSync, type Stats,
+  closeSync, constants as fsConstants, linkSync, lstatSync, mkdirSync,
+  openSync, opendirSync, readdirSync, readSync, realpathSync, renameSync, rmSync, statSync, type Stats,
 } from 'node:fs';
-import { dirname, join, sep } from 'node:path';
+import { join, sep } from 'node:path';
 import { compareNames, isChecksum } from '../ostree/objects.js';
 import {
-  copyDirRecursive, errnoOf, lstatOrNull, removeStaleTemporaries, tmpNameIn, type ErrorFactory,
+  copyDirRecursive, copyFileOrLink, errnoOf, lstatOrNull, removeStaleTemporaries, tmpNameIn, type ErrorFactory,
 } from './tree-copy.js';
 
 export class KernelError extends Error {
@@ -291,32 +291,8 @@ export interface InstallKernelResult {
 
 /** Copies one file into /boot as install_into_boot does: owner and mode, no xattrs, synced. */
 function copyIntoBoot(src: string, dest: string): void {
-  const tmp = tmpNameIn(dirname(dest));
-  try {
-    const srcFd = openSync(src, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
-    try {
-      const st = fstatSync(srcFd);
-      const destFd = openSync(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);
-      try {
-        const buf = Buffer.allocUnsafe(1 << 20);
-        for (let n; (n = readSync(srcFd, buf, 0, buf.length, null)) > 0;) {
-          for (let off = 0; off < n;) off += writeSync(destFd, buf, off, n - off);
-        }
-        fchownSync(destFd, st.uid, st.gid);
-        fchmodSync(destFd, st.mode & 0o7777);
-        // /boot is often vfat and read by firmware: the bytes must be on disk before the name.
-        fdatasyncSync(destFd);
-      } finally {
-        closeSync(destFd);
-      }
-    } finally {
-      closeSync(srcFd);
-    }
-    renameSync(tmp, dest);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw new KernelError(`Copying ${src} to ${dest}: ${(e as Error).message}`, { cause: e });
-  }
+  // /boot is often vfat and read by firmware: the bytes must be on disk before the name.
+  copyFileOrLink(src, dest, { xattrs: false, times: false, sync: true, error: kernelError });
 }
 
 function installFile(file: BootFile, dir: string, link: boolean): 'linked' | 'copied' | 'existing' {
