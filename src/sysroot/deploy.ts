@@ -15,7 +15,7 @@ import { atomicWrite, Repo } from '../ostree/repo.js';
 import { serializeBlsEntry, withOstreeKarg } from './bls.js';
 import { cleanupSysroot, type CleanupResult } from './cleanup.js';
 import { copyEtcFromUsrEtc, mergeEtc, removeUpdatedStamps } from './etc-merge.js';
-import { findKernel, installKernel } from './kernel.js';
+import { findKernel, installKernel, type KernelLayout } from './kernel.js';
 import { lockSysroot } from './lock.js';
 import { isPinned, loadSysroot } from './sysroot.js';
 import { assignBootserials, ostreeKargFor, writeDeployments, type CrashPoint } from './swap.js';
@@ -98,9 +98,8 @@ function osReleaseName(dir: string): string {
 }
 
 /** The BLS entry of a deployment (ostree.md §4.5). */
-async function entryText(sysroot: string, repo: Repo, d: Deployment, at: { index: number; count: number; bootversion: 0 | 1 }, multipleStateroots: boolean): Promise<string> {
+async function entryText(sysroot: string, repo: Repo, d: Deployment, at: { index: number; count: number; bootversion: 0 | 1 }, kernel: KernelLayout, multipleStateroots: boolean): Promise<string> {
   const dir = deploymentPath(sysroot, d);
-  const kernel = findKernel(dir);
   const version = commitMetadataValue(await repo.loadCommit(d.checksum), 'version');
   let title = osReleaseName(dir);
   if (typeof version === 'string' && version !== '' && !title.includes(version)) title += ` ${version}`;
@@ -123,16 +122,24 @@ async function entryText(sysroot: string, repo: Repo, d: Deployment, at: { index
  * Writes `list` as the deployment list of the sysroot (switching the boot entries), then
  * cleans up. Shared by deploy, rollback, undeploy and kargs.
  */
-export async function commitDeploymentList(state: SysrootState, list: Deployment[], options: { prune?: boolean; crashPoint?: CrashPoint }): Promise<CleanupResult> {
+export async function commitDeploymentList(state: SysrootState, list: Deployment[], options: { prune?: boolean; crashPoint?: CrashPoint; kernels?: Map<string, KernelLayout> }): Promise<CleanupResult> {
   const repo = await Repo.open(join(state.path, 'ostree', 'repo'));
   const multiple = new Set(list.map((d) => d.osname)).size > 1;
+  // Hashing a kernel and initramfs is the costly part of finding them: once per deployment.
+  const kernels = options.kernels ?? new Map<string, KernelLayout>();
+  const kernelOf = (d: Deployment): KernelLayout => {
+    const dir = deploymentPath(state.path, d);
+    let k = kernels.get(dir);
+    if (!k) kernels.set(dir, (k = findKernel(dir)));
+    return k;
+  };
   // Entry texts need async commit reads: compute them first, then the synchronous swap.
   const withSerials = assignBootserials(list);
   const bootversion: 0 | 1 = state.bootversion === 0 ? 1 : 0;
-  const entries = await Promise.all(withSerials.map((d, index) => entryText(state.path, repo, d, { index, count: list.length, bootversion }, multiple)));
+  const entries = await Promise.all(withSerials.map((d, index) => entryText(state.path, repo, d, { index, count: list.length, bootversion }, kernelOf(d), multiple)));
   const written = writeDeployments(state, withSerials, {
     entry: (_d, at) => entries[at.index]!,
-    installKernel: (d) => void installKernel(state.path, { osname: d.osname, kernel: findKernel(deploymentPath(state.path, d)) }),
+    installKernel: (d) => void installKernel(state.path, { osname: d.osname, kernel: kernelOf(d) }),
     ...(options.crashPoint ? { crashPoint: options.crashPoint } : {}),
   });
   return cleanupSysroot(state.path, {
@@ -190,7 +197,8 @@ async function deployLocked(sysroot: string, revision: string, options: DeployOp
   const list = options.notAsDefault && kept.length > 0 ? [kept[0]!, deployment, ...kept.slice(1)] : [deployment, ...kept];
   let cleanup: CleanupResult;
   try {
-    cleanup = await commitDeploymentList(state, list, { ...(options.prune !== undefined ? { prune: options.prune } : {}), crashPoint: crash });
+    const kernels = new Map([[dir, kernel]]);
+    cleanup = await commitDeploymentList(state, list, { ...(options.prune !== undefined ? { prune: options.prune } : {}), crashPoint: crash, kernels });
   } catch (e) {
     throw new DeployError(`Deploying ${checksum} (${revision}) to ${sysroot}: ${(e as Error).message}`, { cause: e });
   }
