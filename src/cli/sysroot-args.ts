@@ -39,3 +39,13 @@ export function crashPointFrom(ctx: Context): ((step: string) => void) | undefin
     if (step === at) process.kill(process.pid, 'SIGKILL');
   };
 }
+
+/**
+ * The effects a sysroot operation takes from the environment — which deployment is booted,
+ * and where the crash harness kills — as options with only the keys that are set.
+ */
+export function sysrootEffects(sysroot: string, ctx: Context): { readCmdline?: KernelCmdlineReader; crashPoint?: (step: string) => void } {
+  const readCmdline = cmdlineReader(sysroot, ctx);
+  const crashPoint = crashPointFrom(ctx);
+  return { ...(readCmdline ? { readCmdline } : {}), ...(crashPoint ? { crashPoint } : {}) };
+}

@@ -2,7 +2,7 @@ import { cleanupLoadedSysroot } from '../../sysroot/cleanup.js';
 import { cleanupDeployments } from '../../sysroot/rollback.js';
 import { flag } from '../args.js';
 import type { Command } from '../command.js';
-import { cmdlineReader, crashPointFrom, sysrootOf } from '../sysroot-args.js';
+import { sysrootEffects, sysrootOf } from '../sysroot-args.js';
 
 export const command: Command = {
   summary: 'Clear cached/pending data',
@@ -13,16 +13,14 @@ export const command: Command = {
   },
   async run(args, ctx) {
     const sysroot = sysrootOf(args);
-    const readCmdline = cmdlineReader(sysroot, ctx);
-    const crashPoint = crashPointFrom(ctx);
-    const options = { ...(readCmdline ? { readCmdline } : {}), ...(crashPoint ? { crashPoint } : {}) };
+    const options = sysrootEffects(sysroot, ctx);
     const which = { pending: flag(args, 'pending'), rollback: flag(args, 'rollback') };
     if (which.pending || which.rollback) {
       const { before, after } = await cleanupDeployments(sysroot, which, options);
       for (const d of before.deployments.filter((x) => !after.includes(x))) ctx.output.out(`Deleted deployment ${d.checksum}.${d.serial}\n`);
       return;
     }
-    const result = await cleanupLoadedSysroot(sysroot, crashPoint ? { crashPoint } : {});
+    const result = await cleanupLoadedSysroot(sysroot, options.crashPoint ? { crashPoint: options.crashPoint } : {});
     for (const d of result.removedDeployments) ctx.output.out(`Deleted deployment ${d}\n`);
   },
 };

@@ -1,7 +1,7 @@
 import { changeKargs, currentKargs } from '../../sysroot/kargs.js';
 import { strs } from '../args.js';
 import type { Command } from '../command.js';
-import { cmdlineReader, crashPointFrom, sysrootOf } from '../sysroot-args.js';
+import { sysrootEffects, sysrootOf } from '../sysroot-args.js';
 
 export const command: Command = {
   summary: 'Query or modify kernel arguments',
@@ -13,14 +13,13 @@ export const command: Command = {
   },
   async run(args, ctx) {
     const sysroot = sysrootOf(args);
-    const readCmdline = cmdlineReader(sysroot, ctx);
+    const effects = sysrootEffects(sysroot, ctx);
     const edit = { append: strs(args, 'append'), delete: strs(args, 'delete'), replace: strs(args, 'replace') };
     if (!edit.append.length && !edit.delete.length && !edit.replace.length) {
-      ctx.output.out(`${(await currentKargs(sysroot, readCmdline ? { readCmdline } : {})).join(' ')}\n`);
+      ctx.output.out(`${(await currentKargs(sysroot, effects)).join(' ')}\n`);
       return;
     }
-    const crashPoint = crashPointFrom(ctx);
-    const result = await changeKargs(sysroot, edit, { ...(readCmdline ? { readCmdline } : {}), ...(crashPoint ? { crashPoint } : {}) });
+    const result = await changeKargs(sysroot, edit, effects);
     ctx.output.out(`Kernel arguments updated: ${result.deployment.kargs.join(' ')}\nRun "systemctl reboot" to start a reboot\n`);
   },
 };

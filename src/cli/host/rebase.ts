@@ -1,7 +1,7 @@
 import { rebase } from '../../sysroot/rebase.js';
 import { required, str } from '../args.js';
 import type { Command } from '../command.js';
-import { cmdlineReader, crashPointFrom, sysrootOf } from '../sysroot-args.js';
+import { sysrootEffects, sysrootOf } from '../sysroot-args.js';
 
 export const command: Command = {
   summary: 'Switch to a different tree (here: a commit of a local repository, as a pivot does)',
@@ -14,8 +14,6 @@ export const command: Command = {
   },
   async run(args, ctx) {
     const sysroot = sysrootOf(args);
-    const readCmdline = cmdlineReader(sysroot, ctx);
-    const crashPoint = crashPointFrom(ctx);
     const url = str(args, 'custom-origin-url');
     const description = str(args, 'custom-origin-description');
     const os = str(args, 'os');
@@ -23,8 +21,7 @@ export const command: Command = {
       ...(url !== undefined ? { customOriginUrl: url } : {}),
       ...(description !== undefined ? { customOriginDescription: description } : {}),
       ...(os ? { osname: os } : {}),
-      ...(readCmdline ? { readCmdline } : {}),
-      ...(crashPoint ? { crashPoint } : {}),
+      ...sysrootEffects(sysroot, ctx),
     });
     if (result.etc) ctx.output.out(`${result.etc}\n`);
     ctx.output.out(`Staging deployment... done\nRebased to ${url ?? result.checksum}\nRun "systemctl reboot" to start a reboot\n`);

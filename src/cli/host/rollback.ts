@@ -1,6 +1,6 @@
 import { rollback } from '../../sysroot/rollback.js';
 import type { Command } from '../command.js';
-import { cmdlineReader, crashPointFrom, sysrootOf } from '../sysroot-args.js';
+import { sysrootEffects, sysrootOf } from '../sysroot-args.js';
 
 export const command: Command = {
   summary: 'Revert to the previously booted tree',
@@ -8,9 +8,7 @@ export const command: Command = {
   options: {},
   async run(args, ctx) {
     const sysroot = sysrootOf(args);
-    const readCmdline = cmdlineReader(sysroot, ctx);
-    const crashPoint = crashPointFrom(ctx);
-    const { after } = await rollback(sysroot, { ...(readCmdline ? { readCmdline } : {}), ...(crashPoint ? { crashPoint } : {}) });
+    const { after } = await rollback(sysroot, sysrootEffects(sysroot, ctx));
     const d = after[0]!;
     ctx.output.out(`Moving '${d.checksum}.${d.serial}' to be first deployment\nRun "systemctl reboot" to start a reboot\n`);
   },

@@ -3,7 +3,7 @@ import { KeyFile } from '../../../ostree/keyfile.js';
 import { deploy } from '../../../sysroot/deploy.js';
 import { flag, required, str, strs } from '../../args.js';
 import type { Command } from '../../command.js';
-import { cmdlineReader, crashPointFrom, sysrootOf } from '../../sysroot-args.js';
+import { sysrootEffects, sysrootOf } from '../../sysroot-args.js';
 
 export const command: Command = {
   summary: 'Checkout revision REFSPEC as the new default deployment',
@@ -21,8 +21,6 @@ export const command: Command = {
     const sysroot = sysrootOf(args);
     const revision = required(args, 0, 'REFSPEC');
     const originFile = str(args, 'origin-file');
-    const readCmdline = cmdlineReader(sysroot, ctx);
-    const crashPoint = crashPointFrom(ctx);
     const kargs = strs(args, 'karg');
     const osname = str(args, 'os');
     const result = await deploy(sysroot, revision, {
@@ -33,8 +31,7 @@ export const command: Command = {
       retain: flag(args, 'retain'),
       notAsDefault: flag(args, 'not-as-default'),
       prune: !flag(args, 'no-prune'),
-      ...(readCmdline ? { readCmdline } : {}),
-      ...(crashPoint ? { crashPoint } : {}),
+      ...sysrootEffects(sysroot, ctx),
     });
     if (result.etc) ctx.output.out(`${result.etc}\n`);
     ctx.output.out(`Deployed ${result.deployment.osname} ${result.deployment.checksum}.${result.deployment.serial}\n`);

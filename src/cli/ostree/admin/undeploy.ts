@@ -1,7 +1,7 @@
 import { undeploy } from '../../../sysroot/rollback.js';
 import { required, UsageError } from '../../args.js';
 import type { Command } from '../../command.js';
-import { cmdlineReader, crashPointFrom, sysrootOf } from '../../sysroot-args.js';
+import { sysrootEffects, sysrootOf } from '../../sysroot-args.js';
 
 export const command: Command = {
   summary: 'Delete deployment INDEX',
@@ -11,9 +11,7 @@ export const command: Command = {
     const text = required(args, 0, 'INDEX');
     if (!/^\d+$/.test(text)) throw new UsageError(`Invalid index '${text}'`);
     const sysroot = sysrootOf(args);
-    const readCmdline = cmdlineReader(sysroot, ctx);
-    const crashPoint = crashPointFrom(ctx);
-    const { before } = await undeploy(sysroot, Number(text), { ...(readCmdline ? { readCmdline } : {}), ...(crashPoint ? { crashPoint } : {}) });
+    const { before } = await undeploy(sysroot, Number(text), sysrootEffects(sysroot, ctx));
     const d = before.deployments[Number(text)]!;
     ctx.output.out(`Deleted deployment ${d.checksum}.${d.serial}\n`);
   },
