@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { scratch } from '../ostree/testing.js';
@@ -28,5 +28,18 @@ test('lockSysroot() takes over the lock of a process that was killed', async (t)
   child.kill('SIGKILL');
   await new Promise((resolve) => child.once('exit', resolve));
   const lock = lockSysroot(root, 'kargs');
+  lock.release();
+});
+
+test('lockSysroot() lets only one of two takers replace a dead holder\'s lock', (t) => {
+  const root = sysroot(scratch(t));
+  const lockFile = join(root, 'ostree', 'mco.lock');
+  writeFileSync(lockFile, '999999999 deploy\n'); // a pid no process has
+  // Another taker is mid-way through breaking the same stale lock, and alive: we back off.
+  writeFileSync(`${lockFile}.break`, `${process.pid} breaking a stale lock\n`);
+  assert.throws(() => lockSysroot(root, 'kargs'), /Another operation is taking over the stale lock/);
+  rmSync(`${lockFile}.break`);
+  const lock = lockSysroot(root, 'kargs');
+  assert.match(readFileSync(lockFile, 'utf8'), new RegExp(`^${process.pid} kargs`));
   lock.release();
 });
