@@ -83,7 +83,7 @@ export class Repo {
       if (!(e instanceof RepoError) || !/no config/.test(e.message)) throw e;
     }
     for (const d of ['objects', 'tmp/cache', 'refs/heads', 'refs/remotes', 'refs/mirrors', 'state', 'extensions']) {
-      await fs.mkdir(join(path, d), { recursive: true, mode: 0o755 });
+      await fs.mkdir(join(path, d), { recursive: true, mode: 0o775 }); // as ostree: the umask decides
     }
     const config = `[core]\nrepo_version=1\nmode=${CONFIG_MODE[options.mode]}\n`;
     await atomicWrite(join(path, 'config'), join(path, 'tmp'), config, 0o644);
