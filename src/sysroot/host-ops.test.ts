@@ -100,3 +100,17 @@ test('a node booted with bootCommandLine() keeps knowing what it booted after th
   // Deployed by checksum: the origin line names it, and there is no Commit: line.
   assert.match(status, new RegExp(`^  ostree://${v2}\\n\\s+Version: 46\\.82\\.2-0 .*\\n\\s+Diff: 1 upgraded\\n\\n● ostree://${v1}\\n\\s+Version: 46\\.82\\.1-0 `, 'm'));
 });
+
+test('mco ostree admin set-origin writes the origin and remote config that ostree admin set-origin writes', needsOstree, (t) => {
+  const { ours, theirs, v1 } = twins(t);
+  for (const args of [['--index=1', '--set=gpg-verify=false', 'myremote', 'http://example.invalid/repo', 'rhcos/x'], ['--index=0', 'myremote', 'http://example.invalid/other']]) {
+    mco(ours, 'ostree', 'admin', 'set-origin', ...args);
+    theirs.admin('set-origin', ...args);
+  }
+  const read = (s: RealSysroot, rel: string) => readFileSync(join(s.path, rel), 'utf8');
+  assert.equal(read(ours, 'ostree/repo/config'), read(theirs, 'ostree/repo/config'));
+  assert.equal(read(ours, `ostree/deploy/rhcos/deploy/${v1}.0.origin`), read(theirs, `ostree/deploy/rhcos/deploy/${v1}.0.origin`));
+  assert.equal(ours.status(), theirs.status());
+  const offline = runMco(['ostree', 'admin', 'set-origin', `--sysroot=${ours.path}`, 'r', 'http://x']);
+  assert.equal(offline.stderr, 'error: Not currently booted into an OSTree system: use --index\n');
+});

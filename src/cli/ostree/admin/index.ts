@@ -16,5 +16,6 @@ export const adminGroup: Group = {
     cleanup: verb('Delete untagged deployments and repository objects', () => import('./cleanup.js')),
     undeploy: verb('Delete deployment INDEX', () => import('./undeploy.js')),
     pin: verb('Change the "pinning" state of a deployment', () => import('./pin.js')),
+    'set-origin': verb('Set Origin and create a new origin file', () => import('./set-origin.js')),
   },
 };
