@@ -29,6 +29,11 @@ export interface Group {
   verbs: Record<string, { summary: string; load: () => Promise<Command | Group> }>;
 }
 
+/** A verb whose module (exporting `command`) is loaded only when it runs: start-up stays small. */
+export function lazyVerb(summary: string, load: () => Promise<{ command: Command }>): Group['verbs'][string] {
+  return { summary, load: async () => (await load()).command };
+}
+
 const HELP: Command['options'] = { help: { type: 'boolean', short: 'h', description: 'Show help options' } };
 
 function helpText(prog: string, cmd: Pick<Command, 'summary' | 'usage' | 'options'>): string {

@@ -433,12 +433,22 @@ export class Repo {
     const fd = openSync(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);
     try {
       for (const chunk of Array.isArray(data) ? data : [data]) writeAll(fd, chunk);
-      if (this.mode === 'bare' && this.isRoot) fchownSync(fd, header.uid, header.gid);
-      fchmodSync(fd, mode);
-      if (this.mode !== 'archive') futimesSync(fd, 0, 0);
+      this.finishObjectFd(fd, header, mode);
     } finally {
       closeSync(fd);
     }
+    this.writeObjectXattrs(tmp, header);
+  }
+
+  /** Ownership (bare, as root), mode, and mtime 0 (bare modes), through the descriptor. */
+  private finishObjectFd(fd: number, header: FileHeader, mode: number): void {
+    if (this.mode === 'bare' && this.isRoot) fchownSync(fd, header.uid, header.gid);
+    fchmodSync(fd, mode);
+    if (this.mode !== 'archive') futimesSync(fd, 0, 0);
+  }
+
+  /** The xattrs a content object carries: its own in bare, `user.ostreemeta` in bare-user. */
+  private writeObjectXattrs(tmp: string, header: FileHeader): void {
     if (this.mode === 'bare' && header.xattrs.length) writeXattrs(tmp, header.xattrs);
     if (this.mode === 'bare-user') {
       writeXattrs(tmp, [['user.ostreemeta', encodeBareUserMeta({ uid: header.uid, gid: header.gid, mode: header.mode, xattrs: header.xattrs })]]);
@@ -461,19 +471,13 @@ export class Repo {
       return;
     }
     await fs.copyFile(source.path, tmp);
-    // Same metadata steps as a small object, applied to the copied content.
     const fd = openSync(tmp, 'r+');
     try {
-      if (this.mode === 'bare' && this.isRoot) fchownSync(fd, header.uid, header.gid);
-      fchmodSync(fd, this.mode === 'bare-user' ? (header.mode & 0o775) | 0o400 : header.mode & 0o7777);
-      futimesSync(fd, 0, 0);
+      this.finishObjectFd(fd, header, this.mode === 'bare-user' ? (header.mode & 0o775) | 0o400 : header.mode & 0o7777);
     } finally {
       closeSync(fd);
     }
-    if (this.mode === 'bare' && header.xattrs.length) writeXattrs(tmp, header.xattrs);
-    if (this.mode === 'bare-user') {
-      writeXattrs(tmp, [['user.ostreemeta', encodeBareUserMeta({ uid: header.uid, gid: header.gid, mode: header.mode, xattrs: header.xattrs })]]);
-    }
+    this.writeObjectXattrs(tmp, header);
   }
 
   /** Renames a finished temporary object into place unless the object already exists. */

@@ -1,7 +1,5 @@
 /** `mco ostree`: the ostree CLI's verbs and flags, over the library in src/ostree/. */
-import type { Command, Group } from '../command.js';
-
-const verb = (summary: string, load: () => Promise<{ command: Command }>) => ({ summary, load: async () => (await load()).command });
+import { lazyVerb as verb, type Group } from '../command.js';
 
 export const ostreeGroup: Group = {
   name: 'ostree',

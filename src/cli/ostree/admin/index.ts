@@ -1,8 +1,6 @@
 /** `mco ostree admin`: the sysroot verbs of `ostree admin`, with `--sysroot`. */
-import type { Command, Group } from '../../command.js';
+import { lazyVerb as verb, type Group } from '../../command.js';
 import { SYSROOT_OPTION } from '../../sysroot-args.js';
-
-const verb = (summary: string, load: () => Promise<{ command: Command }>) => ({ summary, load: async () => (await load()).command });
 
 export const adminGroup: Group = {
   name: 'admin',
