@@ -10,6 +10,11 @@ declare -A PACKAGES=(
   [getfattr]=attr
   [debootstrap]=debootstrap
   [/usr/bin/time]=time
+  [skopeo]=skopeo
+  [docker-registry]=docker-registry
+  # Debian's kubernetes-client and a machine's own kubectl both own /usr/bin/kubectl: only
+  # when there is none.
+  [kubectl]=kubernetes-client
 )
 missing=()
 for cmd in "${!PACKAGES[@]}"; do
