@@ -14,13 +14,15 @@ import { Repo } from '../ostree/repo.js';
 import { lockSysroot } from './lock.js';
 import type { CrashPoint } from './swap.js';
 import { loadSysroot } from './sysroot.js';
-import { deploymentPath, type Deployment } from './types.js';
+import { deploymentPath, type Deployment, type KernelCmdlineReader } from './types.js';
 
 export interface CleanupOptions {
   /** The list the boot entries now hold, in order, with the bootversion in force. */
   deployments: Deployment[];
   bootversion: 0 | 1;
   subbootversion: 0 | 1;
+  /** A staged deployment to keep: its directory stays, and its commit gets deployment ref 0. */
+  staged?: Deployment | null;
   /** Prune the repository afterwards (default true). */
   prune?: boolean;
   crashPoint?: CrashPoint;
@@ -47,8 +49,12 @@ export async function cleanupSysroot(sysroot: string, options: CleanupOptions): 
   const { bootversion: b, subbootversion: s, deployments } = options;
   const other = b === 0 ? 1 : 0;
 
-  // 1. The other bootversion, and the other subbootversion of this one.
+  // 1. The other bootversion, the other subbootversion of this one, and the temporary links
+  //    of a swap that was killed before its rename.
   for (const stale of [
+    join(sysroot, 'boot', 'loader.tmp'),
+    join(sysroot, 'ostree', 'boot.0.tmp'),
+    join(sysroot, 'ostree', 'boot.1.tmp'),
     join(sysroot, 'boot', `loader.${other}`),
     join(sysroot, 'ostree', `boot.${other}`),
     join(sysroot, 'ostree', `boot.${other}.0`),
@@ -58,7 +64,9 @@ export async function cleanupSysroot(sysroot: string, options: CleanupOptions): 
   crash('cleanup-bootversions-removed');
 
   // 2. Deployment directories no entry points at.
-  const keep = new Set(deployments.map((d) => deploymentPath(sysroot, d)));
+  // libostree counts a staged deployment as the first of the list.
+  const all = options.staged ? [options.staged, ...deployments] : deployments;
+  const keep = new Set(all.map((d) => deploymentPath(sysroot, d)));
   const removedDeployments: string[] = [];
   for (const os of list(join(sysroot, 'ostree', 'deploy'))) {
     const dir = join(sysroot, 'ostree', 'deploy', os, 'deploy');
@@ -88,7 +96,7 @@ export async function cleanupSysroot(sysroot: string, options: CleanupOptions): 
   // 4. Deployment refs ostree/B/S/I keep each deployed commit out of any prune.
   const repo = await Repo.open(join(sysroot, 'ostree', 'repo'));
   for (const [ref] of await repo.listRefs()) if (ref.startsWith('ostree/')) await repo.setRef(ref, null);
-  for (const [i, d] of deployments.entries()) await repo.setRef(`ostree/${b}/${s}/${i}`, d.checksum);
+  for (const [i, d] of all.entries()) await repo.setRef(`ostree/${b}/${s}/${i}`, d.checksum);
   crash('cleanup-refs-written');
 
   // 5. Prune: refs only, no history (libostree's sysroot cleanup deletes historical parents).
@@ -97,11 +105,12 @@ export async function cleanupSysroot(sysroot: string, options: CleanupOptions): 
 }
 
 /** `ostree admin cleanup`: cleans up around the sysroot's current deployment list, under its lock. */
-export async function cleanupLoadedSysroot(sysroot: string, options: { prune?: boolean; crashPoint?: CrashPoint } = {}): Promise<CleanupResult> {
+export async function cleanupLoadedSysroot(sysroot: string, options: { prune?: boolean; crashPoint?: CrashPoint; readCmdline?: KernelCmdlineReader } = {}): Promise<CleanupResult> {
   const lock = lockSysroot(sysroot, 'cleanup');
   try {
-    const state = await loadSysroot(sysroot);
-    return await cleanupSysroot(sysroot, { ...options, deployments: state.deployments, bootversion: state.bootversion, subbootversion: state.subbootversion });
+    const { readCmdline, ...rest } = options;
+    const state = await loadSysroot(sysroot, readCmdline ? { readCmdline } : {});
+    return await cleanupSysroot(sysroot, { ...rest, deployments: state.deployments, staged: state.staged, bootversion: state.bootversion, subbootversion: state.subbootversion });
   } finally {
     lock.release();
   }

@@ -23,6 +23,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { after, describe, test, type TestContext } from 'node:test';
 import { hasOstree, noFsync } from '../ostree/testing.js';
+import { bootCommandLine } from './boot.js';
 import {
   checksumsOf, copySysroot, crashStepsInSource, deploymentDirs, describeRun, mco, readBootView, realOstree, removeSysroots,
   statusDeployments, SYSROOT_SOURCES,
@@ -40,6 +41,8 @@ const CRASH_STEPS = [
   'deploy-etc-merged',
   'deploy-origin-written',
   'deploy-finalized',
+  'finalize-state-removed',
+  'finalize-etc-merged',
   'entries-dir-created',
   'kernel-installed-0',
   'entry-written-0',
@@ -96,6 +99,8 @@ interface Built {
   commits: Record<Version, string>;
   /** `CHECKSUM.SERIAL` of the deployments before the operation: the old list, to the serial. */
   names: string[];
+  /** Environment of every run on this template (MCO_KERNEL_CMDLINE_FILE: what the node booted). */
+  env?: Record<string, string>;
 }
 
 interface Scenario {
@@ -112,6 +117,8 @@ interface Scenario {
   after: Version[];
   /** What re-running the operation lists, given what the crash left (checksums). */
   rerun: (left: string[], c: Record<Version, string>) => string[];
+  /** The command that finishes the job after a kill, when it is not the operation itself. */
+  recover?: (s: string) => string[];
   /** Every deployment's etc/app.conf: the admin's edit is carried by each /etc merge. */
   appConf: (v: Version) => string;
   /**
@@ -254,6 +261,30 @@ const SCENARIOS: Scenario[] = [
     build: withV2V1,
   },
   {
+    id: 'finalize',
+    realAfterKill: false,
+    title: 'finalizing a staged upgrade at shutdown (mco ostree admin finalize-staged)',
+    args: (s) => ['ostree', 'admin', 'finalize-staged', sysroot(s)],
+    steps: ALL_BUT('deploy-checked-out', 'deploy-etc-merged', 'deploy-origin-written', 'deploy-finalized', 'cleanup-deployment-removed'),
+    why: 'the checkout happened when staging, and the booted deployment stays as the rollback',
+    before: ['v1'],
+    after: ['v2', 'v1'],
+    rerun: (left) => left,
+    // The state file goes first, so the staged deployment is not finalized twice: after a
+    // kill, the next cleanup removes what is left of it (libostree's behaviour).
+    recover: (s) => ['ostree', 'admin', 'cleanup', sysroot(s)],
+    appConf: local,
+    build: async (dir) => {
+      const b = await withV1(dir);
+      const cmdline = join(dir, 'cmdline');
+      writeFileSync(cmdline, await bootCommandLine(b.root));
+      b.env = { MCO_KERNEL_CMDLINE_FILE: cmdline };
+      const r = await mco(['ostree', 'admin', 'deploy', '--stage', sysroot(b.root), '--os=rhcos', 'v2'], b.env);
+      assert.equal(r.status, 0, describeRun('staging v2 for the finalize template', r));
+      return b;
+    },
+  },
+  {
     id: 'cleanup',
     realAfterKill: false,
     title: 'a cleanup of what a deploy killed after its switch left behind',
@@ -366,7 +397,7 @@ async function tryCrashPoint(sc: Scenario, b: Built, work: string, step: Step): 
   const s2 = join(work, `${step}-real`);
   await copySysroot(b.root, s);
   try {
-    const killed = await mco(sc.args(s), { MCO_CRASH_AT: step });
+    const killed = await mco(sc.args(s), { ...b.env, MCO_CRASH_AT: step });
     assert.ok(!(killed.status === 0 && killed.signal === null), `step ${step} was never reached: the operation finished (status 0)`);
     assert.equal(killed.signal, 'SIGKILL', describeRun(`${step}: the operation should die by SIGKILL`, killed));
     assert.equal(killed.status, null);
@@ -394,7 +425,7 @@ async function tryCrashPoint(sc: Scenario, b: Built, work: string, step: Step): 
     }
 
     // (d) the same operation again, taking over the dead process's lock.
-    const rerun = await mco(sc.args(s));
+    const rerun = await mco((sc.recover ?? sc.args)(s), b.env);
     assert.equal(rerun.status, 0, describeRun(`re-running after the kill at ${step}`, rerun));
     const listed = await status(s, `after the re-run (killed at ${step})`);
     assert.deepEqual(checksumsOf(listed), sc.rerun(checksumsOf(left), b.commits), `the re-run after the kill at ${step} lists the wrong deployments`);

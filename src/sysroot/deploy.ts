@@ -6,7 +6,7 @@
  * directory that the next cleanup removes.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkout } from '../ostree/checkout.js';
 import { KeyFile } from '../ostree/keyfile.js';
@@ -17,7 +17,7 @@ import { cleanupSysroot, type CleanupResult } from './cleanup.js';
 import { copyEtcFromUsrEtc, mergeEtc, removeUpdatedStamps } from './etc-merge.js';
 import { findKernel, installKernel, type KernelLayout } from './kernel.js';
 import { lockSysroot } from './lock.js';
-import { isPinned, loadSysroot } from './sysroot.js';
+import { isPinned, loadSysroot, pendingDeployment, rollbackDeployment, stagedDeploymentPath } from './sysroot.js';
 import { assignBootserials, ostreeKargFor, writeDeployments, type CrashPoint } from './swap.js';
 import { deploymentPath, sameDeployment, type Deployment, type KernelCmdlineReader, type SysrootState } from './types.js';
 
@@ -38,6 +38,10 @@ export interface DeployOptions {
   notAsDefault?: boolean;
   /** Keep every existing deployment (`--retain`). */
   retain?: boolean;
+  /** Keep the pending deployment (`--retain-pending`). */
+  retainPending?: boolean;
+  /** Keep the rollback deployment (`--retain-rollback`). */
+  retainRollback?: boolean;
   /** Prune the repository afterwards (default true, as `ostree admin deploy`). */
   prune?: boolean;
   readCmdline?: KernelCmdlineReader;
@@ -122,7 +126,13 @@ async function entryText(sysroot: string, repo: Repo, d: Deployment, at: { index
  * Writes `list` as the deployment list of the sysroot (switching the boot entries), then
  * cleans up. Shared by deploy, rollback, undeploy and kargs.
  */
-export async function commitDeploymentList(state: SysrootState, list: Deployment[], options: { prune?: boolean; crashPoint?: CrashPoint; kernels?: Map<string, KernelLayout> }): Promise<CleanupResult> {
+export async function commitDeploymentList(state: SysrootState, list: Deployment[], options: { prune?: boolean; crashPoint?: CrashPoint; kernels?: Map<string, KernelLayout>; keepStaged?: boolean }): Promise<CleanupResult> {
+  // A new list replaces a staged deployment unless the edit leaves it alone (as libostree:
+  // the state file goes first; the directory goes with the cleanup below).
+  const staged = options.keepStaged ? state.staged : null;
+  if (state.staged && !staged) {
+    rmSync(stagedDeploymentPath(state.path), { force: true });
+  }
   const repo = await Repo.open(join(state.path, 'ostree', 'repo'));
   const multiple = new Set(list.map((d) => d.osname)).size > 1;
   // Hashing a kernel and initramfs is the costly part of finding them: once per deployment.
@@ -146,6 +156,7 @@ export async function commitDeploymentList(state: SysrootState, list: Deployment
     deployments: written.deployments,
     bootversion: written.bootversion,
     subbootversion: written.subbootversion,
+    staged,
     ...(options.prune !== undefined ? { prune: options.prune } : {}),
     ...(options.crashPoint ? { crashPoint: options.crashPoint } : {}),
   });
@@ -155,15 +166,64 @@ export async function commitDeploymentList(state: SysrootState, list: Deployment
 export async function deploy(sysroot: string, revision: string, options: DeployOptions = {}): Promise<DeployResult> {
   const lock = lockSysroot(sysroot, `deploy ${revision}`);
   try {
-    return await deployLocked(sysroot, revision, options);
+    const state = await loadSysroot(sysroot, options.readCmdline ? { readCmdline: options.readCmdline } : {});
+    const crash = options.crashPoint ?? (() => undefined);
+    const prepared = await prepareDeployment(state, revision, options, { mergeEtc: true });
+    makeImmutable(prepared.dir);
+    crash('deploy-finalized');
+    const { deployment, merge, etc, kernel, dir } = prepared;
+    const kept = retainedDeployments(state, deployment.osname, merge, options);
+    const list = options.notAsDefault && kept.length > 0 ? [kept[0]!, deployment, ...kept.slice(1)] : [deployment, ...kept];
+    let cleanup: CleanupResult;
+    try {
+      const kernels = new Map([[dir, kernel]]);
+      cleanup = await commitDeploymentList(state, list, { ...(options.prune !== undefined ? { prune: options.prune } : {}), crashPoint: crash, kernels });
+    } catch (e) {
+      throw new DeployError(`Deploying ${deployment.checksum} (${revision}) to ${sysroot}: ${(e as Error).message}`, { cause: e });
+    }
+    return { deployment, merge, etc, cleanup };
   } finally {
     lock.release();
   }
 }
 
-async function deployLocked(sysroot: string, revision: string, options: DeployOptions): Promise<DeployResult> {
+/** Which deployments a new list keeps besides the new one (ostree.md §4.8 step 4). */
+export function retainedDeployments(state: SysrootState, osname: string, merge: Deployment | null, options: Pick<DeployOptions, 'retain' | 'retainPending' | 'retainRollback'>): Deployment[] {
+  const pending = pendingDeployment({ ...state, staged: null });
+  const rollback = rollbackDeployment(state);
+  const is = (d: Deployment, x: Deployment | null): boolean => x !== null && sameDeployment(d, x);
+  return state.deployments.filter((d) =>
+    options.retain || isPinned(d) || d.osname !== osname || is(d, state.booted) || is(d, merge) ||
+    (options.retainPending && is(d, pending)) || (options.retainRollback && is(d, rollback)));
+}
+
+/** Sets the immutable flag libostree leaves on a finished deployment's top directory. */
+export function makeImmutable(dir: string): void {
+  const chattr = spawnSync('chattr', ['+i', dir], { stdio: 'ignore' });
+  // No chattr, or a filesystem without the flag: nothing to set.
+  if (chattr.error && (chattr.error as NodeJS.ErrnoException).code !== 'ENOENT') throw chattr.error;
+}
+
+export interface PreparedDeployment {
+  /** The new deployment, not yet in any boot entry. */
+  deployment: Deployment;
+  dir: string;
+  merge: Deployment | null;
+  /** The /etc merge summary; null when not merged (first deploy, or staged). */
+  etc: string | null;
+  kernel: KernelLayout;
+  /** Whether the caller set kernel arguments (a staged file records them only then). */
+  kargsGiven: boolean;
+}
+
+/**
+ * Checks `revision` out as a new deployment directory with its /etc (merged from the merge
+ * deployment unless `mergeEtc` is off: staging merges at finalization), origin and kernel.
+ * Nothing refers to it yet: a crash leaves a directory the next cleanup removes.
+ */
+export async function prepareDeployment(state: SysrootState, revision: string, options: DeployOptions, how: { mergeEtc: boolean }): Promise<PreparedDeployment> {
   const crash = options.crashPoint ?? (() => undefined);
-  const state = await loadSysroot(sysroot, options.readCmdline ? { readCmdline: options.readCmdline } : {});
+  const sysroot = state.path;
   const osname = chooseOsname(state, options.osname);
   const repo = await Repo.open(join(sysroot, 'ostree', 'repo'));
   const checksum = await repo.resolveRev(revision);
@@ -176,31 +236,19 @@ async function deployLocked(sysroot: string, revision: string, options: DeployOp
   await checkout(repo, checksum, dir);
   crash('deploy-checked-out');
   copyEtcFromUsrEtc(dir);
-  const etc = merge ? mergeEtc(deploymentPath(sysroot, merge), dir).message : null;
-  removeUpdatedStamps(dir, join(sysroot, 'ostree', 'deploy', osname, 'var'));
+  let etc: string | null = null;
+  if (how.mergeEtc) {
+    if (merge) etc = mergeEtc(deploymentPath(sysroot, merge), dir).message;
+    removeUpdatedStamps(dir, join(sysroot, 'ostree', 'deploy', osname, 'var'));
+  }
   crash('deploy-etc-merged');
   const origin = options.origin ?? KeyFile.parse(`[origin]\nrefspec=${revision}\n`);
   await writeOrigin(sysroot, target, origin);
   crash('deploy-origin-written');
   const kernel = findKernel(dir);
   let kargs = options.kargs ?? [...(merge?.kargs ?? [])];
-  if (options.kargsAppend) kargs = [...kargs, ...options.kargsAppend];
-  // Finished: the top-level directory becomes immutable, as libostree leaves it.
-  const chattr = spawnSync('chattr', ['+i', dir], { stdio: 'ignore' });
-  if (chattr.error && (chattr.error as NodeJS.ErrnoException).code !== 'ENOENT') throw chattr.error;
-  crash('deploy-finalized');
-
+  if (options.kargsAppend?.length) kargs = [...kargs, ...options.kargsAppend];
+  const kargsGiven = options.kargs !== undefined || (options.kargsAppend?.length ?? 0) > 0;
   const deployment: Deployment = { ...target, bootcsum: kernel.bootcsum, bootserial: 0, kargs, origin };
-  const kept = state.deployments.filter((d) =>
-    options.retain || isPinned(d) || d.osname !== osname ||
-    (state.booted && sameDeployment(d, state.booted)) || (merge && sameDeployment(d, merge)));
-  const list = options.notAsDefault && kept.length > 0 ? [kept[0]!, deployment, ...kept.slice(1)] : [deployment, ...kept];
-  let cleanup: CleanupResult;
-  try {
-    const kernels = new Map([[dir, kernel]]);
-    cleanup = await commitDeploymentList(state, list, { ...(options.prune !== undefined ? { prune: options.prune } : {}), crashPoint: crash, kernels });
-  } catch (e) {
-    throw new DeployError(`Deploying ${checksum} (${revision}) to ${sysroot}: ${(e as Error).message}`, { cause: e });
-  }
-  return { deployment, merge, etc, cleanup };
+  return { deployment, dir, merge, etc, kernel, kargsGiven };
 }

@@ -30,12 +30,13 @@ export function rollbackList(state: SysrootState): Deployment[] {
   return [target, ...list.filter((d) => !sameDeployment(d, target))];
 }
 
-async function editList(sysroot: string, what: string, options: ListEditOptions, edit: (state: SysrootState) => Deployment[]): Promise<{ before: SysrootState; after: Deployment[] }> {
+/** Rewrites the list as `edit` says; a staged deployment survives only when `keepStaged`. */
+async function editList(sysroot: string, what: string, options: ListEditOptions & { keepStaged?: boolean }, edit: (state: SysrootState) => Deployment[]): Promise<{ before: SysrootState; after: Deployment[] }> {
   const lock = lockSysroot(sysroot, what);
   try {
     const before = await loadSysroot(sysroot, options.readCmdline ? { readCmdline: options.readCmdline } : {});
     const after = edit(before);
-    await commitDeploymentList(before, after, { ...(options.crashPoint ? { crashPoint: options.crashPoint } : {}) });
+    await commitDeploymentList(before, after, { keepStaged: options.keepStaged ?? false, ...(options.crashPoint ? { crashPoint: options.crashPoint } : {}) });
     return { before, after };
   } finally {
     lock.release();
@@ -48,7 +49,7 @@ export function rollback(sysroot: string, options: ListEditOptions = {}): Promis
 
 /** `ostree admin undeploy INDEX`: drops one deployment (never the booted one). */
 export function undeploy(sysroot: string, index: number, options: ListEditOptions = {}): Promise<{ before: SysrootState; after: Deployment[] }> {
-  return editList(sysroot, `undeploy ${index}`, options, (state) => {
+  return editList(sysroot, `undeploy ${index}`, { ...options, keepStaged: true }, (state) => {
     const doomed = state.deployments[index];
     if (!doomed) throw new SysrootError(`Out of range deployment index ${index}, must be less than ${state.deployments.length}`);
     if (state.booted && sameDeployment(doomed, state.booted)) throw new SysrootError(`Cannot undeploy currently booted deployment ${index}`);
@@ -58,10 +59,12 @@ export function undeploy(sysroot: string, index: number, options: ListEditOption
 
 /**
  * `rpm-ostree cleanup -p/-r`: drops the pending and/or rollback deployment (as seen from the
- * booted one; offline, the default counts as booted). Nothing to drop is not an error.
+ * booted one; offline, the default counts as booted). A staged deployment is the pending one:
+ * `-p` discards it (what the MCO does when a step after its rebase fails). Nothing to drop is
+ * not an error.
  */
 export function cleanupDeployments(sysroot: string, which: { pending?: boolean; rollback?: boolean }, options: ListEditOptions = {}): Promise<{ before: SysrootState; after: Deployment[] }> {
-  return editList(sysroot, 'cleanup', options, (state) => {
+  return editList(sysroot, 'cleanup', { ...options, keepStaged: !which.pending }, (state) => {
     const view = state.booted ? state : { ...state, booted: state.deployments[0] ?? null };
     const doomed = [which.pending ? pendingDeployment(view) : null, which.rollback ? rollbackDeployment(view) : null].filter((d): d is Deployment => d !== null);
     return state.deployments.filter((d) => !doomed.some((x) => sameDeployment(x, d)));

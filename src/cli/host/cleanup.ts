@@ -17,10 +17,12 @@ export const command: Command = {
     const which = { pending: flag(args, 'pending'), rollback: flag(args, 'rollback') };
     if (which.pending || which.rollback) {
       const { before, after } = await cleanupDeployments(sysroot, which, options);
-      for (const d of before.deployments.filter((x) => !after.includes(x))) ctx.output.out(`Deleted deployment ${d.checksum}.${d.serial}\n`);
+      const dropped = before.deployments.filter((x) => !after.includes(x));
+      if (which.pending && before.staged) dropped.unshift(before.staged);
+      for (const d of dropped) ctx.output.out(`Deleted deployment ${d.checksum}.${d.serial}\n`);
       return;
     }
-    const result = await cleanupLoadedSysroot(sysroot, options.crashPoint ? { crashPoint: options.crashPoint } : {});
+    const result = await cleanupLoadedSysroot(sysroot, options);
     for (const d of result.removedDeployments) ctx.output.out(`Deleted deployment ${d}\n`);
   },
 };

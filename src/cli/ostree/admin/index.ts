@@ -10,6 +10,7 @@ export const adminGroup: Group = {
     'init-fs': verb('Initialize a root filesystem', () => import('./init-fs.js')),
     'os-init': verb('Initialize empty state for given operating system', () => import('./os-init.js')),
     deploy: verb('Checkout revision REFSPEC as the new default deployment', () => import('./deploy.js')),
+    'finalize-staged': verb('Finalize a staged deployment: merge /etc and make it the default boot entry', () => import('./finalize-staged.js')),
     status: verb('List deployments', () => import('./status.js')),
     cleanup: verb('Delete untagged deployments and repository objects', () => import('./cleanup.js')),
     undeploy: verb('Delete deployment INDEX', () => import('./undeploy.js')),
