@@ -13,7 +13,7 @@ import { commitDeploymentList, makeImmutable, prepareDeployment, retainedDeploym
 import { mergeEtc, removeUpdatedStamps } from './etc-merge.js';
 import { lockSysroot } from './lock.js';
 import { loadSysroot, readStagedDeployment, SysrootError, stagedDeploymentPath, type StagedDeploymentFile } from './sysroot.js';
-import type { CrashPoint } from './swap.js';
+import { ostreeKargFor, type CrashPoint } from './swap.js';
 import { deploymentPath, type Deployment, type KernelCmdlineReader, type SysrootState } from './types.js';
 
 /** `run/ostree/staged-deployment-locked`: while it exists, finalization is refused. */
@@ -76,13 +76,26 @@ export async function stageDeployment(sysroot: string, revision: string, options
     const state = await loadSysroot(sysroot, options.readCmdline ? { readCmdline: options.readCmdline } : {});
     if (!state.booted) throw new SysrootError('Cannot stage deployment: Not currently booted into an OSTree system');
     const { deployment, merge, kargsGiven } = await prepareDeployment(state, revision, options, { mergeEtc: false });
-    await writeStagedDeployment(sysroot, deployment, merge, kargsGiven ? deployment.kargs : null);
+    await writeStagedDeployment(sysroot, deployment, merge, kargsGiven ? recordedKargs(state, deployment, merge) : null);
     // Clean up without pruning, keeping the new staged deployment (a previous one goes).
     const cleanup = await cleanupSysroot(sysroot, { deployments: state.deployments, staged: deployment, bootversion: state.bootversion, subbootversion: state.subbootversion, prune: false });
     return { deployment, merge, cleanup };
   } finally {
     lock.release();
   }
+}
+
+/**
+ * The kernel arguments the staged file records. libostree starts from the merge deployment's
+ * entry as it stands, so its `ostree=` (a bootlink of the current boot entries) comes along,
+ * after the inherited arguments; finalization replaces it.
+ */
+function recordedKargs(state: SysrootState, d: Deployment, merge: Deployment | null): string[] {
+  if (!merge) return d.kargs;
+  const inherited = merge.kargs.length;
+  const appended = d.kargs.slice(0, inherited).every((k, i) => k === merge.kargs[i]);
+  const at = appended ? inherited : d.kargs.length;
+  return [...d.kargs.slice(0, at), ostreeKargFor(merge, state.bootversion), ...d.kargs.slice(at)];
 }
 
 export interface FinalizeOptions {
