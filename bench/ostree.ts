@@ -333,9 +333,6 @@ function editEtc(sysroot: string, w: DeployWorkload): void {
   fs.writeFileSync(join(etc, 'local.d', 'override.conf'), 'override=1\n', { mode: 0o600 });
 }
 
-const SELABELED = '.ostree-selabeled';
-const SELABELED_NOTE = `deploy: known difference, not counted as a mismatch: ostree writes ostree/deploy/${OSNAME}/var/${SELABELED} `
-  + '(its "Relabeling /var" stamp, written on the first deploy even without an SELinux policy); ours does not';
 
 /** Loader link, boot entries and the bootlink tree of the current bootversion, as text. */
 function bootState(sysroot: string): string[] {
@@ -390,15 +387,8 @@ function compareSysroots(s: Record<Tool, string>, w: DeployWorkload, full: boole
     const origin = (r: string): string => fs.readFileSync(`${deploymentDir(r, w.commits[v])}.origin`, 'utf8');
     if (origin(s.ours) !== origin(s.ostree)) diffs.push(`${v}.origin differs: ours ${JSON.stringify(origin(s.ours))} ostree ${JSON.stringify(origin(s.ostree))}`);
   }
-  // A known gap, reported but not failed: ostree stamps the stateroot's var after "relabeling"
-  // it on the first deploy (an empty walk and an empty file without an SELinux policy); we don't.
   const varDiffs = compareTrees(join(s.ours, 'ostree', 'deploy', OSNAME, 'var'), join(s.ostree, 'ostree', 'deploy', OSNAME, 'var'), 5);
-  const stampOnly = varDiffs.length === 1 && varDiffs[0] === `only in ostree's: ${SELABELED}`;
-  if (stampOnly) {
-    if (!notes.includes(SELABELED_NOTE)) notes.push(SELABELED_NOTE);
-  } else if (varDiffs.length) {
-    diffs.push(`the stateroot var differs:\n      ${varDiffs.join('\n      ')}`);
-  }
+  if (varDiffs.length) diffs.push(`the stateroot var differs:\n      ${varDiffs.join('\n      ')}`);
   if (full) {
     tree('/boot', (r) => join(r, 'boot'));
     tree('the v2 deployment', (r) => deploymentDir(r, w.commits.v2));

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { commitTree } from '../ostree/commit.js';
@@ -76,6 +76,10 @@ test('deploy() writes the deployments, boot entries, bootlinks and /etc merge th
     await deploy(ours.root, 'v1', { osname: 'rhcos', kargs: ['root=LABEL=root', 'rw'] });
     ok(ostree(['admin', 'deploy', `--sysroot=${theirs.root}`, '--os=rhcos', '--karg=root=LABEL=root', '--karg=rw', 'v1']), 'real deploy v1');
     assert.deepEqual(bootState(ours.root), bootState(theirs.root), 'after the first deploy');
+    const varOf = (root: string): string[] => readdirSync(join(root, 'ostree', 'deploy', 'rhcos', 'var'), { withFileTypes: true })
+      .map((e) => `${e.name} ${e.isFile() ? statSync(join(e.parentPath, e.name)).mode.toString(8) : 'dir'}`).sort();
+    assert.deepEqual(varOf(ours.root), varOf(theirs.root), 'the stateroot var, with its .ostree-selabeled stamp');
+    assert.ok(varOf(ours.root).includes('.ostree-selabeled 100644'));
 
     // The admin edits, deletes and adds configuration in the deployed /etc.
     for (const { root, v1 } of [ours, theirs]) {

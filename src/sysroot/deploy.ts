@@ -6,7 +6,7 @@
  * directory that the next cleanup removes.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkout } from '../ostree/checkout.js';
 import { KeyFile } from '../ostree/keyfile.js';
@@ -204,6 +204,17 @@ export function makeImmutable(dir: string): void {
   if (chattr.error && (chattr.error as NodeJS.ErrnoException).code !== 'ENOENT') throw chattr.error;
 }
 
+/**
+ * `var/.ostree-selabeled`: libostree relabels a stateroot's var once, on its first deployment,
+ * and leaves this empty stamp (also without an SELinux policy) so it never does it again.
+ */
+function markVarLabeled(varDir: string): void {
+  const stamp = join(varDir, '.ostree-selabeled');
+  if (existsSync(stamp)) return;
+  writeFileSync(stamp, '', { mode: 0o644 });
+  chmodSync(stamp, 0o644);
+}
+
 export interface PreparedDeployment {
   /** The new deployment, not yet in any boot entry. */
   deployment: Deployment;
@@ -234,6 +245,7 @@ export async function prepareDeployment(state: SysrootState, revision: string, o
   const dir = deploymentPath(sysroot, target);
   mkdirSync(join(sysroot, 'ostree', 'deploy', osname, 'deploy'), { recursive: true });
   await checkout(repo, checksum, dir);
+  markVarLabeled(join(sysroot, 'ostree', 'deploy', osname, 'var'));
   crash('deploy-checked-out');
   copyEtcFromUsrEtc(dir);
   let etc: string | null = null;
