@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { KeyFile } from '../ostree/keyfile.js';
 import { isChecksum } from '../ostree/objects.js';
-import { pullLocal } from '../ostree/pull-local.js';
+import { pullLocal, type PullLocalResult } from '../ostree/pull-local.js';
 import { Repo } from '../ostree/repo.js';
 import { deploy, type DeployResult } from './deploy.js';
 import { SysrootError } from './sysroot.js';
@@ -41,18 +41,24 @@ export function rebaseOrigin(checksum: string, options: Pick<RebaseOptions, 'cus
   return origin;
 }
 
-export async function rebase(sysroot: string, target: string, options: RebaseOptions = {}): Promise<DeployResult & { checksum: string }> {
+export interface RebaseResult extends DeployResult {
+  checksum: string;
+  /** What the pull into the sysroot's repo imported: only objects it did not have. */
+  pulled: PullLocalResult;
+}
+
+export async function rebase(sysroot: string, target: string, options: RebaseOptions = {}): Promise<RebaseResult> {
   const { repoPath, revision } = parseRebaseTarget(target);
   const source = await Repo.open(repoPath);
   const checksum = await source.resolveRev(revision);
   const origin = rebaseOrigin(checksum, options);
   const repo = await Repo.open(join(sysroot, 'ostree', 'repo'));
-  await pullLocal(repo, source, { refs: [checksum] });
+  const pulled = await pullLocal(repo, source, { refs: [checksum] });
   const result = await deploy(sysroot, checksum, {
     origin,
     ...(options.osname ? { osname: options.osname } : {}),
     ...(options.readCmdline ? { readCmdline: options.readCmdline } : {}),
     ...(options.crashPoint ? { crashPoint: options.crashPoint } : {}),
   });
-  return { ...result, checksum };
+  return { ...result, checksum, pulled };
 }

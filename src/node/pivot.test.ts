@@ -1,0 +1,176 @@
+/**
+ * The pivot's own logic, with the image side given as a directory that "extracts" by copy:
+ * the flow, its log lines, the no-op, retries, and that every failure leaves the node booting
+ * what it booted with nothing left under run/mco-machine-os-content. Sysroots and image
+ * repositories are made by the real ostree, which also checks the result. (Pulling from real
+ * registries is tested end to end with the image layer.)
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { describe, test, type TestContext } from 'node:test';
+import { ok, ostree } from '../ostree/testing.js';
+import { bootCommandLine } from '../sysroot/boot.js';
+import { needsOstree, RealSysroot, writeOsTree } from '../sysroot/sysroot-fixtures.js';
+import { EXTRACT_PARENT, pivot, PivotError, type OsImageSource, type PivotEffects } from './pivot.js';
+
+const IMAGE_A = 'quay.io/openshift-release-dev/ocp-v4.0-art-dev@sha256:4c5b83a192734ad6aa33da798f51b4b7ebe0f633ed63d53867a0c3fb73993024';
+const IMAGE_B = 'quay.io/openshift-release-dev/ocp-v4.0-art-dev@sha256:8869972a7f3cf7be7c936ef5b3277f20da7f5b577d66e37a5b9db25889c2a515';
+
+interface FakeImage {
+  /** The image's root: srv/repo holds the archive repo. */
+  root: string;
+  labels: Record<string, string>;
+  checksum: string;
+}
+
+/** A machine-os-content-shaped directory: an archive repo with one commit on `ref`, made by the real ostree. */
+function osContent(t: TestContext, base: string, version: string, options: { refs?: string[]; label?: boolean } = {}): FakeImage {
+  const root = join(base, `image-${version}`);
+  const repo = join(root, 'srv', 'repo');
+  fs.mkdirSync(repo, { recursive: true });
+  ok(ostree(['init', '--mode=archive', `--repo=${repo}`]), 'ostree init');
+  const tree = join(base, `tree-${version}`);
+  writeOsTree(tree, { version, etc: { 'app.conf': `a=${version}\n` }, kernel: `KERNEL ${version}\n` });
+  let checksum = '';
+  for (const ref of options.refs ?? ['rhcos']) {
+    checksum = ok(ostree(['commit', `--repo=${repo}`, '-b', ref, '--timestamp=@1606372800', `--add-metadata-string=version=${version}`, tree]), 'ostree commit').stdout.trim();
+  }
+  t.after(() => fs.rmSync(tree, { recursive: true, force: true }));
+  const labels: Record<string, string> = { version };
+  if (options.label !== false) labels['com.coreos.ostree-commit'] = checksum;
+  return { root, labels, checksum };
+}
+
+/** The image side: each image a directory, copied into place; `failures` makes the first N extractions fail. */
+function source(images: Record<string, FakeImage>, failures = 0): OsImageSource & { extractions: number } {
+  return {
+    extractions: 0,
+    async labels(image) {
+      const found = images[image];
+      if (!found) throw new Error(`manifest unknown: ${image}`);
+      return found.labels;
+    },
+    async extract(image, dest) {
+      this.extractions++;
+      if (this.extractions <= failures) throw new Error('connection reset by peer');
+      const r = spawnSync('cp', ['-a', images[image]!.root, dest]);
+      assert.equal(r.status, 0, String(r.stderr));
+    },
+  };
+}
+
+function effects(src: OsImageSource, cmdlineFile?: string): PivotEffects & { lines: string[] } {
+  const lines: string[] = [];
+  return {
+    lines,
+    source: src,
+    log: (line) => lines.push(line),
+    sleep: async () => undefined,
+    ...(cmdlineFile ? { readCmdline: () => fs.readFileSync(cmdlineFile, 'utf8') } : {}),
+  };
+}
+
+/** A node on image A: v1 deployed by the real tool with the pivot origin, booted. */
+async function nodeOnA(t: TestContext): Promise<{ s: RealSysroot; a: FakeImage; cmdline: string; base: string }> {
+  const s = RealSysroot.forTest(t);
+  const base = join(s.path, '..');
+  const a = osContent(t, base, '46.82.202012051820-0');
+  ok(ostree(['pull-local', `--repo=${s.repo}`, join(a.root, 'srv/repo'), a.checksum]), 'pull-local');
+  const origin = join(base, 'a.origin');
+  fs.writeFileSync(origin, `[origin]\nrefspec=${a.checksum}\ncustom-url=pivot://${IMAGE_A}\ncustom-description=Managed by machine-config-operator\n`);
+  s.deploy('--os=rhcos', '--karg=root=LABEL=root', `--origin-file=${origin}`, a.checksum);
+  const cmdline = join(base, 'cmdline');
+  // Pinned to the deployment's path, as a booted node's stays valid across deploys.
+  fs.writeFileSync(cmdline, await bootCommandLine(s.path));
+  return { s, a, cmdline, base };
+}
+
+const leftovers = (s: RealSysroot): string[] => {
+  const dir = join(s.path, EXTRACT_PARENT);
+  return fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+};
+
+describe('pivot()', needsOstree, () => {
+  test('rebases the node onto the image\'s commit with a pivot:// origin, logging the daemon\'s lines', async (t) => {
+    const { s, a, cmdline, base } = await nodeOnA(t);
+    const b = osContent(t, base, '46.82.202101191342-0');
+    const fx = effects(source({ [IMAGE_A]: a, [IMAGE_B]: b }), cmdline);
+    const result = await pivot(s.path, IMAGE_B, fx);
+    assert.equal(result.changed, true);
+    assert.deepEqual(fx.lines.slice(0, 2), [`Previous pivot: ${IMAGE_A}`, `Pivoting to: 46.82.202101191342-0 (${b.checksum})`]);
+    assert.equal(fx.lines[2]!.replace(/os-content-\d+/, 'os-content-N'),
+      `Executing rebase from repo path ${join(s.path, EXTRACT_PARENT)}/os-content-N/srv/repo with customImageURL pivot://${IMAGE_B} and checksum ${b.checksum}`);
+    assert.match(fx.lines.join('\n'), /^Imported \d+ metadata and \d+ content objects \(\d+ bytes\) new to the node's repository$/m);
+    // The real tool sees the new default, with rpm-ostree's custom origin, and the old one after it.
+    const status = s.status();
+    assert.match(status, new RegExp(`^  rhcos ${b.checksum}\\.0\\n    Version: 46\\.82\\.202101191342-0\\n    origin refspec: ${b.checksum}\\n  rhcos ${a.checksum}\\.0\\n`));
+    const origin = fs.readFileSync(join(s.deployDir('rhcos', `${b.checksum}.0`) + '.origin'), 'utf8');
+    assert.equal(origin, `[origin]\nrefspec=${b.checksum}\ncustom-url=pivot://${IMAGE_B}\ncustom-description=Managed by machine-config-operator\n`);
+    assert.deepEqual(leftovers(s), [], 'the extracted content is removed');
+    assert.match(ok(ostree(['fsck', `--repo=${s.repo}`]), 'fsck').stdout, /no errors found/);
+  });
+
+  test('already at the image (booted or pending): "No changes", nothing extracted', async (t) => {
+    const { s, a, cmdline, base } = await nodeOnA(t);
+    const b = osContent(t, base, '2');
+    const src = source({ [IMAGE_A]: a, [IMAGE_B]: b });
+    const fx = effects(src, cmdline);
+    assert.deepEqual(await pivot(s.path, IMAGE_A, fx), { changed: false });
+    assert.deepEqual(fx.lines, [`Previous pivot: ${IMAGE_A}`, 'No changes; already at target oscontainer']);
+    await pivot(s.path, IMAGE_B, fx);
+    const before = s.status();
+    const again = effects(src, cmdline);
+    assert.deepEqual(await pivot(s.path, IMAGE_B, again), { changed: false }, 'B is pending: nothing to do');
+    assert.equal(src.extractions, 1);
+    assert.equal(s.status(), before);
+  });
+
+  test('without the commit label, the single ref of /srv/repo; several refs: a clear error', async (t) => {
+    const { s, a, cmdline, base } = await nodeOnA(t);
+    const unlabelled = osContent(t, base, 'u', { label: false });
+    const fx = effects(source({ [IMAGE_A]: a, [IMAGE_B]: unlabelled }), cmdline);
+    await pivot(s.path, IMAGE_B, fx);
+    assert.equal(fx.lines[1], 'No com.coreos.ostree-commit label found in metadata! Inspecting...');
+    assert.match(s.status(), new RegExp(`^  rhcos ${unlabelled.checksum}\\.0\\n`));
+
+    const several = osContent(t, base, 'm', { label: false, refs: ['one', 'two'] });
+    const before = s.status();
+    await assert.rejects(pivot(s.path, 'registry.example/os@sha256:' + 'c'.repeat(64), effects(source({ ['registry.example/os@sha256:' + 'c'.repeat(64)]: several }), cmdline)),
+      (e: Error) => e instanceof PivotError && /multiple refs found in repo .*one, two/.test(e.message));
+    assert.equal(s.status(), before);
+    assert.deepEqual(leftovers(s), []);
+  });
+
+  test('a failing extraction is retried with backoff, then gives up naming the image; the node is untouched', async (t) => {
+    const { s, a, cmdline, base } = await nodeOnA(t);
+    const b = osContent(t, base, '2');
+    const flaky = source({ [IMAGE_A]: a, [IMAGE_B]: b }, 2);
+    const fx = effects(flaky, cmdline);
+    const slept: number[] = [];
+    fx.sleep = async (ms) => void slept.push(ms);
+    await pivot(s.path, IMAGE_B, fx);
+    assert.deepEqual(slept, [5000, 10000], 'the original\'s backoff: 5 s, then 10 s');
+    assert.equal(fx.lines.filter((l) => l.includes('retrying')).length, 2);
+
+    const { s: s2, a: a2, cmdline: c2 } = await nodeOnA(t);
+    const before = s2.status();
+    const broken = source({ [IMAGE_A]: a2, [IMAGE_B]: b }, 99);
+    await assert.rejects(pivot(s2.path, IMAGE_B, effects(broken, c2)), (e: Error) => e instanceof PivotError && e.message.includes(`Extracting ${IMAGE_B} failed after 3 attempts: connection reset by peer`));
+    assert.equal(s2.status(), before);
+    assert.deepEqual(leftovers(s2), []);
+  });
+
+  test('an image whose label names a commit it does not hold fails at the rebase, naming the commit and the image', async (t) => {
+    const { s, a, cmdline, base } = await nodeOnA(t);
+    const b = osContent(t, base, '2');
+    const lying = { ...b, labels: { ...b.labels, 'com.coreos.ostree-commit': 'd'.repeat(64) } };
+    const before = s.status();
+    await assert.rejects(pivot(s.path, IMAGE_B, effects(source({ [IMAGE_A]: a, [IMAGE_B]: lying }), cmdline)),
+      (e: Error) => e instanceof PivotError && e.message.includes(`Rebasing to ${'d'.repeat(64)} from ${IMAGE_B}`));
+    assert.equal(s.status(), before);
+    assert.deepEqual(leftovers(s), []);
+    assert.equal(fs.readdirSync(join(s.path, 'ostree/deploy/rhcos/deploy')).length, 2, 'no half-made deployment');
+  });
+});

@@ -1,0 +1,168 @@
+/**
+ * `machine-config-daemon pivot IMAGE` (mco.md §6): extract the OS image (legacy
+ * machine-os-content: an archive-mode OSTree repo under /srv/repo) into a fresh directory
+ * under the host's run/mco-machine-os-content, find the commit from the image's labels (or
+ * the repo's single ref), and rebase the node onto it with a `pivot://IMAGE` custom origin —
+ * logging the lines the original logs. The new deployment becomes the default boot entry;
+ * the node runs it after a reboot. Until that atomic switch, a failure at any step leaves the
+ * node booting exactly what it booted, and the extracted content is always removed.
+ */
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Repo } from '../ostree/repo.js';
+import { rebase, type RebaseResult } from '../sysroot/rebase.js';
+import { loadSysroot, pendingDeployment } from '../sysroot/sysroot.js';
+import type { CrashPoint } from '../sysroot/swap.js';
+import type { Deployment, KernelCmdlineReader } from '../sysroot/types.js';
+
+/** The custom origin description the MCO writes; `rpm-ostree status` shows it as CustomOrigin. */
+export const PIVOT_ORIGIN_DESCRIPTION = 'Managed by machine-config-operator';
+/** Where the original extracts images: under the host's /run (tmpfs, gone after a reboot). */
+export const EXTRACT_PARENT = 'run/mco-machine-os-content';
+const COMMIT_LABEL = 'com.coreos.ostree-commit';
+
+export class PivotError extends Error {
+  override name = 'PivotError';
+}
+
+/** The image side of a pivot; production pulls from a registry, tests may pass their own. */
+export interface OsImageSource {
+  /** The image config's labels. */
+  labels(image: string): Promise<Record<string, string>>;
+  /**
+   * Extracts the whole image to `dest`, which must not exist yet: it appears complete, or not
+   * at all.
+   */
+  extract(image: string, dest: string): Promise<void>;
+}
+
+export interface PivotEffects {
+  source: OsImageSource;
+  /** One line per step, as the daemon logs them. */
+  log: (line: string) => void;
+  /** What `--reboot` does (production: `systemctl reboot`). */
+  reboot?: () => Promise<void>;
+  readCmdline?: KernelCmdlineReader;
+  crashPoint?: CrashPoint;
+  /** Waits between extraction attempts; tests pass a quick one. */
+  sleep?: (ms: number) => Promise<void>;
+  /** Runs `work` at idle I/O priority where the host allows it (the original's `nice ionice -c 3`). */
+  idleIo?: <T>(work: () => Promise<T>) => Promise<T>;
+}
+
+export interface PivotOptions {
+  reboot?: boolean;
+  /** Backoff before the 2nd, 3rd… extraction attempt (the original: 5 s, then 10 s). */
+  retryDelaysMs?: number[];
+}
+
+export type PivotResult =
+  | { changed: false }
+  | { changed: true; checksum: string; version: string | undefined; rebase: RebaseResult };
+
+/** `pivot://IMAGE` of a deployment's custom origin, if it has one. */
+export function pivotImageOf(d: Deployment | null): string | undefined {
+  const url = d?.origin?.get('origin', 'custom-url');
+  return url?.startsWith('pivot://') ? url.slice('pivot://'.length) : undefined;
+}
+
+function previousOriginLine(d: Deployment | null): string {
+  const url = d?.origin?.get('origin', 'custom-url');
+  if (url === undefined) return 'Current origin is not custom';
+  return url.startsWith('pivot://') ? `Previous pivot: ${url.slice('pivot://'.length)}` : `Previous custom origin: ${url}`;
+}
+
+/** A fresh `os-content-NNNN` name under `parent` (digits, as Go's TempDir makes them). */
+function freshExtractDir(parent: string): string {
+  mkdirSync(parent, { recursive: true, mode: 0o755 });
+  for (;;) {
+    const dir = join(parent, `os-content-${Math.floor(Math.random() * 1e9)}`);
+    if (!existsSync(dir)) return dir;
+  }
+}
+
+async function extractWithRetries(image: string, dest: string, effects: PivotEffects, delays: number[]): Promise<void> {
+  const sleep = effects.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const idle = effects.idleIo ?? ((work) => work());
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await idle(() => effects.source.extract(image, dest));
+      return;
+    } catch (e) {
+      rmSync(dest, { recursive: true, force: true });
+      const delay = delays[attempt];
+      if (delay === undefined) throw new PivotError(`Extracting ${image} failed after ${attempt + 1} attempts: ${(e as Error).message}`, { cause: e });
+      effects.log(`Extracting ${image} failed (attempt ${attempt + 1}): ${(e as Error).message}; retrying in ${delay / 1000} s`);
+      await sleep(delay);
+    }
+  }
+}
+
+/** The commit to deploy: the image's label, else the single ref of the image's repo. */
+async function commitOf(repoPath: string, labels: Record<string, string>, image: string, log: (line: string) => void): Promise<{ checksum: string; version: string | undefined }> {
+  const version = labels['version'] || undefined;
+  const labelled = labels[COMMIT_LABEL];
+  if (labelled) {
+    log(version ? `Pivoting to: ${version} (${labelled})` : `Pivoting to: ${labelled}`);
+    return { checksum: labelled, version };
+  }
+  log(`No ${COMMIT_LABEL} label found in metadata! Inspecting...`);
+  const repo = await Repo.open(repoPath).catch((e: Error) => {
+    throw new PivotError(`${image} holds no OSTree repository at /srv/repo: ${e.message}`, { cause: e });
+  });
+  const refs = await repo.listRefs();
+  if (refs.length === 0) throw new PivotError(`No refs found in repo (${image}, /srv/repo)`);
+  if (refs.length > 1) throw new PivotError(`multiple refs found in repo (${image}, /srv/repo): ${refs.map(([ref]) => ref).join(', ')}`);
+  return { checksum: refs[0]![1], version };
+}
+
+/**
+ * Pivots the node at `sysroot` to `image`. Already there (the booted or pending deployment's
+ * origin is `pivot://IMAGE`): changes nothing.
+ */
+export async function pivot(sysroot: string, image: string, effects: PivotEffects, options: PivotOptions = {}): Promise<PivotResult> {
+  const { log } = effects;
+  const state = await loadSysroot(sysroot, effects.readCmdline ? { readCmdline: effects.readCmdline } : {});
+  // Offline (nothing booted, as in an installer or a test), the default entry is the reference.
+  const booted = state.booted ?? state.deployments[0] ?? null;
+  log(previousOriginLine(booted));
+  const pending = state.booted ? pendingDeployment(state) : null;
+  if (pivotImageOf(pending ?? booted) === image) {
+    log('No changes; already at target oscontainer');
+    return { changed: false };
+  }
+
+  const dir = freshExtractDir(join(sysroot, EXTRACT_PARENT));
+  try {
+    const labels = await effects.source.labels(image);
+    await extractWithRetries(image, dir, effects, options.retryDelaysMs ?? [5000, 10000]);
+    const repoPath = join(dir, 'srv', 'repo');
+    const { checksum, version } = await commitOf(repoPath, labels, image, log);
+    const customOriginUrl = `pivot://${image}`;
+    log(`Executing rebase from repo path ${repoPath} with customImageURL ${customOriginUrl} and checksum ${checksum}`);
+    let result: RebaseResult;
+    try {
+      result = await rebase(sysroot, `${repoPath}:${checksum}`, {
+        customOriginUrl,
+        customOriginDescription: PIVOT_ORIGIN_DESCRIPTION,
+        ...(effects.readCmdline ? { readCmdline: effects.readCmdline } : {}),
+        ...(effects.crashPoint ? { crashPoint: effects.crashPoint } : {}),
+      });
+    } catch (e) {
+      throw new PivotError(`Rebasing to ${checksum} from ${image}: ${(e as Error).message}`, { cause: e });
+    }
+    const p = result.pulled;
+    log(`Imported ${p.metadata} metadata and ${p.content} content objects (${p.contentBytes} bytes) new to the node's repository`);
+    if (result.etc) log(result.etc);
+    const d = result.deployment;
+    log(`Deployed ${d.osname} ${d.checksum}.${d.serial} as the default; it boots at the next reboot`);
+    if (options.reboot) {
+      if (!effects.reboot) throw new PivotError('--reboot: no way to reboot this host was given');
+      log(`Rebooting into ${version ?? checksum}`);
+      await effects.reboot();
+    }
+    return { changed: true, checksum, version, rebase: result };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
