@@ -27,6 +27,8 @@ export interface Group {
   globals: Command['options'];
   /** Each verb is a command, or a nested group (`mco ostree admin …`). */
   verbs: Record<string, { summary: string; load: () => Promise<Command | Group> }>;
+  /** The verb run when the arguments name none (`mco apiserver --data-dir D` runs `serve`). */
+  defaultVerb?: string;
 }
 
 /** A verb whose module (exporting `command`) is loaded only when it runs: start-up stays small. */
@@ -55,8 +57,15 @@ export function groupHelp(prog: string, group: Group): string {
 /** Runs `argv` (after the group name) against the group's verbs. */
 export async function runGroup(prog: string, group: Group, argv: string[], ctx: Context): Promise<number> {
   // Global flags may come before the verb, as `ostree --repo=R log REF` allows.
-  const verbIndex = findVerb(argv, group.globals);
-  const verbName = verbIndex < 0 ? undefined : argv[verbIndex];
+  let verbIndex = findVerb(argv, group.globals);
+  let verbName = verbIndex < 0 ? undefined : argv[verbIndex];
+  const asksHelp = argv.includes('--help') || argv.includes('-h');
+  if (group.defaultVerb && verbName !== 'help' && !(verbName === undefined && asksHelp) && !(verbName !== undefined && verbName in group.verbs)) {
+    // A flag value (`--listen ADDR`) or nothing at all: the arguments are the default verb's.
+    argv = [group.defaultVerb, ...argv];
+    verbIndex = 0;
+    verbName = group.defaultVerb;
+  }
   if (verbName === undefined || verbName === 'help') {
     ctx.output.out(groupHelp(prog, group));
     return verbName === undefined && !argv.includes('--help') && !argv.includes('-h') ? 1 : 0;
