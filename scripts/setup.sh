@@ -12,6 +12,8 @@ declare -A PACKAGES=(
   [/usr/bin/time]=time
   [skopeo]=skopeo
   [docker-registry]=docker-registry
+  [zstd]=zstd
+  [python3]=python3
   # Debian's kubernetes-client and a machine's own kubectl both own /usr/bin/kubectl: only
   # when there is none.
   [kubectl]=kubernetes-client

@@ -3,11 +3,13 @@
  * `docker-registry` (distribution 2.8) started per test on a loopback port with its own
  * storage, and `skopeo`. Test-only: imported by *.test.ts, never by the library.
  */
-import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type SpawnSyncOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import type { TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import bcrypt from 'bcryptjs';
 
 export const DOCKER_REGISTRY_BIN = '/usr/bin/docker-registry';
@@ -73,24 +75,7 @@ export async function startDockerRegistry(t: TestContext, options: RealRegistryO
   };
   t.after(stop);
 
-  const host = await new Promise<string>((resolve, reject) => {
-    let log = '';
-    const timer = setTimeout(() => reject(new Error(`docker-registry did not start in 20 s:\n${log}`)), 20_000);
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (chunk: string) => {
-      log += chunk;
-      const m = /listening on (127\.0\.0\.1:\d+)/.exec(log);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`docker-registry exited with ${code}:\n${log}`));
-    });
-  });
-  child.stderr!.resume(); // keep draining its log so it never blocks on a full pipe
+  const host = await listeningAddress(child, child.stderr!, /listening on (127\.0\.0\.1:\d+)/, 'docker-registry');
   return {
     host,
     url: `http://${host}`,
@@ -122,4 +107,73 @@ export function writeAuthFile(dir: string, host: string, user: string, password:
   const auth = Buffer.from(`${user}:${password}`).toString('base64');
   fs.writeFileSync(path, JSON.stringify({ auths: { [host]: { auth } } }));
   return path;
+}
+
+/**
+ * `skopeo ARGS…` without blocking the event loop: for tests whose registry runs in the test
+ * process itself (the embedded registry), where `skopeo()` would wait on a server that
+ * cannot answer.
+ */
+export function skopeoAsync(args: string[]): Promise<SkopeoResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(SKOPEO_BIN, ['--insecure-policy', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    child.once('error', reject);
+    child.once('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+/**
+ * Waits for a server child process to print the address it listens on (matched by `pattern`'s
+ * first group) on `stream`, then keeps draining the stream so the child never blocks on a
+ * full pipe.
+ */
+function listeningAddress(child: ChildProcess, stream: Readable, pattern: RegExp, what: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    let log = '';
+    const timer = setTimeout(() => reject(new Error(`${what} did not start in 20 s:\n${log}`)), 20_000);
+    stream.setEncoding('utf8');
+    const onData = (chunk: string): void => {
+      log += chunk;
+      const m = pattern.exec(log);
+      if (!m) return;
+      clearTimeout(timer);
+      stream.off('data', onData);
+      stream.resume();
+      resolve(m[1]!);
+    };
+    stream.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited with ${code}:\n${log}`));
+    });
+  });
+}
+
+/** dist/src/image/testing.js → dist/src/cli/mco.js: the built CLI. */
+const MCO_JS = fileURLToPath(new URL('../cli/mco.js', import.meta.url));
+
+/**
+ * Our embedded registry (`mco registry serve`) as its own process, on a kernel-picked loopback
+ * port with a temporary root; stopped and removed when the test ends. A separate process, so
+ * tests may run clients with spawnSync.
+ */
+export async function startEmbeddedRegistry(t: TestContext): Promise<Pick<RealRegistry, 'host' | 'url' | 'stop'> & { root: string }> {
+  const dir = fs.mkdtempSync(join(tmpdir(), 'mco-embedded-registry-'));
+  const root = join(dir, 'root');
+  const child = spawn(process.execPath, [MCO_JS, 'registry', 'serve', '--root', root, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  t.after(stop);
+  const host = await listeningAddress(child, child.stdout!, /listening on (127\.0\.0\.1:\d+)/, 'mco registry serve');
+  return { host, url: `http://${host}`, root, stop };
 }

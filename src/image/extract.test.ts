@@ -1,0 +1,151 @@
+/**
+ * extractLayers() against GNU tar: layers made by GNU tar and Python's tarfile (never by our
+ * code) are extracted by us and by GNU tar (with whiteouts applied by hand), and the two trees
+ * are compared entry by entry: type, mode, owner, size, content, link target, xattrs, link
+ * count and mtime.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { buildRichTree, diffTrees, isRoot, scratch, walkTree } from '../ostree/testing.js';
+import { ExtractError, extractLayers, type ExtractOptions } from './extract.js';
+import { gnuTarApply, gnuTarLayer, layerOf, listAll, pythonLayer, type Member } from './extract-testing.js';
+import { OCI_LAYER_ZSTD } from './media-types.js';
+
+/**
+ * Type, mode, owners, content, xattrs, plus what diffTrees leaves out: link counts and mtimes.
+ * Directory mtimes only when asked: deleting whiteouts by hand touches the reference's.
+ */
+function assertSameTree(ours: string, reference: string, options: { dirMtimes?: boolean } = {}): void {
+  const a = walkTree(ours);
+  const b = walkTree(reference);
+  assert.deepEqual(diffTrees(a, b), []);
+  const stamp = (root: string, entries: typeof a): string[] =>
+    entries.map((e) => {
+      // The root is each extractor's own directory, made when it ran: its mtime is not the image's.
+      const mtime = e.path === '.' || (e.type === 'dir' && options.dirMtimes === false) ? '-' : Math.floor(fs.lstatSync(join(root, e.path)).mtimeMs / 1000);
+      return `${e.path} nlink=${e.type === 'dir' ? '-' : e.nlink} mtime=${mtime}`;
+    });
+  assert.deepEqual(stamp(ours, a), stamp(reference, b));
+}
+
+async function extractBoth(dir: string, layers: string[], options: ExtractOptions = {}): Promise<{ ours: string; reference: string }> {
+  const ours = join(dir, 'ours');
+  const reference = join(dir, 'reference');
+  await extractLayers(layers.map(layerOf), ours, options);
+  gnuTarApply(layers, reference);
+  return { ours, reference };
+}
+
+test('extractLayers() writes the tree GNU tar writes from a GNU tar layer (modes, owners, links, xattrs, mtimes)', async (t) => {
+  const dir = scratch(t);
+  const src = join(dir, 'src');
+  buildRichTree(src);
+  // The parser hands PAX values over as UTF-8 text, so a binary xattr value cannot be carried
+  // (see xattrsOf): that one is checked on its own below, not compared.
+  spawnSync('setfattr', ['-x', 'user.binary', join(src, 'xattrs/file')]);
+  const layer = gnuTarLayer(join(dir, 'layer.tar.gz'), src);
+  const { ours, reference } = await extractBoth(dir, [layer]);
+  assertSameTree(ours, reference);
+  assert.equal(fs.readlinkSync(join(ours, 'links/absolute')), '/etc/hostname', 'absolute symlink kept as written');
+  if (isRoot) assert.equal(fs.statSync(join(ours, 'modes/setuid')).mode & 0o7777, 0o4755);
+});
+
+test('extractLayers() applies whiteouts and opaque directories across three layers as the OCI rules say', async (t) => {
+  const dir = scratch(t);
+  const f = (name: string, data = name): Member => ({ name, data });
+  const d = (name: string, mode = 0o755): Member => ({ name, type: 'dir', mode });
+  const l1 = pythonLayer(join(dir, 'l1.tar.gz'), [
+    d('etc'), f('etc/passwd'), f('etc/shadow'), d('etc/conf.d'), f('etc/conf.d/a'), f('etc/conf.d/b'),
+    d('opt'), d('opt/app'), f('opt/app/old'), d('opt/app/sub'), f('opt/app/sub/deep'), d('var'), f('var/log', 'x'), d('empty'),
+    d('usr'), d('usr/bin'), f('usr/bin/bash', 'bash'), { name: 'usr/bin/sh', type: 'symlink', linkname: '/usr/bin/bash' },
+  ]);
+  const l2 = pythonLayer(join(dir, 'l2.tar.gz'), [
+    d('etc'), f('etc/.wh.shadow'), d('etc/conf.d', 0o700), f('etc/conf.d/c'),
+    // The opaque marker after a sibling of the same layer: the sibling must survive.
+    d('opt'), d('opt/app'), f('opt/app/new'), f('opt/app/.wh..wh..opq'),
+    f('.wh.var'),
+    // A hardlink to a file of the lower layer.
+    { name: 'usr/bin/bash-hard', type: 'link', linkname: 'usr/bin/bash' },
+  ]);
+  const l3 = pythonLayer(join(dir, 'l3.tar.gz'), [
+    d('var'), f('var/new'), f('etc/conf.d/.wh.a'), f('.wh.missing-anyway'),
+    // A file replacing a directory and a directory replacing a symlink.
+    f('opt/app2'), f('empty', 'now a file'), d('usr/bin/sh'),
+  ]);
+  const { ours, reference } = await extractBoth(dir, [l1, l2, l3]);
+  assertSameTree(ours, reference, { dirMtimes: false });
+  assert.deepEqual(listAll(join(ours, 'opt/app')), ['new'], 'opaque directory keeps only the upper layer');
+  assert.equal(fs.existsSync(join(ours, 'etc/shadow')), false);
+  assert.equal(fs.statSync(join(ours, 'usr/bin/bash-hard')).ino, fs.statSync(join(ours, 'usr/bin/bash')).ino);
+});
+
+test('extractLayers() --path /SRC:DEST extracts only that subtree, re-rooted', async (t) => {
+  const dir = scratch(t);
+  const layer = pythonLayer(join(dir, 'l.tar.gz'), [
+    { name: 'srv', type: 'dir' }, { name: 'srv/repo', type: 'dir', mode: 0o750 }, { name: 'srv/repo/config', data: '[core]\nmode=archive\n' },
+    { name: 'srv/repo/objects', type: 'dir' }, { name: 'srv/repo/objects/ab.file', data: 'obj' },
+    { name: 'srv/repo/hard', type: 'link', linkname: 'srv/repo/config' }, { name: 'srv/other', data: 'not wanted' }, { name: 'etc', type: 'dir' },
+  ]);
+  const dest = join(dir, 'out');
+  fs.mkdirSync(dest); // an empty destination is accepted, as MCO hands oc a fresh temp dir
+  await extractLayers([layerOf(layer)], dir, { paths: [{ source: '/srv/repo', dest: 'out' }] });
+  assert.deepEqual(listAll(dest), ['config', 'hard', 'objects', 'objects/ab.file']);
+  assert.equal(fs.statSync(dest).mode & 0o7777, 0o750, 'the SRC directory entry gives DEST its mode');
+  assert.equal(fs.readFileSync(join(dest, 'hard'), 'utf8'), '[core]\nmode=archive\n');
+  assert.deepEqual(fs.readdirSync(dir).sort(), ['l.tar.gz', 'out'], 'no staging directory left beside DEST');
+});
+
+test('extractLayers() without root rights drops setuid and owners, keeps sticky', async (t) => {
+  const dir = scratch(t);
+  const layer = pythonLayer(join(dir, 'l.tar.gz'), [{ name: 'suid', data: 'x', mode: 0o4755, uid: 1234, gid: 99 }, { name: 'sticky', type: 'dir', mode: 0o1777 }]);
+  const ours = join(dir, 'ours');
+  await extractLayers([layerOf(layer)], ours, { preserveOwnership: false, devices: false });
+  const st = fs.statSync(join(ours, 'suid'));
+  assert.equal(st.mode & 0o7777, 0o755);
+  assert.equal(st.uid, process.getuid!());
+  assert.equal(fs.statSync(join(ours, 'sticky')).mode & 0o7777, 0o1777);
+});
+
+test('extractLayers() creates device nodes and FIFOs as root, as GNU tar does', { skip: !isRoot && 'mknod needs root' }, async (t) => {
+  const dir = scratch(t);
+  const layer = pythonLayer(join(dir, 'l.tar.gz'), [
+    { name: 'dev', type: 'dir' }, { name: 'dev/null', type: 'char', devmajor: 1, devminor: 3, mode: 0o666 }, { name: 'dev/fifo', type: 'fifo', mode: 0o600 },
+  ]);
+  const { ours, reference } = await extractBoth(dir, [layer]);
+  assertSameTree(ours, reference);
+  assert.equal(fs.statSync(join(ours, 'dev/null')).rdev, fs.statSync(join(reference, 'dev/null')).rdev);
+});
+
+test('extractLayers() checks the uncompressed tar against the diff_id and leaves nothing on a mismatch', async (t) => {
+  const dir = scratch(t);
+  const layer = pythonLayer(join(dir, 'l.tar.gz'), [{ name: 'a', data: 'a' }]);
+  const wrong = `sha256:${'0'.repeat(64)}`;
+  await assert.rejects(extractLayers([{ ...layerOf(layer), diffId: wrong }], join(dir, 'out')), (e: ExtractError) => {
+    assert.match(e.message, /does not match its diff_id \(expected sha256:0{64}, got sha256:[0-9a-f]{64}\)/);
+    return true;
+  });
+  assert.deepEqual(fs.readdirSync(dir), ['l.tar.gz']);
+});
+
+test('extractLayers() refuses a non-empty destination and a zstd layer with errors naming them', async (t) => {
+  const dir = scratch(t);
+  const layer = pythonLayer(join(dir, 'l.tar'), [{ name: 'a', data: 'a' }], { gzip: false });
+  const full = join(dir, 'full');
+  fs.mkdirSync(full);
+  fs.writeFileSync(join(full, 'keep'), 'mine');
+  await assert.rejects(extractLayers([layerOf(layer)], full), { message: `Destination ${full} is not empty` });
+  assert.equal(fs.readFileSync(join(full, 'keep'), 'utf8'), 'mine');
+
+  const zst = join(dir, 'l.tar.zst');
+  assert.equal(spawnSync('zstd', ['-q', layer, '-o', zst]).status, 0);
+  const source = { ...layerOf(zst), mediaType: OCI_LAYER_ZSTD };
+  await assert.rejects(extractLayers([source], join(dir, 'out')), {
+    message: `Layer ${source.digest}: zstd-compressed layers are not supported (Node 20 has no zstd; push the image with gzip layers)`,
+  });
+  // zstd bytes behind a gzip media type are caught by their magic number.
+  await assert.rejects(extractLayers([{ ...layerOf(zst), mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' }], join(dir, 'out')), /zstd-compressed data/);
+  assert.deepEqual(fs.readdirSync(dir).sort(), ['full', 'l.tar', 'l.tar.zst']);
+});

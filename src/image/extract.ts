@@ -1,0 +1,373 @@
+/**
+ * Safe extraction of image layers, as `oc image extract --path /SRC:DEST` does it, for
+ * images that may be hostile: each layer is streamed (blob → gunzip → byte budget → tar
+ * parser) into a private staging directory beside DEST through StagingTree, which never
+ * follows a symlink; whiteouts and opaque directories are applied across layers in order; and
+ * DEST appears (by one rename) only when every layer is in. Any failure removes the staging
+ * directory and leaves DEST as it was. See reference/oci.md §5.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import * as fs from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import * as tar from 'tar-stream';
+import { LAYER_COMPRESSION } from './media-types.js';
+import { StagingTree, type EntryMeta, type FileSink, type TreeOptions } from './extract-tree.js';
+
+export interface LayerSource {
+  digest: string;
+  mediaType: string;
+  size: number;
+  /** The layer's `rootfs.diff_ids` entry: when given, the uncompressed tar is checked against it. */
+  diffId?: string;
+  /** The blob as stored (compressed); the opener verifies its digest: the stream errors on mismatch. */
+  open(): Promise<Readable>;
+}
+
+export interface ExtractLimits {
+  /** Uncompressed tar bytes over all layers. */
+  maxBytes: number;
+  /** Tar entries over all layers. */
+  maxEntries: number;
+}
+
+/** Generous enough for a whole OS image; a decompression bomb stops here while streaming. */
+export const DEFAULT_EXTRACT_LIMITS: ExtractLimits = { maxBytes: 32 * 2 ** 30, maxEntries: 2_000_000 };
+
+export interface ExtractOptions {
+  /**
+   * Like `oc image extract --path /SRC:DEST`: only entries under SRC, re-rooted at DEST
+   * (relative DESTs are resolved against the `dest` argument). Default: the whole image into `dest`.
+   */
+  paths?: { source: string; dest: string }[];
+  limits?: Partial<ExtractLimits>;
+  /** chown to the image's owners, keep setuid/setgid, apply xattrs. Default: when running as root. */
+  preserveOwnership?: boolean;
+  /** Create device nodes and FIFOs; when false they are refused. Default: when running as root. */
+  devices?: boolean;
+  log?: (line: string) => void;
+}
+
+export class ExtractError extends Error {
+  override name = 'ExtractError';
+  readonly entry?: string;
+  readonly layer?: string;
+  constructor(message: string, context: { layer?: string; entry?: string; cause?: unknown } = {}) {
+    super(message, context.cause === undefined ? undefined : { cause: context.cause });
+    if (context.layer !== undefined) this.layer = context.layer;
+    if (context.entry !== undefined) this.entry = context.entry;
+  }
+}
+
+const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
+const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
+
+/** One `--path` mapping being extracted: entries under SOURCE go to STAGING, later renamed to FINAL. */
+interface Target {
+  source: string;
+  final: string;
+  staging: string;
+  tree: StagingTree;
+}
+
+interface Budget {
+  limits: ExtractLimits;
+  bytes: number;
+  entries: number;
+}
+
+/**
+ * Applies LAYERS in order and moves the result into place. Returns the entries and
+ * uncompressed bytes read.
+ */
+export async function extractLayers(layers: LayerSource[], dest: string, options: ExtractOptions = {}): Promise<{ entries: number; bytes: number }> {
+  const isRoot = process.getuid?.() === 0;
+  const treeOptions = { preserveOwnership: options.preserveOwnership ?? isRoot, devices: options.devices ?? isRoot };
+  const budget: Budget = { limits: { ...DEFAULT_EXTRACT_LIMITS, ...options.limits }, bytes: 0, entries: 0 };
+  const mappings = options.paths ?? [{ source: '/', dest: '.' }];
+  if (mappings.length === 0) throw new ExtractError('No --path mapping given');
+  const targets: Target[] = [];
+  try {
+    for (const m of mappings) targets.push(createTarget(normalizeSource(m.source), resolve(dest, m.dest), treeOptions));
+    for (const [i, layer] of layers.entries()) {
+      for (const t of targets) t.tree.beginLayer();
+      await applyLayer(layer, targets, budget);
+      options.log?.(`Extracted layer ${i + 1}/${layers.length} ${layer.digest} (${budget.entries} entries, ${(budget.bytes / 2 ** 20).toFixed(1)} MiB so far)`);
+    }
+    for (const t of targets) t.tree.finish();
+    for (const t of targets) moveIntoPlace(t);
+  } catch (e) {
+    for (const t of targets) fs.rmSync(t.staging, { recursive: true, force: true });
+    if (e instanceof ExtractError) throw e;
+    throw new ExtractError((e as Error).message, { cause: e });
+  }
+  return { entries: budget.entries, bytes: budget.bytes };
+}
+
+function normalizeSource(source: string): string {
+  if (!source.startsWith('/')) throw new ExtractError(`Invalid --path source "${source}": it must be an absolute path in the image, e.g. /srv/repo`);
+  const parts = source.split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.includes('..')) throw new ExtractError(`Invalid --path source "${source}": ".." is not allowed`);
+  return parts.join('/');
+}
+
+/**
+ * DEST must not exist, or be an empty directory (MCO hands `oc image extract` a fresh temp
+ * dir); the staging directory sits beside it so the final rename stays on one filesystem.
+ */
+function createTarget(source: string, final: string, treeOptions: TreeOptions): Target {
+  const st = fs.statSync(final, { throwIfNoEntry: false });
+  if (st && !st.isDirectory()) throw new ExtractError(`Destination ${final} exists and is not a directory`);
+  if (st && fs.readdirSync(final).length > 0) throw new ExtractError(`Destination ${final} is not empty`);
+  if (!fs.statSync(dirname(final), { throwIfNoEntry: false })?.isDirectory()) {
+    throw new ExtractError(`Parent directory of destination ${final} does not exist`);
+  }
+  const staging = fs.mkdtempSync(join(dirname(final), `.${basename(final)}.partial-`));
+  const tree = new StagingTree(staging, treeOptions);
+  tree.setRootDefault({ mode: st ? st.mode & 0o7777 : 0o755, uid: st?.uid ?? 0, gid: st?.gid ?? 0, mtime: st?.mtime ?? new Date(), xattrs: [] });
+  return { source, final, staging, tree };
+}
+
+function moveIntoPlace(t: Target): void {
+  try {
+    // rename(2) replaces an empty directory atomically; a non-empty one fails (ENOTEMPTY).
+    fs.renameSync(t.staging, t.final);
+  } catch (e) {
+    throw new ExtractError(`Cannot move the extracted tree into ${t.final}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+async function applyLayer(layer: LayerSource, targets: Target[], budget: Budget): Promise<void> {
+  const compression = LAYER_COMPRESSION[layer.mediaType];
+  const fail = (message: string, cause?: unknown): ExtractError => new ExtractError(`Layer ${layer.digest}: ${message}`, { layer: layer.digest, cause });
+  if (compression === undefined) throw fail(`unsupported layer media type ${layer.mediaType}`);
+  if (compression === 'zstd') throw fail('zstd-compressed layers are not supported (Node 20 has no zstd; push the image with gzip layers)');
+  const meter = new UncompressedMeter(layer, budget);
+  const parser = tar.extract();
+  let current: { name: string; sinks: FileSink[] } | undefined;
+  parser.on('entry', (header, body, next) => {
+    const name = header.name;
+    const abort = (e: unknown): void => {
+      for (const s of current?.sinks ?? []) s.abort();
+      body.resume();
+      parser.destroy(e instanceof ExtractError ? e : new ExtractError(`Layer ${layer.digest}: entry "${name}": ${(e as Error).message}`, { layer: layer.digest, entry: name, cause: e }));
+    };
+    // When the parser dies mid-entry it destroys the body with the same error, which the
+    // pipeline already reports: the body's copy needs a listener, not a second report.
+    body.on('error', () => undefined);
+    try {
+      if (++budget.entries > budget.limits.maxEntries) {
+        throw new Error(`more than ${budget.limits.maxEntries} entries in the image (raise the limit with --max-entries if the image is trusted)`);
+      }
+      const sinks = applyEntry(header, targets);
+      current = { name, sinks };
+      if (sinks.length === 0) {
+        body.on('end', () => next()).resume();
+        return;
+      }
+      body.on('data', (chunk) => {
+        try {
+          for (const s of sinks) s.write(chunk as Buffer);
+        } catch (e) {
+          abort(e);
+        }
+      });
+      body.on('end', () => {
+        try {
+          for (const s of sinks) s.close();
+          current = undefined;
+          next();
+        } catch (e) {
+          abort(e);
+        }
+      });
+    } catch (e) {
+      abort(e);
+    }
+  });
+  let source: Readable;
+  try {
+    source = await layer.open();
+  } catch (e) {
+    throw fail((e as Error).message, e);
+  }
+  const stages: (NodeJS.ReadableStream | NodeJS.WritableStream)[] = [source, new MagicCheck(layer, compression)];
+  if (compression === 'gzip') stages.push(createGunzip({ chunkSize: 256 * 1024 }));
+  // tar-stream's parser is a streamx Writable, which node's pipeline drives like its own.
+  stages.push(meter, parser as unknown as NodeJS.WritableStream);
+  try {
+    await pipeline(stages);
+  } catch (e) {
+    for (const s of current?.sinks ?? []) s.abort();
+    if (e instanceof ExtractError) throw e;
+    throw fail(describeStreamError(e as Error), e);
+  }
+  meter.checkDiffId();
+}
+
+/** Turns the zlib and parser wording into what happened to the blob. */
+function describeStreamError(e: Error): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'Z_BUF_ERROR' || /unexpected end of file/i.test(e.message)) return `blob is truncated (gzip stream ended early: ${e.message})`;
+  if (/Unexpected end of data/.test(e.message)) return 'blob is truncated (tar stream ended inside an entry)';
+  if (code?.startsWith('Z_')) return `blob is not valid gzip (${e.message})`;
+  return e.message;
+}
+
+const ENTRY_KINDS = new Set(['file', 'contiguous-file', 'directory', 'symlink', 'link', 'character-device', 'block-device', 'fifo']);
+
+/** Normalizes a tar member name; refuses what could address a path outside the root. */
+export function normalizeEntryName(raw: string, what = 'path'): string {
+  if (raw.startsWith('/')) throw new Error(`absolute ${what} "${raw}" refused (layer members are relative to the image root)`);
+  const parts = raw.split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.includes('..')) throw new Error(`${what} "${raw}" has a ".." component (refused: it could escape the destination)`);
+  return parts.join('/');
+}
+
+/** Where REL (a path in the image) lands for target T: undefined when it is not under T's source. */
+function mapTo(t: Target, rel: string): string | undefined {
+  if (t.source === '') return rel;
+  if (rel === t.source) return '';
+  return rel.startsWith(`${t.source}/`) ? rel.slice(t.source.length + 1) : undefined;
+}
+
+/** True when removing REL from the image removes T's whole source tree. */
+const coversSource = (t: Target, rel: string): boolean => t.source !== '' && (rel === '' || t.source.startsWith(`${rel}/`));
+
+/** Applies one entry to every target it maps into; returns the open files its body goes to. */
+function applyEntry(header: tar.Header, targets: Target[]): FileSink[] {
+  // The typings promise a known type; the parser gives null for a typeflag it does not know.
+  const type: string = header.type ?? 'unknown';
+  if (!ENTRY_KINDS.has(type)) throw new Error(`unsupported tar entry type ${type}`);
+  const rel = normalizeEntryName(header.name);
+  const parts = rel.split('/');
+  // AUFS bookkeeping (`.wh..wh.plnk/`, `.wh..wh.aufs`): not content, as oc skips it.
+  if (parts.some((p) => p.startsWith('.wh..wh.') && p !== '.wh..wh..opq')) return [];
+  const base = parts.at(-1)!;
+  const dir = parts.slice(0, -1).join('/');
+  if (base === '.wh..wh..opq') {
+    for (const t of targets) {
+      const m = mapTo(t, dir);
+      if (m !== undefined) t.tree.opaque(m);
+      else if (coversSource(t, dir)) t.tree.opaque('');
+    }
+    return [];
+  }
+  if (base.startsWith('.wh.')) {
+    const victim = base.slice('.wh.'.length);
+    if (victim === '' || victim === '.' || victim === '..') throw new Error(`whiteout of "${victim}" refused`);
+    const path = dir === '' ? victim : `${dir}/${victim}`;
+    for (const t of targets) {
+      const m = mapTo(t, path);
+      if (m === '' || (m === undefined && coversSource(t, path))) t.tree.opaque('');
+      else if (m !== undefined) t.tree.whiteout(m);
+    }
+    return [];
+  }
+  const meta: EntryMeta = {
+    mode: header.mode ?? 0o644,
+    uid: header.uid ?? 0,
+    gid: header.gid ?? 0,
+    mtime: header.mtime ?? new Date(0),
+    xattrs: xattrsOf(header),
+  };
+  const sinks: FileSink[] = [];
+  for (const t of targets) {
+    const m = mapTo(t, rel);
+    if (m === undefined) continue;
+    if (m === '' && type !== 'directory') throw new Error(`/${t.source} is a ${type} in the image, not a directory`);
+    switch (type) {
+      case 'directory':
+        t.tree.directory(m, meta);
+        break;
+      case 'file':
+      case 'contiguous-file':
+        sinks.push(t.tree.file(m, meta, header.size ?? 0));
+        break;
+      case 'symlink':
+        t.tree.symlink(m, header.linkname ?? '', meta);
+        break;
+      case 'link': {
+        const linkTarget = normalizeEntryName(header.linkname ?? '', 'hardlink target');
+        const mapped = mapTo(t, linkTarget);
+        if (mapped === undefined) throw new Error(`hardlink target "${linkTarget}" is outside the extracted path /${t.source}`);
+        t.tree.hardlink(m, mapped);
+        break;
+      }
+      default:
+        t.tree.device(m, type as 'character-device' | 'block-device' | 'fifo', meta, header.devmajor ?? 0, header.devminor ?? 0);
+    }
+  }
+  return sinks;
+}
+
+/** Extended attributes from PAX `SCHILY.xattr.NAME` records (GNU tar's and Docker's form). */
+function xattrsOf(header: tar.Header): [string, Buffer][] {
+  // tar-stream keeps the PAX records it parsed as an object of strings.
+  const pax = header.pax as Record<string, string> | null | undefined;
+  if (!pax) return [];
+  const out: [string, Buffer][] = [];
+  for (const [key, value] of Object.entries(pax)) {
+    // The parser decodes record values as UTF-8: a binary value (security.capability) arrives
+    // mangled, and writing it would be worse than leaving it out.
+    if (key.startsWith('SCHILY.xattr.') && !value.includes('\uFFFD')) out.push([key.slice('SCHILY.xattr.'.length), Buffer.from(value, 'utf8')]);
+  }
+  return out;
+}
+
+/** Checks the blob's first bytes against what its media type promises. */
+class MagicCheck extends Transform {
+  private checked = false;
+  constructor(
+    private readonly layer: LayerSource,
+    private readonly compression: 'none' | 'gzip',
+  ) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+    if (!this.checked && chunk.length > 0) {
+      this.checked = true;
+      const d = this.layer.digest;
+      if (chunk.subarray(0, 4).equals(ZSTD_MAGIC)) return callback(new ExtractError(`Layer ${d}: zstd-compressed data under media type ${this.layer.mediaType} (zstd layers are not supported)`, { layer: d }));
+      const gzip = chunk.subarray(0, 2).equals(GZIP_MAGIC);
+      if (this.compression === 'gzip' && !gzip) return callback(new ExtractError(`Layer ${d}: media type ${this.layer.mediaType} says gzip but the blob is not gzip`, { layer: d }));
+      if (this.compression === 'none' && gzip) return callback(new ExtractError(`Layer ${d}: media type ${this.layer.mediaType} says uncompressed tar but the blob is gzip`, { layer: d }));
+    }
+    callback(null, chunk);
+  }
+}
+
+/**
+ * Counts the uncompressed tar against the byte budget as it streams (a bomb stops at the
+ * limit, not after) and hashes it for the layer's diff_id.
+ */
+class UncompressedMeter extends Transform {
+  private readonly hash: Hash | undefined;
+  constructor(
+    private readonly layer: LayerSource,
+    private readonly budget: Budget,
+  ) {
+    super();
+    this.hash = layer.diffId ? createHash(layer.diffId.split(':')[0]!) : undefined;
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+    this.budget.bytes += chunk.length;
+    if (this.budget.bytes > this.budget.limits.maxBytes) {
+      const d = this.layer.digest;
+      return callback(
+        new ExtractError(`Layer ${d}: image expands past the limit of ${this.budget.limits.maxBytes} uncompressed bytes (raise it with --max-bytes if the image is trusted)`, { layer: d }),
+      );
+    }
+    this.hash?.update(chunk);
+    callback(null, chunk);
+  }
+  checkDiffId(): void {
+    if (!this.hash || !this.layer.diffId) return;
+    const actual = `${this.layer.diffId.split(':')[0]}:${this.hash.digest('hex')}`;
+    if (actual !== this.layer.diffId) {
+      throw new ExtractError(`Layer ${this.layer.digest}: uncompressed content does not match its diff_id (expected ${this.layer.diffId}, got ${actual})`, { layer: this.layer.digest });
+    }
+  }
+}
