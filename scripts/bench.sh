@@ -1,9 +1,20 @@
 #!/usr/bin/env bash
-# `npm run bench`: our `mco ostree` against the real ostree (commit and checkout, archive and
-# bare, on a generated tree and a Debian rootfs; admin deploy into a sysroot, a first deploy and
-# an upgrade). Arguments go to the bench: --quick, --json, --ops=deploy, …
+# `npm run bench [-- [ostree|image|apiserver]… [OPTIONS]]`: each benchmark runs our code and the
+# real tool it stands in for, in the same process tree, and prints their ratio:
+#   ostree     commit/checkout vs the ostree CLI; admin deploy vs ostree admin deploy
+#   image      pull + extract from a docker-registry vs skopeo copy + GNU tar
+#   apiserver  2,000 watches under a writer: writes/s, get latency, event lag, memory
+# With no name, all three run. OPTIONS (--quick, --json, --reps=N…) go to each benchmark.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# setup.sh prints progress on stdout; keep stdout for the bench's own table or JSON.
+# setup.sh prints progress on stdout; keep stdout for the benchmarks' own tables or JSON.
 bash scripts/setup.sh >&2
-exec node dist/bench/ostree.js "$@"
+names=()
+while [ $# -gt 0 ] && [[ "$1" != -* ]]; do names+=("$1"); shift; done
+[ ${#names[@]} -gt 0 ] || names=(ostree image apiserver)
+for name in "${names[@]}"; do
+  case "$name" in
+    ostree|image|apiserver) node "dist/bench/$name.js" "$@" ;;
+    *) echo "bench: unknown benchmark '$name' (ostree, image, apiserver)" >&2; exit 2 ;;
+  esac
+done

@@ -10,6 +10,11 @@ const GROUPS: Record<string, { summary: string; load: () => Promise<Group> }> = 
   ostree: { summary: 'OSTree repositories, as the ostree CLI', load: async () => (await import('./ostree/index.js')).ostreeGroup },
   host: { summary: 'The host OS, as rpm-ostree: status of deployments', load: async () => (await import('./host/index.js')).hostGroup },
   demo: { summary: 'Runnable demonstrations on embedded defaults', load: async () => (await import('./demo/index.js')).demoGroup },
+  image: { summary: 'OS container images: inspect, pull, extract, push (as skopeo and oc image)', load: async () => (await import('./image/index.js')).imageGroup },
+  registry: { summary: 'The embedded image registry (Distribution API v2)', load: async () => (await import('./registry/index.js')).registryGroup },
+  release: { summary: 'Release payloads: build one, find an image in one (as oc adm release)', load: async () => (await import('./release/index.js')).releaseGroup },
+  node: { summary: 'Host operations of the machine-config daemon: pivot to an OS image', load: async () => (await import('./node/index.js')).nodeGroup },
+  apiserver: { summary: 'Embedded Kubernetes-compatible API server (HTTPS, SQLite)', load: async () => (await import('./apiserver/index.js')).apiserverGroup },
 };
 
 function usage(): string {

@@ -4,7 +4,9 @@
  * and the lab), else /proc/cmdline, but only for the sysroot `/`: another --sysroot is never
  * booted, as with the real tools.
  */
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { bootCommandLine } from '../sysroot/boot.js';
 import { SysrootError } from '../sysroot/sysroot.js';
 import type { KernelCmdlineReader } from '../sysroot/types.js';
 import { str, type Parsed } from './args.js';
@@ -48,4 +50,24 @@ export function sysrootEffects(sysroot: string, ctx: Context): { readCmdline?: K
   const readCmdline = cmdlineReader(sysroot, ctx);
   const crashPoint = crashPointFrom(ctx);
   return { ...(readCmdline ? { readCmdline } : {}), ...(crashPoint ? { crashPoint } : {}) };
+}
+
+/**
+ * How this host reboots. A simulated node (its kernel command line in MCO_KERNEL_CMDLINE_FILE)
+ * "boots" the default entry by rewriting that file, as its boot loader would; a real host runs
+ * `systemctl reboot`.
+ */
+export function rebooter(sysroot: string, ctx: Context): () => Promise<void> {
+  const cmdlineFile = ctx.env['MCO_KERNEL_CMDLINE_FILE'];
+  if (cmdlineFile) {
+    return async () => {
+      const line = await bootCommandLine(sysroot);
+      writeFileSync(`${cmdlineFile}.tmp`, `${line}\n`);
+      renameSync(`${cmdlineFile}.tmp`, cmdlineFile);
+    };
+  }
+  return async () => {
+    const r = spawnSync('systemctl', ['reboot'], { stdio: 'inherit' });
+    if (r.error || r.status !== 0) throw new SysrootError(`systemctl reboot failed: ${r.error?.message ?? `exit status ${r.status}`}`);
+  };
 }

@@ -134,7 +134,9 @@ export async function pivot(sysroot: string, image: string, effects: PivotEffect
 
   const dir = freshExtractDir(join(sysroot, EXTRACT_PARENT));
   try {
-    const labels = await effects.source.labels(image);
+    const labels = await effects.source.labels(image).catch((e: Error) => {
+      throw new PivotError(`Reading the labels of ${image}: ${e.message}`, { cause: e });
+    });
     await extractWithRetries(image, dir, effects, options.retryDelaysMs ?? [5000, 10000]);
     const repoPath = join(dir, 'srv', 'repo');
     const { checksum, version } = await commitOf(repoPath, labels, image, log);

@@ -59,7 +59,10 @@ const CRASH_STEPS = [
 ] as const;
 type Step = (typeof CRASH_STEPS)[number];
 
-const ALL_BUT = (...not: Step[]): Step[] => CRASH_STEPS.filter((s) => !not.includes(s));
+/** Reached only when a staged deployment is finalized. */
+const FINALIZE_STEPS: Step[] = ['finalize-state-removed', 'finalize-etc-merged'];
+/** Every step an operation on the boot entries reaches, but these (and the finalization's). */
+const ALL_BUT = (...not: Step[]): Step[] => CRASH_STEPS.filter((s) => !not.includes(s) && !FINALIZE_STEPS.includes(s));
 const CLEANUP_STEPS: Step[] = ['cleanup-bootversions-removed', 'cleanup-deployment-removed', 'cleanup-kernels-removed', 'cleanup-refs-written'];
 
 // ---- the OS trees
@@ -209,8 +212,8 @@ const SCENARIOS: Scenario[] = [
     realAfterKill: true,
     title: 'an upgrade that retires the oldest of two deployments',
     args: deployArgs('v3'),
-    steps: [...CRASH_STEPS],
-    why: '',
+    steps: ALL_BUT(),
+    why: 'no staged deployment to finalize',
     before: ['v2', 'v1'],
     after: ['v3', 'v2'],
     rerun: deployRerun('v3'),
@@ -236,8 +239,8 @@ const SCENARIOS: Scenario[] = [
     realAfterKill: false,
     title: 'a kernel argument change (mco host kargs --replace)',
     args: (s) => ['host', 'kargs', sysroot(s), '--replace=root=LABEL=boot'],
-    steps: [...CRASH_STEPS],
-    why: '',
+    steps: ALL_BUT(),
+    why: 'no staged deployment to finalize',
     // A new deployment of the default's commit with the new arguments; v1 is retired.
     before: ['v2', 'v1'],
     after: ['v2', 'v2'],
@@ -265,7 +268,7 @@ const SCENARIOS: Scenario[] = [
     realAfterKill: false,
     title: 'finalizing a staged upgrade at shutdown (mco ostree admin finalize-staged)',
     args: (s) => ['ostree', 'admin', 'finalize-staged', sysroot(s)],
-    steps: ALL_BUT('deploy-checked-out', 'deploy-etc-merged', 'deploy-origin-written', 'deploy-finalized', 'cleanup-deployment-removed'),
+    steps: [...FINALIZE_STEPS, ...ALL_BUT('deploy-checked-out', 'deploy-etc-merged', 'deploy-origin-written', 'deploy-finalized', 'cleanup-deployment-removed')],
     why: 'the checkout happened when staging, and the booted deployment stays as the rollback',
     before: ['v1'],
     after: ['v2', 'v1'],

@@ -1,0 +1,179 @@
+/**
+ * The seed's single-node story, end to end, as an administrator runs it: two OS versions
+ * committed by the real ostree, built into machine-os-content images (`mco image build`) and
+ * pushed to a registry — our embedded one and Debian's docker-registry — then
+ * `machine-config-daemon pivot IMAGE` on a node, a "reboot", and a pivot back; the real
+ * `ostree admin status` agrees at each step. And the failures: a registry that is down, a
+ * corrupted blob, a kill -9 in the middle of the deploy — after each the node boots exactly
+ * what it booted.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { needsRegistryAndSkopeo, startDockerRegistry, startEmbeddedRegistry } from '../image/testing.js';
+import { ok, ostree, runMco, type RunResult } from '../ostree/testing.js';
+import { bootCommandLine } from '../sysroot/boot.js';
+import { needsOstree, writeOsTree } from '../sysroot/sysroot-fixtures.js';
+
+const DAEMON_JS = fileURLToPath(new URL('../cli/machine-config-daemon.js', import.meta.url));
+const skip = needsOstree.skip || needsRegistryAndSkopeo.skip;
+
+interface World {
+  dir: string;
+  sysroot: string;
+  cmdline: string;
+  /** `HOST/ocp/machine-os-content@sha256:…` of each version. */
+  images: { v1: string; v2: string };
+  commits: { v1: string; v2: string };
+}
+
+/** `machine-config-daemon ARGS…` on the node: its kernel command line in the world's file. */
+function daemon(w: World, args: string[], env: Record<string, string> = {}): RunResult {
+  const r = spawnSync(process.execPath, [DAEMON_JS, ...args], {
+    env: { ...process.env, LC_ALL: 'C.UTF-8', MCO_KERNEL_CMDLINE_FILE: w.cmdline, ...env },
+    encoding: 'utf8',
+  });
+  if (r.error) throw r.error;
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr, stdoutBytes: Buffer.from(r.stdout) };
+}
+
+/**
+ * A failed pivot: exit status 1, its log lines, then one `error: …` line naming what failed
+ * (and no stack trace).
+ */
+function assertPivotFailed(r: RunResult, what: string, mentions: string[]): void {
+  assert.equal(r.status, 1, `${what}: expected exit status 1, got ${r.status}\n${r.stderr}`);
+  const lines = r.stderr.trimEnd().split('\n');
+  assert.match(lines.at(-1)!, /^error: /, `${what}: the last line should be the error:\n${r.stderr}`);
+  assert.equal(lines.filter((l) => l.startsWith('error: ')).length, 1, `${what}: one error line`);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, `${what}: stack trace on stderr`);
+  for (const m of mentions) assert.ok(lines.at(-1)!.includes(m), `${what}: the error should mention ${m}: ${lines.at(-1)}`);
+}
+
+const hostStatus = (w: World): string => ok(runMco(['host', 'status', `--sysroot=${w.sysroot}`], { env: { ...process.env, MCO_KERNEL_CMDLINE_FILE: w.cmdline } }), 'mco host status').stdout;
+const realStatus = (w: World): string => ok(ostree(['admin', 'status', `--sysroot=${w.sysroot}`]), 'ostree admin status').stdout;
+/** `CSUM.SERIAL` of the deployments, in the order the real tool lists them. */
+const realList = (w: World): string[] => [...realStatus(w).matchAll(/^[ *] rhcos ([0-9a-f]{64}\.\d+)/gm)].map((m) => m[1]!);
+
+/** Two versions built into images on `host`, and a node installed on v1 (as a pivot to v1 would leave it). */
+async function world(t: TestContext, host: string): Promise<World> {
+  const dir = fs.mkdtempSync(join(tmpdir(), 'mco-pivot-e2e-'));
+  t.after(() => {
+    // Deployment directories are immutable, as ostree leaves them.
+    const deploy = join(dir, 'sysroot', 'ostree', 'deploy', 'rhcos', 'deploy');
+    const dirs = fs.existsSync(deploy) ? fs.readdirSync(deploy).filter((n) => !n.endsWith('.origin')).map((n) => join(deploy, n)) : [];
+    if (dirs.length) spawnSync('chattr', ['-i', ...dirs]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const repo = join(dir, 'build-repo');
+  ok(ostree(['init', '--mode=archive', `--repo=${repo}`]), 'ostree init');
+  const commits = {} as World['commits'];
+  const images = {} as World['images'];
+  for (const [v, version] of [['v1', '46.82.202012051820-0'], ['v2', '46.82.202101191342-0']] as const) {
+    const tree = join(dir, `tree-${v}`);
+    writeOsTree(tree, { version, kernel: `KERNEL ${v}\n`, etc: { 'app.conf': `a=${v}\n` } });
+    for (let i = 0; i < 50; i++) fs.writeFileSync(join(tree, 'usr', `pkg-${i}`), `${i < 5 ? v : 'same'} ${i}\n`);
+    commits[v] = ok(ostree(['commit', `--repo=${repo}`, '-b', 'rhcos', '--timestamp=@1606372800', `--add-metadata-string=version=${version}`, tree]), 'commit').stdout.trim();
+    const digest = ok(runMco(['image', 'build', '--from-commit', `${repo}:${commits[v]}`, '--to', `${host}/ocp/machine-os-content:${v}`, '--insecure', '-q']), `mco image build ${v}`).stdout.trim();
+    assert.match(digest, /^sha256:[0-9a-f]{64}$/);
+    images[v] = `${host}/ocp/machine-os-content@${digest}`;
+  }
+  const sysroot = join(dir, 'sysroot');
+  fs.mkdirSync(sysroot);
+  ok(ostree(['admin', 'init-fs', sysroot]), 'init-fs');
+  ok(ostree(['admin', 'os-init', `--sysroot=${sysroot}`, 'rhcos']), 'os-init');
+  // The installer's work: v1 deployed with the pivot origin of its image.
+  ok(runMco(['host', 'rebase', `--sysroot=${sysroot}`, `${repo}:${commits.v1}`, '--os=rhcos', `--custom-origin-url=pivot://${images.v1}`, '--custom-origin-description=Managed by machine-config-operator']), 'install v1');
+  const cmdline = join(dir, 'cmdline');
+  fs.writeFileSync(cmdline, await bootCommandLine(sysroot));
+  return { dir, sysroot, cmdline, images, commits };
+}
+
+/** The whole story on one registry. */
+async function story(t: TestContext, host: string): Promise<void> {
+  const w = await world(t, host);
+  const booted = realList(w);
+  assert.equal(booted.length, 1);
+
+  // 1. Pivot to v2: a new default, pending until the reboot.
+  const pivot = ok(daemon(w, ['pivot', `--sysroot=${w.sysroot}`, '--insecure', '-q', w.images.v2]), 'pivot to v2');
+  assert.match(pivot.stderr, new RegExp(`^Previous pivot: ${w.images.v1.replace(/[.]/g, '\\.')}$`, 'm'));
+  assert.match(pivot.stderr, new RegExp(`^Pivoting to: 46\\.82\\.202101191342-0 \\(${w.commits.v2}\\)$`, 'm'));
+  assert.match(pivot.stderr, /^Executing rebase from repo path .*\/run\/mco-machine-os-content\/os-content-\d+\/srv\/repo with customImageURL pivot:\/\//m);
+  assert.deepEqual(realList(w).map((n) => n.slice(0, 64)), [w.commits.v2, w.commits.v1]);
+  const pending = hostStatus(w);
+  assert.match(pending, new RegExp(`^Deployments:\\n  pivot://${w.images.v2.replace(/[.]/g, '\\.')}\\n +CustomOrigin: Managed by machine-config-operator\\n +Version: 46\\.82\\.202101191342-0 `, 'm'));
+  assert.match(pending, new RegExp(`^● pivot://${w.images.v1.replace(/[.]/g, '\\.')}$`, 'm'), 'still booted on v1');
+  assert.deepEqual(fs.readdirSync(join(w.sysroot, 'run', 'mco-machine-os-content')), [], 'the extracted image is gone');
+
+  // Again: already pending, nothing to do.
+  assert.match(ok(daemon(w, ['pivot', `--sysroot=${w.sysroot}`, '--insecure', '-q', w.images.v2]), 'pivot again').stderr, /^No changes; already at target oscontainer$/m);
+
+  // 2. "Reboot": the node boots the default entry.
+  fs.writeFileSync(w.cmdline, await bootCommandLine(w.sysroot));
+  assert.match(hostStatus(w), new RegExp(`^● pivot://${w.images.v2.replace(/[.]/g, '\\.')}$`, 'm'));
+
+  // 3. Pivot back to v1, rebooting at once (--reboot rewrites the simulated command line).
+  ok(daemon(w, ['pivot', `--sysroot=${w.sysroot}`, '--insecure', '-q', '--reboot', w.images.v1]), 'pivot back with --reboot');
+  assert.deepEqual(realList(w).map((n) => n.slice(0, 64)), [w.commits.v1, w.commits.v2]);
+  const back = hostStatus(w);
+  assert.match(back, new RegExp(`^● pivot://${w.images.v1.replace(/[.]/g, '\\.')}$`, 'm'), 'booted on v1 again');
+  assert.match(ok(ostree(['fsck', `--repo=${join(w.sysroot, 'ostree', 'repo')}`]), 'fsck').stdout, /no errors found/);
+}
+
+describe('machine-config-daemon pivot, end to end', { skip }, () => {
+  test('pivot, reboot, pivot back — images in our embedded registry', async (t) => {
+    const registry = await startEmbeddedRegistry(t);
+    await story(t, registry.host);
+  });
+
+  test('pivot, reboot, pivot back — images in Debian\'s docker-registry', async (t) => {
+    const registry = await startDockerRegistry(t);
+    await story(t, registry.host);
+  });
+
+  test('a registry that is down: the error names the image, the node is untouched', async (t) => {
+    const registry = await startEmbeddedRegistry(t);
+    const w = await world(t, registry.host);
+    const before = realStatus(w);
+    await registry.stop();
+    const r = daemon(w, ['pivot', `--sysroot=${w.sysroot}`, '--insecure', '-q', w.images.v2]);
+    assertPivotFailed(r, 'pivot with the registry down', [`Reading the labels of ${w.images.v2}`, 'cannot reach registry']);
+    assert.equal(realStatus(w), before);
+    assert.deepEqual(fs.readdirSync(join(w.sysroot, 'run', 'mco-machine-os-content')), []);
+  });
+
+  test('a corrupted blob in the registry: refused as a digest mismatch, after retries; the node is untouched', async (t) => {
+    const registry = await startDockerRegistry(t);
+    const w = await world(t, registry.host);
+    const manifest = JSON.parse(ok(runMco(['image', 'inspect', '--raw', '--insecure', w.images.v2]), 'inspect').stdout) as { layers: { digest: string }[] };
+    const blob = registry.blobPath(manifest.layers[0]!.digest);
+    const bytes = fs.readFileSync(blob);
+    bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
+    fs.writeFileSync(blob, bytes);
+    const before = realStatus(w);
+    const r = daemon(w, ['pivot', `--sysroot=${w.sysroot}`, '--insecure', '-q', w.images.v2], { MCO_PIVOT_RETRY_DELAYS_MS: '0,0' });
+    assertPivotFailed(r, 'pivot to a corrupted image', [`Extracting ${w.images.v2} failed after 3 attempts`, 'digest mismatch']);
+    assert.equal(realStatus(w), before);
+    assert.deepEqual(fs.readdirSync(join(w.sysroot, 'run', 'mco-machine-os-content')), []);
+  });
+
+  test('killed with SIGKILL in the middle of the deploy: the node boots v1, and the next pivot succeeds', async (t) => {
+    const registry = await startEmbeddedRegistry(t);
+    const w = await world(t, registry.host);
+    const before = realStatus(w);
+    for (const step of ['deploy-checked-out', 'deploy-origin-written', 'before-loader-rename']) {
+      const killed = daemon(w, ['pivot', `--sysroot=${w.sysroot}`, '--insecure', '-q', w.images.v2], { MCO_CRASH_AT: step });
+      assert.equal(killed.status, null, `killed at ${step}`);
+      assert.equal(realStatus(w), before, `after the kill at ${step}, the boot entries are v1's alone`);
+      assert.match(hostStatus(w), new RegExp(`^● pivot://${w.images.v1.replace(/[.]/g, '\\.')}$`, 'm'));
+    }
+    ok(daemon(w, ['pivot', `--sysroot=${w.sysroot}`, '--insecure', '-q', w.images.v2]), 'pivot after the kills');
+    assert.deepEqual(realList(w).map((n) => n.slice(0, 64)), [w.commits.v2, w.commits.v1]);
+    assert.match(ok(ostree(['fsck', `--repo=${join(w.sysroot, 'ostree', 'repo')}`]), 'fsck').stdout, /no errors found/);
+  });
+});
