@@ -49,6 +49,35 @@ function eventFor(change: Change, matches: (o: KubeObject) => boolean): ChangeTy
   return before ? 'DELETED' : undefined;
 }
 
+/**
+ * Watch flushes share the event loop with every other request: a write fanned out to
+ * thousands of watchers is sent FLUSH_BATCH watchers per loop turn, with I/O (a `get`, the
+ * next write) served in between, instead of blocking the loop for the whole fan-out.
+ */
+const FLUSH_BATCH = 64;
+const dirty = new Set<() => void>();
+let draining = false;
+
+function scheduleFlush(flush: () => void): void {
+  dirty.add(flush);
+  if (!draining) {
+    draining = true;
+    setImmediate(drainFlushes);
+  }
+}
+
+function drainFlushes(): void {
+  let sent = 0;
+  for (const flush of dirty) {
+    dirty.delete(flush);
+    flush();
+    if (++sent === FLUSH_BATCH) break;
+  }
+  // An immediate queued from an immediate runs on the next turn, after pending I/O.
+  if (dirty.size > 0) setImmediate(drainFlushes);
+  else draining = false;
+}
+
 export function serveWatch(res: ServerResponse, store: Store, req: WatchRequest, settings: WatchSettings): void {
   const { def } = req;
   const matches = (o: KubeObject): boolean => (req.namespace === undefined || o.metadata.namespace === req.namespace) && req.predicate(o);
@@ -86,7 +115,7 @@ export function serveWatch(res: ServerResponse, store: Store, req: WatchRequest,
     if (res.writableLength > settings.maxBufferedBytes) res.destroy();
   };
   const queue = (line: string): void => {
-    if (pending === '') setImmediate(flush);
+    if (pending === '') scheduleFlush(flush);
     pending += line;
   };
 

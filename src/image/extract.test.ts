@@ -149,3 +149,19 @@ test('extractLayers() refuses a non-empty destination and a zstd layer with erro
   await assert.rejects(extractLayers([{ ...layerOf(zst), mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' }], join(dir, 'out')), /zstd-compressed data/);
   assert.deepEqual(fs.readdirSync(dir).sort(), ['full', 'l.tar', 'l.tar.zst']);
 });
+
+test('extractLayers() reads past the regular files `skip` accepts, and writes everything else', async (t) => {
+  const dir = scratch(t);
+  const layer = pythonLayer(join(dir, 'l.tar.gz'), [
+    { name: 'srv/repo/objects/ab', type: 'dir' },
+    { name: 'srv/repo/objects/ab/known.filez', data: 'the node has this one' },
+    { name: 'srv/repo/objects/ab/new.filez', data: 'new' },
+    { name: 'srv/repo/config', data: '[core]\n' },
+  ]);
+  const seen: string[] = [];
+  const out = join(dir, 'out');
+  await extractLayers([layerOf(layer)], out, { skip: (path) => (seen.push(path), path.endsWith('known.filez')) });
+  assert.deepEqual(seen.sort(), ['srv/repo/config', 'srv/repo/objects/ab/known.filez', 'srv/repo/objects/ab/new.filez'], 'asked for regular files only');
+  assert.deepEqual(fs.readdirSync(join(out, 'srv/repo/objects/ab')), ['new.filez']);
+  assert.equal(fs.readFileSync(join(out, 'srv/repo/config'), 'utf8'), '[core]\n');
+});

@@ -48,6 +48,12 @@ export interface ExtractOptions {
   /** Create device nodes and FIFOs; when false they are refused. Default: when running as root. */
   devices?: boolean;
   log?: (line: string) => void;
+  /**
+   * Regular files whose image path (relative: `srv/repo/objects/ab/….filez`) it accepts are
+   * read past, not written. Only for content-addressed paths, where a copy the caller already
+   * has is as good as the image's (a pivot skips the OSTree objects its node holds).
+   */
+  skip?: (path: string) => boolean;
 }
 
 export class ExtractError extends Error {
@@ -93,7 +99,7 @@ export async function extractLayers(layers: LayerSource[], dest: string, options
     for (const m of mappings) targets.push(createTarget(normalizeSource(m.source), resolve(dest, m.dest), treeOptions));
     for (const [i, layer] of layers.entries()) {
       for (const t of targets) t.tree.beginLayer();
-      await applyLayer(layer, targets, budget);
+      await applyLayer(layer, targets, budget, options.skip);
       options.log?.(`Extracted layer ${i + 1}/${layers.length} ${layer.digest} (${budget.entries} entries, ${(budget.bytes / 2 ** 20).toFixed(1)} MiB so far)`);
     }
     for (const t of targets) t.tree.finish();
@@ -139,7 +145,7 @@ function moveIntoPlace(t: Target): void {
   }
 }
 
-async function applyLayer(layer: LayerSource, targets: Target[], budget: Budget): Promise<void> {
+async function applyLayer(layer: LayerSource, targets: Target[], budget: Budget, skip: ((path: string) => boolean) | undefined): Promise<void> {
   const compression = LAYER_COMPRESSION[layer.mediaType];
   const fail = (message: string, cause?: unknown): ExtractError => new ExtractError(`Layer ${layer.digest}: ${message}`, { layer: layer.digest, cause });
   if (compression === undefined) throw fail(`unsupported layer media type ${layer.mediaType}`);
@@ -161,7 +167,7 @@ async function applyLayer(layer: LayerSource, targets: Target[], budget: Budget)
       if (++budget.entries > budget.limits.maxEntries) {
         throw new Error(`more than ${budget.limits.maxEntries} entries in the image (raise the limit with --max-entries if the image is trusted)`);
       }
-      const sinks = applyEntry(header, targets);
+      const sinks = applyEntry(header, targets, skip);
       current = { name, sinks };
       if (sinks.length === 0) {
         body.on('end', () => next()).resume();
@@ -237,7 +243,7 @@ function mapTo(t: Target, rel: string): string | undefined {
 const coversSource = (t: Target, rel: string): boolean => t.source !== '' && (rel === '' || t.source.startsWith(`${rel}/`));
 
 /** Applies one entry to every target it maps into; returns the open files its body goes to. */
-function applyEntry(header: tar.Header, targets: Target[]): FileSink[] {
+function applyEntry(header: tar.Header, targets: Target[], skip: ((path: string) => boolean) | undefined): FileSink[] {
   // The typings promise a known type; the parser gives null for a typeflag it does not know.
   const type: string = header.type ?? 'unknown';
   if (!ENTRY_KINDS.has(type)) throw new Error(`unsupported tar entry type ${type}`);
@@ -266,6 +272,7 @@ function applyEntry(header: tar.Header, targets: Target[]): FileSink[] {
     }
     return [];
   }
+  if ((type === 'file' || type === 'contiguous-file') && skip?.(rel)) return [];
   const meta: EntryMeta = {
     mode: header.mode ?? 0o644,
     uid: header.uid ?? 0,

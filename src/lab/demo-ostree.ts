@@ -67,7 +67,8 @@ export async function runOstreeDemo(options: OstreeDemoOptions): Promise<void> {
   say(`Its os-release says: ${(await fs.readFile(join(dest, 'usr/lib/os-release'), 'utf8')).split('\n').find((l) => l.startsWith('PRETTY_NAME'))}`);
 }
 
-function realOstree(): ((args: string[]) => string) | undefined {
+/** The real `ostree`, when installed: the demos show that libostree reads what we wrote. */
+export function realOstree(): ((args: string[]) => string) | undefined {
   try {
     execFileSync('ostree', ['--version'], { stdio: 'ignore' });
   } catch {

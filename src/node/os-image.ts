@@ -28,9 +28,10 @@ export function registryImageSource(client: RegistryClient, options: { log?: (li
     async labels(image) {
       return { ...((await pull(image)).config.config?.Labels ?? {}) };
     },
-    async extract(image, dest) {
+    async extract(image, dest, extractOptions = {}) {
       const { layers } = await pull(image);
       await extractLayers(layers, dest, {
+        ...(extractOptions.skip ? { skip: extractOptions.skip } : {}),
         ...(options.log ? { log: options.log } : {}),
         ...(options.limits ? { limits: options.limits } : {}),
       });

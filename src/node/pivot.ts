@@ -31,9 +31,9 @@ export interface OsImageSource {
   labels(image: string): Promise<Record<string, string>>;
   /**
    * Extracts the whole image to `dest`, which must not exist yet: it appears complete, or not
-   * at all.
+   * at all. Files whose image path `skip` accepts are left out.
    */
-  extract(image: string, dest: string): Promise<void>;
+  extract(image: string, dest: string, options?: { skip?: (path: string) => boolean }): Promise<void>;
 }
 
 export interface PivotEffects {
@@ -81,12 +81,25 @@ function freshExtractDir(parent: string): string {
   }
 }
 
-async function extractWithRetries(image: string, dest: string, effects: PivotEffects, delays: number[]): Promise<void> {
+/**
+ * The image's OSTree objects the node's repository already holds (a bare repo: `.file` for an
+ * archive `.filez`): extracting them would only be thrown away by the pull. With a few percent
+ * of an OS changed between versions, this is most of the image's files.
+ */
+function objectsTheNodeHas(sysroot: string): (path: string) => boolean {
+  const objects = join(sysroot, 'ostree', 'repo', 'objects');
+  return (path) => {
+    const m = /^srv\/repo\/objects\/([0-9a-f]{2})\/([0-9a-f]{62})\.filez$/.exec(path);
+    return m !== null && existsSync(join(objects, m[1]!, `${m[2]}.file`));
+  };
+}
+
+async function extractWithRetries(image: string, dest: string, effects: PivotEffects, delays: number[], skip: (path: string) => boolean): Promise<void> {
   const sleep = effects.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const idle = effects.idleIo ?? ((work) => work());
   for (let attempt = 0; ; attempt++) {
     try {
-      await idle(() => effects.source.extract(image, dest));
+      await idle(() => effects.source.extract(image, dest, { skip }));
       return;
     } catch (e) {
       rmSync(dest, { recursive: true, force: true });
@@ -137,7 +150,7 @@ export async function pivot(sysroot: string, image: string, effects: PivotEffect
     const labels = await effects.source.labels(image).catch((e: Error) => {
       throw new PivotError(`Reading the labels of ${image}: ${e.message}`, { cause: e });
     });
-    await extractWithRetries(image, dir, effects, options.retryDelaysMs ?? [5000, 10000]);
+    await extractWithRetries(image, dir, effects, options.retryDelaysMs ?? [5000, 10000], objectsTheNodeHas(sysroot));
     const repoPath = join(dir, 'srv', 'repo');
     const { checksum, version } = await commitOf(repoPath, labels, image, log);
     const customOriginUrl = `pivot://${image}`;

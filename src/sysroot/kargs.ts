@@ -61,6 +61,8 @@ export async function changeKargs(sysroot: string, edit: KargsEdit, options: Kar
   return deploy(sysroot, base.checksum, {
     osname: base.osname,
     kargs: editKargs(base.kargs, edit),
+    // As every rpm-ostree deployment: the booted one's rollback stays.
+    retainRollback: true,
     ...(base.origin ? { origin: base.origin } : {}),
     ...(options.readCmdline ? { readCmdline: options.readCmdline } : {}),
     ...(options.crashPoint ? { crashPoint: options.crashPoint } : {}),

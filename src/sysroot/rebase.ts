@@ -56,6 +56,9 @@ export async function rebase(sysroot: string, target: string, options: RebaseOpt
   const pulled = await pullLocal(repo, source, { refs: [checksum] });
   const result = await deploy(sysroot, checksum, {
     origin,
+    // rpm-ostree keeps one pending deployment, the booted one and its rollback (the seed's
+    // status after a pivot lists all three).
+    retainRollback: true,
     ...(options.osname ? { osname: options.osname } : {}),
     ...(options.readCmdline ? { readCmdline: options.readCmdline } : {}),
     ...(options.crashPoint ? { crashPoint: options.crashPoint } : {}),

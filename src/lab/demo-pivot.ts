@@ -1,0 +1,117 @@
+/**
+ * `mco demo pivot`: the seed's single-node section, reproduced on one machine. Two generated
+ * OS versions are committed and built into `machine-os-content` images in the embedded
+ * registry; a node sysroot is installed on the first; `machine-config-daemon pivot` moves it
+ * to the second; a "reboot" boots it; a pivot back rolls it back. `rpm-ostree status` (ours)
+ * is printed at each step, and the real `ostree admin status` when it is installed.
+ */
+import * as fs from 'node:fs/promises';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildMachineOsContent } from '../image/build.js';
+import { pushLayout } from '../image/push.js';
+import { parseImageReference } from '../image/reference.js';
+import { RegistryClient } from '../image/registry-client.js';
+import { startRegistryServer } from '../image/registry-server.js';
+import { registryImageSource } from '../node/os-image.js';
+import { pivot, PIVOT_ORIGIN_DESCRIPTION } from '../node/pivot.js';
+import { commitTree } from '../ostree/commit.js';
+import { Repo } from '../ostree/repo.js';
+import { bootCommandLine } from '../sysroot/boot.js';
+import { formatHostStatus, hostStatusModel } from '../sysroot/host-status.js';
+import { initFs, osInit } from '../sysroot/init-fs.js';
+import { rebase } from '../sysroot/rebase.js';
+import { loadSysroot } from '../sysroot/sysroot.js';
+import { realOstree } from './demo-ostree.js';
+import { writeFakeOs } from './fake-os.js';
+
+export interface PivotDemoOptions {
+  /** Everything the demo writes goes under here (wiped first). */
+  stateDir: string;
+  say: (line: string) => void;
+}
+
+/** The seed's two RHCOS versions and their dates. */
+const VERSIONS = [
+  { version: '46.82.202012051820-0', timestamp: Date.UTC(2020, 11, 5, 18, 24, 10) / 1000 },
+  { version: '46.82.202101191342-0', timestamp: Date.UTC(2021, 0, 19, 13, 45, 40) / 1000 },
+];
+const OSNAME = 'rhcos';
+const REPOSITORY = 'openshift-release-dev/ocp-v4.0-art-dev';
+
+export async function runPivotDemo(options: PivotDemoOptions): Promise<void> {
+  const { stateDir, say } = options;
+  await fs.rm(stateDir, { recursive: true, force: true });
+  await fs.mkdir(stateDir, { recursive: true });
+
+  // 1. The build side: commits, then machine-os-content images in the registry.
+  const registry = await startRegistryServer({ root: join(stateDir, 'registry'), listen: '127.0.0.1:0' });
+  const client = new RegistryClient({ insecure: true });
+  try {
+    say(`Embedded registry listening on ${registry.address}`);
+    const buildRepoPath = join(stateDir, 'build-repo');
+    const buildRepo = await Repo.init(buildRepoPath, { mode: 'archive' });
+    const images: string[] = [];
+    for (const [generation, { version, timestamp }] of VERSIONS.entries()) {
+      const tree = join(stateDir, `tree-${version}`);
+      const os = await writeFakeOs(tree, { version, generation });
+      const commit = await commitTree(buildRepo, tree, { branch: `${OSNAME}/4.6`, subject: `RHCOS ${version}`, metadata: os.metadata, timestamp });
+      await fs.rm(tree, { recursive: true, force: true });
+      const layoutDir = join(stateDir, `oci-${version}`);
+      const built = await buildMachineOsContent({ repo: buildRepoPath, rev: commit.checksum, layoutDir, refName: version });
+      const target = parseImageReference(`${registry.address}/${REPOSITORY}:${version}`);
+      const { digest } = await pushLayout(client, layoutDir, version, target);
+      images.push(`${registry.address}/${REPOSITORY}@${digest}`);
+      say(`Built machine-os-content ${version} (${os.packages.length} packages, commit ${built.commit.slice(0, 12)}…) and pushed it as ${images.at(-1)}`);
+    }
+    const [imageOld, imageNew] = images as [string, string];
+
+    // 2. A node installed on the first image, as the installer leaves it.
+    const sysroot = join(stateDir, 'node', 'sysroot');
+    await fs.mkdir(sysroot, { recursive: true });
+    await initFs(sysroot);
+    await osInit(sysroot, OSNAME);
+    const installRepo = join(stateDir, 'install-repo');
+    await fs.mkdir(installRepo);
+    const source = registryImageSource(client);
+    await source.extract(imageOld, join(installRepo, 'content'));
+    const labels = await source.labels(imageOld);
+    await rebase(sysroot, `${join(installRepo, 'content', 'srv', 'repo')}:${labels['com.coreos.ostree-commit']}`, {
+      osname: OSNAME, customOriginUrl: `pivot://${imageOld}`, customOriginDescription: PIVOT_ORIGIN_DESCRIPTION,
+    });
+    await fs.rm(installRepo, { recursive: true, force: true });
+    const cmdlineFile = join(stateDir, 'node', 'cmdline');
+    const reboot = async (): Promise<void> => writeFileSync(cmdlineFile, `${await bootCommandLine(sysroot)}\n`);
+    await reboot();
+    say(`\nNode installed on ${VERSIONS[0]!.version}; it boots with: ${(await fs.readFile(cmdlineFile, 'utf8')).trim()}`);
+    const readCmdline = (): string => readFileSync(cmdlineFile, 'utf8');
+    const status = async (): Promise<void> => {
+      say(`\n[root@worker-0 ~]# rpm-ostree status`);
+      const model = await hostStatusModel(await loadSysroot(sysroot, { readCmdline }), await Repo.open(join(sysroot, 'ostree', 'repo')));
+      say(formatHostStatus(model, { verbose: false, glyphs: 'utf8' }).trimEnd());
+      const real = realOstree();
+      if (real) say(`\n$ ostree admin status --sysroot=${sysroot}    # the real libostree agrees\n${real(['admin', 'status', `--sysroot=${sysroot}`]).trimEnd()}`);
+    };
+    await status();
+
+    // 3. The seed: force-pivot to the new image, reboot, then pivot back.
+    const daemon = async (image: string): Promise<void> => {
+      say(`\n[root@worker-0 ~]# machine-config-daemon pivot "${image}"`);
+      await pivot(sysroot, image, { source, log: (line) => say(`I1125 pivot.go] ${line}`), readCmdline, reboot });
+    };
+    await daemon(imageNew);
+    await status();
+    say('\n[root@worker-0 ~]# reboot');
+    await reboot();
+    await status();
+    await daemon(imageOld);
+    await status();
+    say('\n[root@worker-0 ~]# reboot');
+    await reboot();
+    await status();
+    say(`\nEverything is under ${stateDir}: the registry, the build repo and the node's sysroot.`);
+  } finally {
+    await client.close();
+    await registry.close();
+  }
+}
