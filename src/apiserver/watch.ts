@@ -54,7 +54,7 @@ function eventFor(change: Change, matches: (o: KubeObject) => boolean): ChangeTy
  * thousands of watchers is sent FLUSH_BATCH watchers per loop turn, with I/O (a `get`, the
  * next write) served in between, instead of blocking the loop for the whole fan-out.
  */
-const FLUSH_BATCH = 64;
+const FLUSH_BATCH = 128;
 const dirty = new Set<() => void>();
 let draining = false;
 
