@@ -19,7 +19,7 @@ import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { compareTrees, median, run, timed, type Sample } from './measure.js';
-import { generateTree, PROFILES, TREE_VERSION } from './tree-gen.js';
+import { cachedTree, PROFILES, TREE_VERSION } from './tree-gen.js';
 import { writeOciLayout } from '../src/image/extract-testing.js';
 import { SKOPEO_BIN, startDockerRegistry } from '../src/image/testing.js';
 
@@ -66,21 +66,6 @@ const sha256File = (path: string): string => {
   return `sha256:${hash.digest('hex')}`;
 };
 
-/** The generated tree of this profile (shared with bench/ostree.ts's cache: same name, same generator). */
-function cachedTree(profile: (typeof PROFILES)['full']): string {
-  const path = join(CACHE, `tree-${TREE_VERSION}-${profile.name}`);
-  if (!fs.existsSync(path) || !fs.existsSync(`${path}.json`)) {
-    const tmp = `${path}.tmp-image`;
-    fs.rmSync(tmp, { recursive: true, force: true });
-    log(`generating the ${profile.name} tree (once; cached in ${path}) …`);
-    const stats = generateTree(tmp, profile);
-    fs.rmSync(path, { recursive: true, force: true });
-    fs.renameSync(tmp, path);
-    fs.writeFileSync(`${path}.json`, `${JSON.stringify(stats, null, 2)}\n`);
-  }
-  return path;
-}
-
 /**
  * Writes one gzip layer of DIR with GNU tar (numeric owners, xattrs; PREFIX re-roots it) into the
  * layout's blobs; digests are computed from the files.
@@ -110,7 +95,7 @@ function buildImage(): BuiltImage {
   const layout = join(CACHE, name);
   const metaPath = `${layout}.json`;
   if (!fs.existsSync(metaPath)) {
-    const tree = cachedTree(profile);
+    const tree = cachedTree(CACHE, profile, log).path;
     log(`building the ${profile.name} image with GNU tar + gzip (once; cached in ${layout}) …`);
     const t0 = Date.now();
     fs.rmSync(layout, { recursive: true, force: true });

@@ -15,6 +15,8 @@ export interface Sample {
   /** User + system CPU time of the process tree: less disturbed than wall time by other load. */
   cpuSeconds: number;
   peakMB: number;
+  /** Bytes the process tree wrote to files (GNU time's file system outputs, 512-byte blocks). */
+  writtenMB: number;
   stdout: string;
 }
 
@@ -25,7 +27,7 @@ export function timed(argv: string[]): Sample {
   if (spawnSync('sync', { stdio: 'ignore' }).status !== 0) throw new Error('sync failed');
   const timeFile = join(tmpdir(), `mco-bench-time-${process.pid}`);
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(TIME, ['-f', '%e %M %U %S', '-o', timeFile, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
+  const r = spawnSync(TIME, ['-f', '%e %M %U %S %O', '-o', timeFile, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   if (r.error) throw new Error(`${argv[0]}: ${r.error.message}`);
   // With a failing command GNU time writes "Command exited with non-zero status N" first.
@@ -34,8 +36,8 @@ export function timed(argv: string[]): Sample {
   if (r.status !== 0) {
     throw new Error(`command failed (exit ${r.status}): ${argv.join(' ')}\n${r.stderr.toString().trim().slice(-2000)}`);
   }
-  const [, maxRssKiB, user, sys] = lines.at(-1)!.split(' ').map(Number) as [number, number, number, number];
-  return { seconds, cpuSeconds: user + sys, peakMB: maxRssKiB / 1024, stdout: r.stdout.toString() };
+  const [, maxRssKiB, user, sys, outputs] = lines.at(-1)!.split(' ').map(Number) as [number, number, number, number, number];
+  return { seconds, cpuSeconds: user + sys, peakMB: maxRssKiB / 1024, writtenMB: (outputs * 512) / 2 ** 20, stdout: r.stdout.toString() };
 }
 
 /** Runs a command that is not measured (init, cleanup); throws with its stderr on failure. */

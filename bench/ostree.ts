@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { prepareDebian } from './debian.js';
 import { OSNAME, prepareDeployWorkload, REFS, type DeployWorkload } from './deploy-tree.js';
 import { compareTrees, median, run, timed, type Sample } from './measure.js';
-import { generateTree, PROFILES, TREE_VERSION, type TreeStats } from './tree-gen.js';
+import { cachedTree, PROFILES, TREE_VERSION } from './tree-gen.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CACHE = join(ROOT, '.bench');
@@ -133,22 +133,7 @@ function rmrf(path: string): void {
 
 /** The generated tree for this profile, made once and cached by generator version. */
 function generatedWorkload(): Workload {
-  const profile = PROFILES[opts.quick ? 'quick' : 'full'];
-  const name = `tree-${TREE_VERSION}-${profile.name}`;
-  const path = join(CACHE, name);
-  const statsPath = join(CACHE, `${name}.json`);
-  if (!fs.existsSync(path) || !fs.existsSync(statsPath)) {
-    const tmp = join(CACHE, `tmp-${name}`);
-    rmrf(tmp);
-    log(`generating the ${profile.name} tree (${TREE_VERSION}, once; cached in ${path}) …`);
-    const t0 = Date.now();
-    const stats = generateTree(tmp, profile);
-    rmrf(path);
-    fs.renameSync(tmp, path);
-    fs.writeFileSync(statsPath, `${JSON.stringify(stats, null, 2)}\n`);
-    log(`generated in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-  }
-  const s = JSON.parse(fs.readFileSync(statsPath, 'utf8')) as TreeStats;
+  const { path, stats: s } = cachedTree(CACHE, PROFILES[opts.quick ? 'quick' : 'full'], log);
   return {
     name: 'generated', path,
     description: `generated tree ${s.version}/${s.profile}: ${s.files} files (${s.regularFiles} regular, ${s.symlinks} symlinks, `
@@ -235,7 +220,7 @@ function benchMode(w: Workload, mode: Mode): Row[] {
   for (let rep = 0; rep < commitReps; rep++) {
     for (const tool of order(rep)) {
       initRepo(tool, repo(tool), mode);
-      const s = ops.includes('commit') ? timed(argv(tool, commitArgs(repo(tool), w.path))) : { seconds: 0, cpuSeconds: 0, peakMB: 0, stdout: run(argv(tool, commitArgs(repo(tool), w.path))) };
+      const s = ops.includes('commit') ? timed(argv(tool, commitArgs(repo(tool), w.path))) : { seconds: 0, cpuSeconds: 0, peakMB: 0, writtenMB: 0, stdout: run(argv(tool, commitArgs(repo(tool), w.path))) };
       checksums[tool].push(checksumOf(s.stdout, tool));
       commitSamples[tool].push(s);
       if (ops.includes('commit')) log(`${tag} commit   #${rep + 1} ${tool.padEnd(6)} ${s.seconds.toFixed(2)} s  (cpu ${s.cpuSeconds.toFixed(2)} s)  ${s.peakMB.toFixed(0)} MB`);

@@ -356,3 +356,25 @@ function loadXattr(): XattrBinding {
   const require = createRequire(import.meta.url);
   return require('@napi-rs/xattr') as XattrBinding;
 }
+
+/**
+ * The generated tree of PROFILE under CACHE (`tree-VERSION-PROFILE`, with its stats beside it
+ * as JSON), generated once and shared by every benchmark.
+ */
+export function cachedTree(cache: string, profile: TreeProfile, log: (line: string) => void): { path: string; stats: TreeStats } {
+  const name = `tree-${TREE_VERSION}-${profile.name}`;
+  const path = join(cache, name);
+  const statsPath = join(cache, `${name}.json`);
+  if (!fs.existsSync(path) || !fs.existsSync(statsPath)) {
+    const tmp = join(cache, `tmp-${name}`);
+    fs.rmSync(tmp, { recursive: true, force: true });
+    log(`generating the ${profile.name} tree (${TREE_VERSION}, once; cached in ${path}) …`);
+    const t0 = Date.now();
+    const stats = generateTree(tmp, profile);
+    fs.rmSync(path, { recursive: true, force: true });
+    fs.renameSync(tmp, path);
+    fs.writeFileSync(statsPath, `${JSON.stringify(stats, null, 2)}\n`);
+    log(`generated in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  }
+  return { path, stats: JSON.parse(fs.readFileSync(statsPath, 'utf8')) as TreeStats };
+}

@@ -1,0 +1,168 @@
+/**
+ * `node dist/bench/pivot.js`: a node on OS v1 pivots to v2 (the bootable ≥10,000-file workload
+ * of the deploy bench; v2 changes ~5% of its files), both shipped as legacy machine-os-content
+ * images in a local Debian docker-registry. Side by side, each a whole process tree under GNU
+ * time, on a fresh copy of the same node sysroot:
+ *   legacy  the seed's flow with the real tools: `skopeo copy docker://IMAGE oci:DIR`, GNU tar
+ *           extracting every layer, `ostree pull-local` of the commit, `ostree admin deploy`
+ *   ours    `machine-config-daemon pivot IMAGE`
+ * Prints median wall time, bytes written (GNU time's file system outputs) and the ratio
+ * (target: ours ≤ 0.5× of legacy). Both must leave the same deployment list.
+ *
+ *   node dist/bench/pivot.js [--quick] [--json] [--reps=N]
+ */
+import * as fs from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import type { TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { OSNAME, prepareDeployWorkload, REFS } from './deploy-tree.js';
+import { median, run, timed, type Sample } from './measure.js';
+import { cachedTree, PROFILES, TREE_VERSION } from './tree-gen.js';
+import { buildMachineOsContent } from '../src/image/build.js';
+import { SKOPEO_BIN, startDockerRegistry } from '../src/image/testing.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const CACHE = join(ROOT, '.bench');
+const WORK = join(CACHE, 'work-pivot');
+const DAEMON = join(ROOT, 'dist', 'src', 'cli', 'machine-config-daemon.js');
+const OSTREE = '/usr/bin/ostree';
+const TARGET_RATIO = 0.5;
+const DESCRIPTION = 'Managed by machine-config-operator';
+
+const { values: opts } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+    reps: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (opts.help) {
+  process.stdout.write('Usage: node dist/bench/pivot.js [--quick] [--json] [--reps=N]\n');
+  process.exit(0);
+}
+const reps = Number(opts.reps ?? (opts.quick ? 1 : 3));
+const log = (line: string): void => void process.stderr.write(`[bench pivot] ${line}\n`);
+
+/** machine-os-content of each version, built once into OCI layouts under .bench/. */
+async function images(repo: string, profileName: string): Promise<Record<'v1' | 'v2', string>> {
+  const out = {} as Record<'v1' | 'v2', string>;
+  for (const v of ['v1', 'v2'] as const) {
+    const layoutDir = join(CACHE, `pivot-image-${TREE_VERSION}-${profileName}-${v}`);
+    if (!fs.existsSync(join(layoutDir, 'index.json'))) {
+      log(`building machine-os-content ${v} (once; cached in ${layoutDir}) …`);
+      fs.rmSync(layoutDir, { recursive: true, force: true });
+      await buildMachineOsContent({ repo, rev: REFS[v], layoutDir, refName: v });
+    }
+    out[v] = layoutDir;
+  }
+  return out;
+}
+
+/** A node sysroot on v1 with the pivot origin of image v1 (the real tool makes it; not timed). */
+function prepareNode(sysroot: string, repo: string, v1Commit: string, imageV1: string): void {
+  fs.rmSync(sysroot, { recursive: true, force: true });
+  fs.mkdirSync(sysroot, { recursive: true });
+  run([OSTREE, 'admin', 'init-fs', sysroot]);
+  run([OSTREE, 'admin', 'os-init', `--sysroot=${sysroot}`, OSNAME]);
+  run([OSTREE, 'pull-local', `--repo=${join(sysroot, 'ostree', 'repo')}`, repo, v1Commit]);
+  const origin = `${sysroot}.origin-v1`;
+  fs.writeFileSync(origin, `[origin]\nrefspec=${v1Commit}\ncustom-url=pivot://${imageV1}\ncustom-description=${DESCRIPTION}\n`);
+  run([OSTREE, 'admin', 'deploy', `--sysroot=${sysroot}`, `--os=${OSNAME}`, '--karg=root=LABEL=root', `--origin-file=${origin}`, v1Commit]);
+}
+
+function removeNode(sysroot: string): void {
+  const deploy = join(sysroot, 'ostree', 'deploy', OSNAME, 'deploy');
+  if (fs.existsSync(deploy)) {
+    const dirs = fs.readdirSync(deploy).filter((n) => !n.endsWith('.origin')).map((n) => join(deploy, n));
+    if (dirs.length) run(['chattr', '-i', ...dirs]);
+  }
+  fs.rmSync(sysroot, { recursive: true, force: true });
+}
+
+/** The seed's legacy flow as one shell script: what `machine-config-daemon pivot` ran in 4.6, with the real tools. */
+function legacyScript(sysroot: string, work: string, image: string, commit: string): string[] {
+  const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+  const origin = join(work, 'origin');
+  return ['bash', '-euo', 'pipefail', '-c', [
+    `mkdir -p ${q(work)}/extract`,
+    `${SKOPEO_BIN} --insecure-policy copy -q --src-tls-verify=false docker://${image} oci:${q(work)}/oci:v2`,
+    // Every layer of the manifest, in order, as `oc image extract --path /:DIR` applies them.
+    `manifest=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1]+'/index.json')); print(d['manifests'][0]['digest'].split(':')[1])" ${q(work)}/oci)`,
+    `for l in $(python3 -c "import json,sys; print(' '.join(x['digest'].split(':')[1] for x in json.load(open(sys.argv[1]))['layers']))" ${q(work)}/oci/blobs/sha256/$manifest); do tar -xzf ${q(work)}/oci/blobs/sha256/$l -C ${q(work)}/extract; done`,
+    `${OSTREE} pull-local --repo=${q(join(sysroot, 'ostree', 'repo'))} ${q(work)}/extract/srv/repo ${commit} >/dev/null`,
+    `printf '[origin]\\nrefspec=%s\\ncustom-url=pivot://%s\\ncustom-description=${DESCRIPTION}\\n' ${commit} ${q(image)} > ${q(origin)}`,
+    `${OSTREE} admin deploy --sysroot=${q(sysroot)} --os=${OSNAME} --origin-file=${q(origin)} ${commit} >/dev/null`,
+    `rm -rf ${q(work)}`,
+  ].join('\n')];
+}
+
+const deployments = (sysroot: string): string => run([OSTREE, 'admin', 'status', `--sysroot=${sysroot}`]).replace(/^[ *] /gm, '');
+
+async function main(): Promise<void> {
+  const profile = PROFILES[opts.quick ? 'quick' : 'full'];
+  const tree = cachedTree(CACHE, profile, log);
+  const w = prepareDeployWorkload(CACHE, tree.path, `tree-${TREE_VERSION}-${profile.name}`, profile, OSTREE, log);
+  const layouts = await images(w.repo, profile.name);
+  fs.rmSync(WORK, { recursive: true, force: true });
+  fs.mkdirSync(WORK, { recursive: true });
+  const afters: (() => unknown)[] = [];
+  // startDockerRegistry wants a test context: only its after() is used.
+  const registry = await startDockerRegistry({ after: (fn: () => unknown) => afters.push(fn) } as unknown as TestContext);
+  try {
+    const refs = {} as Record<'v1' | 'v2', string>;
+    for (const v of ['v1', 'v2'] as const) {
+      const digestFile = join(WORK, `digest-${v}`);
+      run([SKOPEO_BIN, '--insecure-policy', 'copy', '-q', '--dest-tls-verify=false', `--digestfile=${digestFile}`, `oci:${layouts[v]}:${v}`, `docker://${registry.host}/ocp/machine-os-content:${v}`]);
+      refs[v] = `${registry.host}/ocp/machine-os-content@${fs.readFileSync(digestFile, 'utf8').trim()}`;
+    }
+    const changed = w.v2.modified + w.v2.added + w.v2.removed;
+    const description = `bootable generated tree: ${w.files} files, ${(w.bytes / 2 ** 20).toFixed(0)} MiB; v2 changes ${changed} files `
+      + `(${((100 * changed) / w.files).toFixed(1)}%); images: machine-os-content (archive repo at /srv/repo) in a local docker-registry`;
+    log(description);
+    const samples: Record<'legacy' | 'ours', Sample[]> = { legacy: [], ours: [] };
+    const results: Record<'legacy' | 'ours', string> = { legacy: '', ours: '' };
+    for (let rep = 0; rep < reps; rep++) {
+      for (const flow of rep % 2 ? (['ours', 'legacy'] as const) : (['legacy', 'ours'] as const)) {
+        const sysroot = join(WORK, `node-${flow}`);
+        prepareNode(sysroot, w.repo, w.commits.v1, refs.v1);
+        const s = flow === 'legacy'
+          ? timed(legacyScript(sysroot, join(WORK, 'legacy-work'), refs.v2, w.commits.v2))
+          : timed([process.execPath, DAEMON, 'pivot', `--sysroot=${sysroot}`, '--insecure', '-q', refs.v2]);
+        samples[flow].push(s);
+        results[flow] = deployments(sysroot).replace(/origin refspec: .*\n/g, '');
+        log(`#${rep + 1} ${flow.padEnd(6)} ${s.seconds.toFixed(2)} s  (cpu ${s.cpuSeconds.toFixed(2)} s)  wrote ${s.writtenMB.toFixed(0)} MB  peak ${s.peakMB.toFixed(0)} MB`);
+        removeNode(sysroot);
+      }
+    }
+    const same = results.legacy === results.ours;
+    if (!same) log(`*** THE TWO FLOWS LEFT DIFFERENT DEPLOYMENTS:\nlegacy:\n${results.legacy}\nours:\n${results.ours}`);
+    const m = (flow: 'legacy' | 'ours', k: 'seconds' | 'writtenMB' | 'peakMB'): number => median(samples[flow].map((s) => s[k]));
+    const ratio = m('ours', 'seconds') / m('legacy', 'seconds');
+    const report = {
+      meta: { node: process.version, cpus: cpus().length, reps, quick: opts.quick, loadAverage: loadavg()[0], description },
+      legacy: { seconds: m('legacy', 'seconds'), writtenMB: m('legacy', 'writtenMB'), peakMB: m('legacy', 'peakMB') },
+      ours: { seconds: m('ours', 'seconds'), writtenMB: m('ours', 'writtenMB'), peakMB: m('ours', 'peakMB') },
+      ratio, target: TARGET_RATIO, pass: ratio <= TARGET_RATIO, sameDeployments: same,
+    };
+    if (opts.json) {
+      process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    } else {
+      process.stdout.write([
+        `pivot to v2 (${description}), median of ${reps}:`,
+        `  legacy (skopeo + tar + ostree pull-local + ostree admin deploy)  ${report.legacy.seconds.toFixed(2)} s  wrote ${report.legacy.writtenMB.toFixed(0)} MB`,
+        `  ours   (machine-config-daemon pivot)                             ${report.ours.seconds.toFixed(2)} s  wrote ${report.ours.writtenMB.toFixed(0)} MB  peak ${report.ours.peakMB.toFixed(0)} MB`,
+        `  ratio ${ratio.toFixed(2)} (target ≤ ${TARGET_RATIO}: ${report.pass ? 'met' : 'MISSED'}); same deployments: ${same ? 'yes' : 'NO'}`,
+        '',
+      ].join('\n'));
+    }
+    if (!same) process.exitCode = 1;
+  } finally {
+    for (const fn of afters.reverse()) await fn();
+    fs.rmSync(WORK, { recursive: true, force: true });
+  }
+}
+
+await main();
