@@ -11,10 +11,11 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { needsRegistryAndSkopeo, startDockerRegistry, startEmbeddedRegistry } from '../image/testing.js';
+import { addLayerBlob, pythonLayer, writeOciLayout } from '../image/extract-testing.js';
+import { needsRegistryAndSkopeo, skopeo, startDockerRegistry, startEmbeddedRegistry } from '../image/testing.js';
 import { ok, ostree, runMco, type RunResult } from '../ostree/testing.js';
 import { bootCommandLine } from '../sysroot/boot.js';
 import { needsOstree, writeOsTree } from '../sysroot/sysroot-fixtures.js';
@@ -164,6 +165,47 @@ describe('machine-config-daemon pivot, end to end', { skip }, () => {
     assertPivotFailed(r, 'pivot to a corrupted image', [`Extracting ${w.images.v2} failed after 3 attempts`, 'digest mismatch']);
     assert.equal(realStatus(w), before);
     assert.deepEqual(fs.readdirSync(join(w.sysroot, 'run', 'mco-machine-os-content')), []);
+  });
+
+  test('a hostile image (a layer entry escaping with ..): refused naming the entry, nothing written outside, the node untouched', async (t) => {
+    const registry = await startEmbeddedRegistry(t);
+    const w = await world(t, registry.host);
+    const layout = join(w.dir, 'hostile-oci');
+    const layer = addLayerBlob(layout, pythonLayer(join(w.dir, 'hostile.tar.gz'), [
+      { name: 'srv/repo/config', data: '[core]\nrepo_version=1\nmode=archive-z2\n' },
+      { name: 'srv/repo/../../../../escaped', data: 'pwned\n' },
+    ]));
+    writeOciLayout(layout, [layer], 'hostile');
+    const pushed = skopeo(['copy', '-q', '--dest-tls-verify=false', `--digestfile=${join(w.dir, 'digest')}`, `oci:${layout}:hostile`, `docker://${registry.host}/ocp/hostile:1`]);
+    assert.equal(pushed.status, 0, pushed.stderr);
+    const image = `${registry.host}/ocp/hostile@${fs.readFileSync(join(w.dir, 'digest'), 'utf8').trim()}`;
+    const before = realStatus(w);
+    const r = daemon(w, ['pivot', `--sysroot=${w.sysroot}`, '--insecure', '-q', image], { MCO_PIVOT_RETRY_DELAYS_MS: '0,0' });
+    assertPivotFailed(r, 'pivot to a hostile image', [`Extracting ${image} failed`, 'srv/repo/../../../../escaped', '".." component']);
+    assert.equal(realStatus(w), before);
+    for (const dir of [w.dir, w.sysroot, join(w.sysroot, 'run'), dirname(w.dir)]) assert.equal(fs.existsSync(join(dir, 'escaped')), false, `nothing written to ${dir}`);
+    assert.deepEqual(fs.readdirSync(join(w.sysroot, 'run', 'mco-machine-os-content')), []);
+  });
+
+  test('a full disk while extracting (a tmpfs filled up): the error names the image, the node is untouched', { skip: process.getuid?.() !== 0 && 'mounting a tmpfs needs root' }, async (t) => {
+    const registry = await startEmbeddedRegistry(t);
+    const w = await world(t, registry.host);
+    const extractDir = join(w.sysroot, 'run', 'mco-machine-os-content');
+    fs.mkdirSync(extractDir, { recursive: true });
+    assert.equal(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', extractDir]).status, 0, 'mount tmpfs');
+    // Unmounted before the test's own clean-up removes the directories.
+    try {
+      // Whatever the image's size, nothing fits: the disk is full before the pivot starts.
+      const filler = join(extractDir, 'filler');
+      assert.throws(() => fs.writeFileSync(filler, Buffer.alloc(2 << 20)), /ENOSPC/);
+      const before = realStatus(w);
+      const r = daemon(w, ['pivot', `--sysroot=${w.sysroot}`, '--insecure', '-q', w.images.v2], { MCO_PIVOT_RETRY_DELAYS_MS: '0,0' });
+      assertPivotFailed(r, 'pivot onto a full disk', [`Extracting ${w.images.v2} failed after 3 attempts`, 'ENOSPC']);
+      assert.equal(realStatus(w), before);
+      assert.deepEqual(fs.readdirSync(extractDir), ['filler'], 'nothing half-extracted left');
+    } finally {
+      spawnSync('umount', [extractDir]);
+    }
   });
 
   test('killed with SIGKILL in the middle of the deploy: the node boots v1, and the next pivot succeeds', async (t) => {
