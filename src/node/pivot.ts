@@ -7,7 +7,7 @@
  * the node runs it after a reboot. Until that atomic switch, a failure at any step leaves the
  * node booting exactly what it booted, and the extracted content is always removed.
  */
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Repo } from '../ostree/repo.js';
 import { rebase, type RebaseResult } from '../sysroot/rebase.js';
@@ -82,15 +82,24 @@ function freshExtractDir(parent: string): string {
 }
 
 /**
- * The image's OSTree objects the node's repository already holds (a bare repo: `.file` for an
- * archive `.filez`): extracting them would only be thrown away by the pull. With a few percent
- * of an OS changed between versions, this is most of the image's files.
+ * The image's OSTree objects the node's repository already holds (content `.filez` in the
+ * image's archive repo is `.file` in the node's bare one; dirtree and dirmeta objects are the
+ * same in both): extracting them would only be thrown away by the pull, which reads what it
+ * walks from the node's copy. With a few percent of an OS changed between versions, this is
+ * most of the image's files. Each object directory of the node is listed once.
  */
 function objectsTheNodeHas(sysroot: string): (path: string) => boolean {
   const objects = join(sysroot, 'ostree', 'repo', 'objects');
+  const listed = new Map<string, Set<string>>();
   return (path) => {
-    const m = /^srv\/repo\/objects\/([0-9a-f]{2})\/([0-9a-f]{62})\.filez$/.exec(path);
-    return m !== null && existsSync(join(objects, m[1]!, `${m[2]}.file`));
+    const m = /^srv\/repo\/objects\/([0-9a-f]{2})\/([0-9a-f]{62})\.(filez|dirtree|dirmeta)$/.exec(path);
+    if (!m) return false;
+    let names = listed.get(m[1]!);
+    if (!names) {
+      names = new Set(existsSync(join(objects, m[1]!)) ? readdirSync(join(objects, m[1]!)) : []);
+      listed.set(m[1]!, names);
+    }
+    return names.has(`${m[2]}.${m[3] === 'filez' ? 'file' : m[3]}`);
   };
 }
 

@@ -219,7 +219,9 @@ class Importer {
     if (have && !decode) return null;
     let bytes: Buffer | null = null;
     if (decode || this.opts.untrusted) {
-      bytes = this.source.readMetadataSync(type, checksum);
+      // An object the destination has is the same bytes (it is named by their checksum): the
+      // walk reads it there, so a source holding only what the destination lacks is enough.
+      bytes = (have ? this.repo : this.source).readMetadataSync(type, checksum);
       if (this.opts.untrusted && type !== 'commitmeta') {
         const actual = sha256Hex(bytes);
         if (actual !== checksum) {
