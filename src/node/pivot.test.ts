@@ -162,6 +162,27 @@ describe('pivot()', needsOstree, () => {
     assert.deepEqual(leftovers(s2), []);
   });
 
+  test('one pivot at a time: a second is refused while the first runs; a killed one\'s extraction is removed by the next', async (t) => {
+    const { s, a, cmdline, base } = await nodeOnA(t);
+    const b = osContent(t, base, '2');
+    const parent = join(s.path, EXTRACT_PARENT);
+    fs.mkdirSync(join(parent, 'os-content-123456789', 'srv'), { recursive: true });
+    fs.mkdirSync(join(parent, '.os-content-987654321.partial-AbC123'), { recursive: true });
+    // A live process holds the pivot lock: our parent, the test runner.
+    fs.writeFileSync(join(s.path, 'run', 'mco-pivot.lock'), `${process.ppid} pivot other-image\n`);
+    const before = s.status();
+    await assert.rejects(pivot(s.path, IMAGE_B, effects(source({ [IMAGE_A]: a, [IMAGE_B]: b }), cmdline)),
+      /Another operation is running on .*: pivot other-image \(pid \d+\)/);
+    assert.equal(s.status(), before);
+    assert.deepEqual(leftovers(s).sort(), ['.os-content-987654321.partial-AbC123', 'os-content-123456789'], 'nothing removed while another pivot may use it');
+
+    fs.rmSync(join(s.path, 'run', 'mco-pivot.lock'));
+    const fx = effects(source({ [IMAGE_A]: a, [IMAGE_B]: b }), cmdline);
+    await pivot(s.path, IMAGE_B, fx);
+    assert.deepEqual(leftovers(s), []);
+    assert.equal(fx.lines.filter((l) => / left by an interrupted pivot$/.test(l)).length, 2);
+  });
+
   test('an image whose label names a commit it does not hold fails at the rebase, naming the commit and the image', async (t) => {
     const { s, a, cmdline, base } = await nodeOnA(t);
     const b = osContent(t, base, '2');

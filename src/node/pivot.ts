@@ -11,13 +11,14 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Repo } from '../ostree/repo.js';
 import { rebase, type RebaseResult } from '../sysroot/rebase.js';
+import { takeLock } from '../sysroot/lock.js';
 import { loadSysroot, pendingDeployment } from '../sysroot/sysroot.js';
 import type { CrashPoint } from '../sysroot/swap.js';
 import type { Deployment, KernelCmdlineReader } from '../sysroot/types.js';
 
 /** The custom origin description the MCO writes; `rpm-ostree status` shows it as CustomOrigin. */
 export const PIVOT_ORIGIN_DESCRIPTION = 'Managed by machine-config-operator';
-/** Where the original extracts images: under the host's /run (tmpfs, gone after a reboot). */
+/** Where the original extracts images: under the host's /run (tmpfs, gone after a reboot; `run/mco-pivot.lock` beside it). */
 export const EXTRACT_PARENT = 'run/mco-machine-os-content';
 const COMMIT_LABEL = 'com.coreos.ostree-commit';
 
@@ -74,7 +75,6 @@ function previousOriginLine(d: Deployment | null): string {
 
 /** A fresh `os-content-NNNN` name under `parent` (digits, as Go's TempDir makes them). */
 function freshExtractDir(parent: string): string {
-  mkdirSync(parent, { recursive: true, mode: 0o755 });
   for (;;) {
     const dir = join(parent, `os-content-${Math.floor(Math.random() * 1e9)}`);
     if (!existsSync(dir)) return dir;
@@ -154,7 +154,30 @@ export async function pivot(sysroot: string, image: string, effects: PivotEffect
     return { changed: false };
   }
 
-  const dir = freshExtractDir(join(sysroot, EXTRACT_PARENT));
+  const parent = join(sysroot, EXTRACT_PARENT);
+  mkdirSync(parent, { recursive: true, mode: 0o755 });
+  // One pivot at a time: holding this, whatever else is under the parent was left by a dead one.
+  const lock = takeLock(join(sysroot, 'run', 'mco-pivot.lock'), `pivot ${image}`, sysroot);
+  try {
+    removeLeftovers(parent, log);
+    return await pivotLocked(sysroot, image, effects, options, parent);
+  } finally {
+    lock.release();
+  }
+}
+
+/** Extraction directories of pivots that were killed (`os-content-N`, and the extractor's staging). */
+function removeLeftovers(parent: string, log: (line: string) => void): void {
+  for (const name of readdirSync(parent)) {
+    if (!/^\.?os-content-\d+(\.partial-.+)?$/.test(name)) continue;
+    rmSync(join(parent, name), { recursive: true, force: true });
+    log(`Removed ${join(parent, name)}, left by an interrupted pivot`);
+  }
+}
+
+async function pivotLocked(sysroot: string, image: string, effects: PivotEffects, options: PivotOptions, parent: string): Promise<PivotResult> {
+  const { log } = effects;
+  const dir = freshExtractDir(parent);
   try {
     const labels = await effects.source.labels(image).catch((e: Error) => {
       throw new PivotError(`Reading the labels of ${image}: ${e.message}`, { cause: e });

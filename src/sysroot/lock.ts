@@ -81,7 +81,14 @@ function breakStaleLock(path: string, deadHolder: string): void {
 
 /** Takes the lock of the sysroot at `sysroot` for `operation` (named in the holder's file). */
 export function lockSysroot(sysroot: string, operation: string): SysrootLock {
-  const path = join(sysroot, 'ostree', 'mco.lock');
+  return takeLock(join(sysroot, 'ostree', 'mco.lock'), operation, sysroot);
+}
+
+/**
+ * Takes the lock file at `path` for `operation`, on behalf of `sysroot` (named in errors); a
+ * dead holder's lock is taken over. Other host-wide operations lock their own files this way.
+ */
+export function takeLock(path: string, operation: string, sysroot: string): SysrootLock {
   for (let attempt = 0; attempt < 3; attempt++) {
     const holder = tryCreate(path, `${process.pid} ${operation}\n`);
     if (holder === null) return { release: () => rmSync(path, { force: true }) };
