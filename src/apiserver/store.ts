@@ -5,21 +5,11 @@
  * after commit, so a watch that reads history and subscribes in the same tick misses nothing.
  */
 import Database from 'better-sqlite3';
+import type { ObjectMeta as ApiObjectMeta } from '../api/meta.js';
 
-export interface ObjectMeta {
+/** Object metadata as stored: the API's, with a name always set, and whatever else a client sent. */
+export interface ObjectMeta extends ApiObjectMeta {
   name: string;
-  namespace?: string;
-  uid?: string;
-  resourceVersion?: string;
-  generation?: number;
-  creationTimestamp?: string;
-  deletionTimestamp?: string;
-  deletionGracePeriodSeconds?: number;
-  generateName?: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  finalizers?: string[];
-  ownerReferences?: object[];
   [key: string]: unknown;
 }
 

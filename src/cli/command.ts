@@ -94,3 +94,16 @@ function findVerb(argv: string[], globals: Command['options']): number {
   }
   return -1;
 }
+
+/** Resolves on the first SIGINT or SIGTERM: how a serving command (`mco apiserver`, `mco registry serve`) waits. */
+export function untilInterrupted(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}

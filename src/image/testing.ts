@@ -65,14 +65,7 @@ export async function startDockerRegistry(t: TestContext, options: RealRegistryO
       auth,
   );
   const child = spawn(DOCKER_REGISTRY_BIN, ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'ignore', 'pipe'] });
-  const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    }
-    fs.rmSync(dir, { recursive: true, force: true });
-  };
+  const stop = stopper(child, dir);
   t.after(stop);
 
   const host = await listeningAddress(child, child.stderr!, /listening on (127\.0\.0\.1:\d+)/, 'docker-registry');
@@ -126,6 +119,18 @@ export function skopeoAsync(args: string[]): Promise<SkopeoResult> {
   });
 }
 
+/** Stops a server child process (SIGTERM, waiting for its exit) and removes its directory. */
+function stopper(child: ChildProcess, dir: string): () => Promise<void> {
+  return async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+}
+
 /**
  * Waits for a server child process to print the address it listens on (matched by `pattern`'s
  * first group) on `stream`, then keeps draining the stream so the child never blocks on a
@@ -165,14 +170,7 @@ export async function startEmbeddedRegistry(t: TestContext): Promise<Pick<RealRe
   const dir = fs.mkdtempSync(join(tmpdir(), 'mco-embedded-registry-'));
   const root = join(dir, 'root');
   const child = spawn(process.execPath, [MCO_JS, 'registry', 'serve', '--root', root, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'ignore'] });
-  const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    }
-    fs.rmSync(dir, { recursive: true, force: true });
-  };
+  const stop = stopper(child, dir);
   t.after(stop);
   const host = await listeningAddress(child, child.stdout!, /listening on (127\.0\.0\.1:\d+)/, 'mco registry serve');
   return { host, url: `http://${host}`, root, stop };

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { adminKubeconfig, startApiServer } from '../../apiserver/server.js';
 import { UsageError, str } from '../args.js';
-import type { Command } from '../command.js';
+import { untilInterrupted, type Command } from '../command.js';
 
 /** `HOST:PORT` or `[V6]:PORT`; port 0 lets the kernel pick. */
 export function parseListen(text: string): { host: string; port: number } {
@@ -49,15 +49,7 @@ export const command: Command = {
     const out = str(args, 'kubeconfig-out');
     if (out) fs.writeFileSync(out, kubeconfig, { mode: 0o600 });
     ctx.output.out(`Serving securely on ${server.url.replace(/^https:\/\//, '')}\n`);
-    await new Promise<void>((resolve) => {
-      const stop = (): void => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        resolve();
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    });
+    await untilInterrupted();
     await server.close();
   },
 };

@@ -1,6 +1,6 @@
 import { startRegistryServer } from '../../image/registry-server.js';
 import { str, UsageError } from '../args.js';
-import type { Command } from '../command.js';
+import { untilInterrupted, type Command } from '../command.js';
 
 export const command: Command = {
   summary: 'Serve the registry HTTP API v2 (pull and push, no authentication) from DIR until interrupted; prints the address once listening',
@@ -19,15 +19,7 @@ export const command: Command = {
       ctx.output.err(`warning: serving ${registry.address} without authentication: anyone who can reach it can push\n`);
     }
     ctx.output.out(`listening on ${registry.address}\n`);
-    await new Promise<void>((resolve) => {
-      const stop = (): void => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        resolve();
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    });
+    await untilInterrupted();
     await registry.close();
   },
 };
