@@ -43,3 +43,12 @@ test('admitNodeWrite(): on first start (no currentConfig yet) the daemon may als
   const next = node('worker-0', { [`${MCO}currentConfig`]: 'rendered-1', [`${MCO}desiredConfig`]: 'rendered-1', [`${MCO}state`]: 'Done' });
   assert.equal(admitNodeWrite('worker-0', { verb: 'patch', def: NODES, name: 'worker-0' }, fresh, next), undefined);
 });
+
+test('admitNodeWrite(): a daemon may write events about its own Node only, and may not take over another node\'s event', () => {
+  const event = (about: string): KubeObject => ({ apiVersion: 'v1', kind: 'Event', metadata: { name: 'e', namespace: 'default' }, involvedObject: { kind: 'Node', name: about } });
+  const events = BUILTIN_RESOURCES.find((d) => d.plural === 'events')!;
+  const attrs = { verb: 'patch' as const, def: events, name: 'e' };
+  assert.equal(admitNodeWrite('worker-0', attrs, undefined, event('worker-0')), undefined);
+  assert.equal(admitNodeWrite('worker-0', attrs, undefined, event('worker-1')), 'node "worker-0" may only record events about node "worker-0"');
+  assert.equal(admitNodeWrite('worker-0', attrs, event('worker-1'), event('worker-0')), 'node "worker-0" may only record events about node "worker-0"');
+});

@@ -72,9 +72,12 @@ export function admitNodeWrite(node: string, a: RequestAttributes, old: KubeObje
     return nodeSelfChange(old, next);
   }
   if (group === '' && plural === 'events') {
-    const involved = isPlainObject(next['involvedObject']) ? next['involvedObject'] : {};
-    if (involved['kind'] !== 'Node' || involved['name'] !== node) {
-      return `node "${node}" may only record events about node "${node}"`;
+    // Both the event as stored and as written: a node may not take over another's event.
+    for (const event of old ? [old, next] : [next]) {
+      const involved = isPlainObject(event['involvedObject']) ? event['involvedObject'] : {};
+      if (involved['kind'] !== 'Node' || involved['name'] !== node) {
+        return `node "${node}" may only record events about node "${node}"`;
+      }
     }
     return undefined;
   }

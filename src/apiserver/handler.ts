@@ -97,16 +97,36 @@ function decodeBody(raw: Buffer, contentType: string, what: string): unknown {
   const text = raw.toString('utf8');
   if (text.trim() === '') throw badRequest(`the request body is empty: a ${what} was expected`);
   if (contentType === 'application/yaml' || contentType === 'application/x-yaml' || contentType === 'text/yaml') {
+    let body: unknown;
     try {
-      return parseYaml(text);
+      body = parseYaml(text);
     } catch (e) {
       throw badRequest(`the body of the request could not be decoded as YAML: ${(e as Error).message.split('\n')[0]}`);
     }
+    refuseProtoKeys(body);
+    return body;
   }
+  let body: unknown;
   try {
-    return JSON.parse(text);
+    body = JSON.parse(text);
   } catch (e) {
     throw badRequest(`the body of the request could not be decoded as JSON: ${(e as Error).message}`);
+  }
+  refuseProtoKeys(body);
+  return body;
+}
+
+/**
+ * A `__proto__` member would reach an object's prototype when a patch is merged in: no
+ * Kubernetes object has one, so a body holding one is refused whole.
+ */
+function refuseProtoKeys(value: unknown): void {
+  if (Array.isArray(value)) for (const v of value) refuseProtoKeys(v);
+  else if (value !== null && typeof value === 'object') {
+    for (const [key, v] of Object.entries(value)) {
+      if (key === '__proto__') throw badRequest('the body of the request holds a "__proto__" member, which no object may have');
+      refuseProtoKeys(v);
+    }
   }
 }
 
@@ -114,7 +134,12 @@ async function handle(deps: HandlerDeps, req: IncomingMessage, res: ServerRespon
   const url = new URL(req.url ?? '/', 'https://apiserver');
   const user = authenticate(deps.tokenSecret, req.headers.authorization);
   if (!user) throw unauthorized();
-  const segments = url.pathname.split('/').filter((s) => s !== '').map(decodeURIComponent);
+  let segments: string[];
+  try {
+    segments = url.pathname.split('/').filter((s) => s !== '').map(decodeURIComponent);
+  } catch {
+    throw badRequest(`malformed percent-encoding in the path ${url.pathname}`);
+  }
   const method = req.method ?? 'GET';
   const accept = req.headers.accept ?? '';
 

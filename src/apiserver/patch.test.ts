@@ -142,3 +142,12 @@ test('applyStrategicMergePatch() refuses malformed directives with the apiserver
   rejects(() => applyStrategicMergePatch({}, { spec: { $retainKeys: ['a'], b: 1 } }, 'Pod'), 422, "patch content doesn't match retainKeys list");
   rejects(() => applyStrategicMergePatch({}, [1], 'Pod'), 400, 'invalid JSON document');
 });
+
+test('applyJsonPatch() never reaches an object\'s prototype: __proto__ and inherited members are not paths', () => {
+  const generic = 'the server rejected our request due to an error in our request';
+  rejects(() => applyJsonPatch(cm, [{ op: 'add', path: '/__proto__/polluted', value: 'x' }]), 422, generic);
+  rejects(() => applyJsonPatch(cm, [{ op: 'add', path: '/constructor/prototype/polluted', value: 'x' }]), 422, generic);
+  rejects(() => applyJsonPatch(cm, [{ op: 'remove', path: '/metadata/hasOwnProperty' }]), 422, generic);
+  assert.equal(({} as Record<string, unknown>)['polluted'], undefined);
+  assert.equal(typeof Object.prototype.hasOwnProperty, 'function');
+});

@@ -77,7 +77,10 @@ function decodeOperations(operations: Json): Operation[] {
 function parsePointer(pointer: string): string[] {
   if (pointer === '') return [];
   if (!pointer.startsWith('/')) throw new Error(`JSON pointer must start with "/": ${JSON.stringify(pointer)}`);
-  return pointer.slice(1).split('/').map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const tokens = pointer.slice(1).split('/').map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
+  // Only an object's own members are addressable: never its prototype.
+  if (tokens.includes('__proto__')) throw new Error(`path ${pointer} does not exist: no "__proto__"`);
+  return tokens;
 }
 
 function arrayIndex(token: string, length: number, allowEnd: boolean): number {
@@ -93,7 +96,7 @@ function locate(doc: Json, tokens: string[], pointer: string): { parent: Json; k
   let node = doc;
   for (const token of tokens.slice(0, -1)) {
     if (Array.isArray(node)) node = node[arrayIndex(token, node.length, false)];
-    else if (isPlainObject(node) && token in node) node = node[token];
+    else if (isPlainObject(node) && Object.hasOwn(node, token)) node = node[token];
     else throw new Error(`path ${pointer} does not exist: no ${JSON.stringify(token)}`);
   }
   return { parent: node, key: tokens.at(-1)! };
@@ -104,7 +107,7 @@ function getAt(doc: Json, pointer: string): Json {
   if (tokens.length === 0) return doc;
   const { parent, key } = locate(doc, tokens, pointer);
   if (Array.isArray(parent)) return parent[arrayIndex(key, parent.length, false)];
-  if (isPlainObject(parent) && key in parent) return parent[key];
+  if (isPlainObject(parent) && Object.hasOwn(parent, key)) return parent[key];
   throw new Error(`path ${pointer} does not exist`);
 }
 
@@ -113,7 +116,7 @@ function removeAt(doc: Json, pointer: string): Json {
   if (tokens.length === 0) throw new Error('cannot remove the whole document');
   const { parent, key } = locate(doc, tokens, pointer);
   if (Array.isArray(parent)) return parent.splice(arrayIndex(key, parent.length, false), 1)[0];
-  if (isPlainObject(parent) && key in parent) {
+  if (isPlainObject(parent) && Object.hasOwn(parent, key)) {
     const old = parent[key];
     delete parent[key];
     return old;
@@ -130,7 +133,7 @@ function putAt(doc: Json, pointer: string, value: Json, replace: boolean): Json 
     const index = arrayIndex(key, parent.length, !replace);
     parent.splice(index, replace ? 1 : 0, value);
   } else if (isPlainObject(parent)) {
-    if (replace && !(key in parent)) throw new Error(`path ${pointer} does not exist: nothing to replace`);
+    if (replace && !Object.hasOwn(parent, key)) throw new Error(`path ${pointer} does not exist: nothing to replace`);
     parent[key] = value;
   } else {
     throw new Error(`path ${pointer}: parent is not an object or array`);

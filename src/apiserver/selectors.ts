@@ -80,6 +80,8 @@ function fieldValue(obj: unknown, field: string): string {
   const path = field === 'source' ? 'source.component' : field;
   let v: unknown = obj;
   for (const k of path.split('.')) v = typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[k] : undefined;
+  // The real field sets render an unset boolean as "false" (an uncordoned node's spec.unschedulable).
+  if ((v === undefined || v === null) && path === 'spec.unschedulable') return 'false';
   if (v === undefined || v === null) return '';
   return typeof v === 'string' ? v : String(v);
 }

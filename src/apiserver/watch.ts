@@ -43,6 +43,8 @@ function objectJson(obj: KubeObject): string {
 /** The change as this watcher sees it, given its selectors: possibly nothing, or a DELETED. */
 function eventFor(change: Change, matches: (o: KubeObject) => boolean): ChangeType | undefined {
   const now = matches(change.object);
+  // A watcher that saw the object must see it go, even if its last update took it out of the selection.
+  if (change.type === 'DELETED') return now || (change.prev !== undefined && matches(change.prev)) ? 'DELETED' : undefined;
   if (change.type !== 'MODIFIED') return now ? change.type : undefined;
   const before = change.prev !== undefined && matches(change.prev);
   if (now) return before ? 'MODIFIED' : 'ADDED';
