@@ -238,8 +238,12 @@ export class Authenticator {
     }
     if (challenge.params['service']) url.searchParams.set('service', challenge.params['service']);
     for (const scope of scopes) url.searchParams.append('scope', scope);
-    const headers: Record<string, string> = creds ? { authorization: basicHeader(creds) } : {};
     const realmName = `${url.origin}${url.pathname}`;
+    // A password goes in clear over http: only to this machine's own token servers.
+    if (creds && url.protocol !== 'https:' && !/^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/.test(url.hostname)) {
+      throw new RegistryError(`${registry}: refusing to send the credentials ${creds.source} to the token server ${realmName} over ${url.protocol.replace(':', '')}: it must be https`, registry, { code: 'UNAUTHORIZED' });
+    }
+    const headers: Record<string, string> = creds ? { authorization: basicHeader(creds) } : {};
     const { status, body } = await this.options.fetchToken(url, headers);
     if (status === 401 || status === 403) {
       const who = creds ? `the credentials ${creds.source} were refused` : 'no credentials were found for it (pass --registry-config or --authfile)';

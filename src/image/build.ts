@@ -99,6 +99,8 @@ async function writeLayer(layout: OciLayout, input: LayerInput, mtime: Date): Pr
   const out = new PassThrough();
   pack.pipe(uncompressed).pipe(gzip).pipe(out);
   const stored = layout.putBlobFromStream(out, OCI_LAYER_GZIP);
+  // Awaited below; until then a failed write must not become an unhandled rejection.
+  stored.catch(() => undefined);
   const fail = (e: Error): void => {
     out.destroy(e);
   };

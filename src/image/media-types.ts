@@ -105,7 +105,9 @@ export type ParsedManifest = { kind: 'image'; mediaType: string; manifest: Image
 
 function isDescriptor(d: unknown): d is Descriptor {
   const x = d as Descriptor;
-  return typeof x === 'object' && x !== null && typeof x.mediaType === 'string' && typeof x.digest === 'string' && Number.isSafeInteger(x.size) && x.size >= 0;
+  // The digest becomes part of request paths and file names: only a well-formed one is a descriptor.
+  return typeof x === 'object' && x !== null && typeof x.mediaType === 'string' && typeof x.digest === 'string'
+    && /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/.test(x.digest) && Number.isSafeInteger(x.size) && x.size >= 0;
 }
 
 /**

@@ -8,7 +8,7 @@
  * blobs under the right Docker-Content-Digest header (reference oci.md §8.6).
  */
 import { createHash } from 'node:crypto';
-import { Readable, Transform } from 'node:stream';
+import { pipeline, Readable, Transform } from 'node:stream';
 import { AuthFile, repositoryScope } from './auth.js';
 import {
   digestWithAlgorithmOf,
@@ -294,7 +294,9 @@ export class RegistryClient {
           done(null, chunk);
         },
       });
-      return open().on('error', (e) => meter.destroy(e)).pipe(meter);
+      // pipeline, not pipe: when the request destroys the meter (a retry, a 401), the source
+      // is destroyed too and its file closed.
+      return pipeline(open(), meter, () => undefined);
     };
     const chunkSize = this.options.chunkSize;
     if (chunkSize && descriptor.size > chunkSize) {

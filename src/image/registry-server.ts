@@ -9,6 +9,7 @@
  * is missing from the repository. Unlike 2.8 it honours `POST ?digest=` (monolithic upload)
  * and enforces `Content-Range` order. No authentication: serve on loopback.
  */
+import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
@@ -110,7 +111,13 @@ async function handleRequest(storage: RegistryStorage, req: IncomingMessage, res
   res.setHeader('Docker-Distribution-Api-Version', 'registry/2.0');
   const url = new URL(req.url ?? '/', 'http://registry.invalid');
   try {
-    const r = route(decodeURIComponent(url.pathname));
+    let path: string;
+    try {
+      path = decodeURIComponent(url.pathname);
+    } catch {
+      throw new DistributionError('NAME_INVALID', 'invalid repository name', { path: url.pathname });
+    }
+    const r = route(path);
     if (!r) throw new DistributionError('NAME_UNKNOWN', 'repository name not known to registry', { path: url.pathname });
     if ('name' in r) validateRepositoryName(r.name);
     switch (r.kind) {
@@ -189,12 +196,10 @@ async function manifestRequest(storage: RegistryStorage, req: IncomingMessage, r
     case 'PUT': {
       const bytes = await readBody(req, MAX_MANIFEST_BYTES);
       const mediaType = await checkManifest(storage, name, bytes, req.headers['content-type']);
-      const digest = byDigest ? reference : undefined;
+      // Checked before anything is stored: a wrong digest must not touch a manifest already there.
+      const actual = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+      if (byDigest && reference !== actual) throw new DistributionError('DIGEST_INVALID', 'provided digest did not match uploaded content', { digest: reference, actual });
       const stored = await storage.putManifest(name, bytes, mediaType, byDigest ? undefined : reference);
-      if (digest !== undefined && digest !== stored) {
-        await storage.deleteManifest(name, stored);
-        throw new DistributionError('DIGEST_INVALID', 'provided digest did not match uploaded content', { digest, actual: stored });
-      }
       res.writeHead(201, { Location: `/v2/${name}/manifests/${stored}`, 'Docker-Content-Digest': stored, 'Content-Length': 0 });
       res.end();
       return;
@@ -315,11 +320,17 @@ async function uploadRequest(storage: RegistryStorage, req: IncomingMessage, res
       if (await storage.mountBlob(name, mount, from)) return blobCreated(res, name, mount);
       // Not mountable: a new session, as distribution answers.
     }
+    if (digest !== null) checkDigest(digest);
     const session = await storage.startUpload(name);
     if (digest !== null) {
-      // Monolithic upload in one POST.
-      await storage.appendUpload(name, session, req);
-      await storage.finishUpload(name, session, digest);
+      // Monolithic upload in one POST; a failed one leaves no session behind.
+      try {
+        await storage.appendUpload(name, session, req);
+        await storage.finishUpload(name, session, digest);
+      } catch (e) {
+        await storage.cancelUpload(name, session);
+        throw e;
+      }
       return blobCreated(res, name, digest);
     }
     req.resume();

@@ -71,6 +71,8 @@ export function checkDigest(digest: string): void {
   } catch {
     throw new DistributionError('DIGEST_INVALID', 'provided digest did not match uploaded content', { digest });
   }
+  // Content is stored and verified by sha256 (what every client sends); sha512 is refused up front.
+  if (!digest.startsWith('sha256:')) throw new DistributionError('DIGEST_INVALID', 'only sha256 digests are supported by this registry', { digest });
 }
 
 export interface StoredManifest {

@@ -8,7 +8,7 @@
 import * as fs from 'node:fs/promises';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildMachineOsContent } from '../image/build.js';
+import { buildMachineOsContent, COMMIT_LABEL } from '../image/build.js';
 import { pushLayout } from '../image/push.js';
 import { parseImageReference } from '../image/reference.js';
 import { RegistryClient } from '../image/registry-client.js';
@@ -76,7 +76,7 @@ export async function runPivotDemo(options: PivotDemoOptions): Promise<void> {
     const source = registryImageSource(client);
     await source.extract(imageOld, join(installRepo, 'content'));
     const labels = await source.labels(imageOld);
-    await rebase(sysroot, `${join(installRepo, 'content', 'srv', 'repo')}:${labels['com.coreos.ostree-commit']}`, {
+    await rebase(sysroot, `${join(installRepo, 'content', 'srv', 'repo')}:${labels[COMMIT_LABEL]}`, {
       osname: OSNAME, customOriginUrl: `pivot://${imageOld}`, customOriginDescription: PIVOT_ORIGIN_DESCRIPTION,
     });
     await fs.rm(installRepo, { recursive: true, force: true });

@@ -9,6 +9,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { COMMIT_LABEL } from '../image/build.js';
 import { Repo } from '../ostree/repo.js';
 import { rebase, type RebaseResult } from '../sysroot/rebase.js';
 import { takeLock } from '../sysroot/lock.js';
@@ -20,7 +21,6 @@ import type { Deployment, KernelCmdlineReader } from '../sysroot/types.js';
 export const PIVOT_ORIGIN_DESCRIPTION = 'Managed by machine-config-operator';
 /** Where the original extracts images: under the host's /run (tmpfs, gone after a reboot; `run/mco-pivot.lock` beside it). */
 export const EXTRACT_PARENT = 'run/mco-machine-os-content';
-const COMMIT_LABEL = 'com.coreos.ostree-commit';
 
 export class PivotError extends Error {
   override name = 'PivotError';
@@ -144,6 +144,8 @@ async function commitOf(repoPath: string, labels: Record<string, string>, image:
  */
 export async function pivot(sysroot: string, image: string, effects: PivotEffects, options: PivotOptions = {}): Promise<PivotResult> {
   const { log } = effects;
+  // Known before anything changes: a pivot must not fail after making the new deployment the default.
+  if (options.reboot && !effects.reboot) throw new PivotError('--reboot: no way to reboot this host was given');
   const state = await loadSysroot(sysroot, effects.readCmdline ? { readCmdline: effects.readCmdline } : {});
   // Offline (nothing booted, as in an installer or a test), the default entry is the reference.
   const booted = state.booted ?? state.deployments[0] ?? null;
@@ -203,8 +205,7 @@ async function pivotLocked(sysroot: string, image: string, effects: PivotEffects
     if (result.etc) log(result.etc);
     const d = result.deployment;
     log(`Deployed ${d.osname} ${d.checksum}.${d.serial} as the default; it boots at the next reboot`);
-    if (options.reboot) {
-      if (!effects.reboot) throw new PivotError('--reboot: no way to reboot this host was given');
+    if (options.reboot && effects.reboot) {
       log(`Rebooting into ${version ?? checksum}`);
       await effects.reboot();
     }
