@@ -32,13 +32,17 @@ const SECRET_FILE = 'token-secret';
 /** The data directory's token secret, created (0600) on first use. */
 export function tokenSecret(dataDir: string): Buffer {
   const path = join(dataDir, SECRET_FILE);
+  let secret: Buffer;
   try {
-    return fs.readFileSync(path);
+    secret = fs.readFileSync(path);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     fs.writeFileSync(path, randomBytes(32), { mode: 0o600, flag: 'wx' });
-    return fs.readFileSync(path);
+    secret = fs.readFileSync(path);
   }
+  // A short (say, empty after a crash) secret would make every token guessable.
+  if (secret.length < 32) throw new Error(`${path} holds ${secret.length} bytes, fewer than 32: remove it to make a new secret (every token changes)`);
+  return secret;
 }
 
 const mac = (secret: Buffer, user: string): Buffer => createHmac('sha256', secret).update(`mco-apiserver-token:${user}`).digest();

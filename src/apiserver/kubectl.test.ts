@@ -268,6 +268,7 @@ describe('mco apiserver with the real kubectl', needsKubectl, () => {
 
   test('kubectl delete waits for finalizers, and a deleted object is gone', async () => {
     ok(kubectl(['patch', 'mc', '00-worker', '--type=merge', '-p', '{"metadata":{"finalizers":["example.com/hold"]}}']), 'add finalizer');
+    const generation = Number(ok(kubectl(['get', 'mc', '00-worker', '-o', 'jsonpath={.metadata.generation}']), 'generation'));
     const del = api.spawnKubectl(['delete', 'mc', '00-worker', '--timeout=30s']);
     const exited = once(del, 'exit');
     const deleted = collect(del).waitFor(/"00-worker" deleted/);
@@ -278,6 +279,8 @@ describe('mco apiserver with the real kubectl', needsKubectl, () => {
       if (!ts) await new Promise((r) => setTimeout(r, 100));
     }
     assert.match(ts, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    // Marked for deletion is a change controllers observe, as in kube: the generation moves.
+    assert.equal(Number(ok(kubectl(['get', 'mc', '00-worker', '-o', 'jsonpath={.metadata.generation}']), 'generation')), generation + 1);
     ok(kubectl(['patch', 'mc', '00-worker', '--type=json', '-p', '[{"op":"remove","path":"/metadata/finalizers"}]']), 'remove finalizer');
     await deleted;
     assert.deepEqual(await exited, [0, null]);

@@ -220,7 +220,9 @@ export class ObjectsApi {
     this.admitNode(opts.user, { verb: 'delete', def, ...(namespace && def.namespaced ? { namespace } : {}), name }, stored, stored);
     if ((stored.metadata.finalizers ?? []).length > 0) {
       if (stored.metadata.deletionTimestamp || opts.dryRun) return { object: stored, gone: false };
-      const next = { ...stored, metadata: { ...stored.metadata, deletionTimestamp: timestamp(this.now()), deletionGracePeriodSeconds: 0 } };
+      // Marking for deletion is a change controllers must observe: generation moves, as in kube.
+      const generation = def.hasGeneration && stored.metadata.generation ? { generation: stored.metadata.generation + 1 } : {};
+      const next = { ...stored, metadata: { ...stored.metadata, ...generation, deletionTimestamp: timestamp(this.now()), deletionGracePeriodSeconds: 0 } };
       return { object: this.store.write(resourceKey(def), 'MODIFIED', next, stored), gone: false };
     }
     if (opts.dryRun) return { object: stored, gone: true };
@@ -359,6 +361,8 @@ function applyPatch(def: ResourceDef, target: object, contentType: string, patch
     }
   } catch (e) {
     if (e instanceof PatchError) {
+      // The client gets the apiserver's generic words; the operator's log gets the reason.
+      if (e.cause) process.stderr.write(`apiserver: patch of ${def.plural} refused: ${(e.cause as Error).message ?? String(e.cause)}\n`);
       throw e.status === 422 ? new ApiError(422, 'Invalid', e.message) : e.status === 409 ? new ApiError(409, 'Conflict', e.message) : badRequest(e.message);
     }
     throw e;

@@ -95,15 +95,22 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
   // Watches are long requests; the default 5 min request timeout would cut them.
   server.requestTimeout = 0;
   server.keepAliveTimeout = 65_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port, options.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (e) {
+    store.close();
+    throw e;
+  }
   const { port } = server.address() as AddressInfo;
-  const hostInUrl = options.host.includes(':') ? `[${options.host}]` : options.host;
+  // A wildcard address is where the server listens, not one a client can dial (or the certificate names).
+  const dialable = options.host === '0.0.0.0' ? '127.0.0.1' : options.host === '::' ? '::1' : options.host;
+  const hostInUrl = dialable.includes(':') ? `[${dialable}]` : dialable;
   return {
     url: `https://${hostInUrl}:${port}`,
     host: options.host,
