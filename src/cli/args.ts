@@ -36,6 +36,15 @@ export const strs = (p: Parsed, name: string): string[] => {
 
 export const flag = (p: Parsed, name: string): boolean => p.values[name] === true;
 
+/** The value of `--NAME` as a positive whole number; undefined when the flag is absent. */
+export function positiveInt(p: Parsed, name: string): number | undefined {
+  const text = str(p, name);
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`--${name} takes a positive whole number, not "${text}"`);
+  return n;
+}
+
 /** The positional at `index`, or a usage error naming what is missing. */
 export function required(p: Parsed, index: number, what: string): string {
   const v = p.positionals[index];

@@ -103,11 +103,14 @@ export function digestWithAlgorithmOf(expected: string, bytes: Uint8Array): stri
 
 export type ParsedManifest = { kind: 'image'; mediaType: string; manifest: ImageManifest } | { kind: 'index'; mediaType: string; index: ImageIndex };
 
+/** `sha256:` + 64 or `sha512:` + 128 lowercase hex: the only digests that may become request paths and file names. */
+export const isDigest = (text: string): boolean => /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/.test(text);
+
 function isDescriptor(d: unknown): d is Descriptor {
   const x = d as Descriptor;
   // The digest becomes part of request paths and file names: only a well-formed one is a descriptor.
   return typeof x === 'object' && x !== null && typeof x.mediaType === 'string' && typeof x.digest === 'string'
-    && /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/.test(x.digest) && Number.isSafeInteger(x.size) && x.size >= 0;
+    && isDigest(x.digest) && Number.isSafeInteger(x.size) && x.size >= 0;
 }
 
 /**

@@ -11,7 +11,7 @@ import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { OCI_INDEX, type Descriptor, type ImageIndex } from './media-types.js';
+import { isDigest, OCI_INDEX, type Descriptor, type ImageIndex } from './media-types.js';
 
 export class OciLayoutError extends Error {
   override name = 'OciLayoutError';
@@ -20,13 +20,12 @@ export class OciLayoutError extends Error {
 /** The annotation skopeo and the image-spec use to name a manifest in `index.json`. */
 export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
 
-const DIGEST_RE = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
 // image-spec image-layout.md: ref names are components of alphanumerics joined by separators.
 const REF_NAME_RE = /^[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*(?:\/[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*)*$/;
 
 /** Throws unless `digest` is `sha256:` + 64 lowercase hex (or sha512 + 128): it becomes a path. */
 export function validateDigest(digest: string): void {
-  if (!DIGEST_RE.test(digest)) throw new OciLayoutError(`Invalid digest "${digest}": expected sha256: followed by 64 lowercase hex digits`);
+  if (!isDigest(digest)) throw new OciLayoutError(`Invalid digest "${digest}": expected sha256: followed by 64 lowercase hex digits`);
 }
 
 export function validateRefName(refName: string): void {

@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { adminKubeconfig, startApiServer } from '../../apiserver/server.js';
-import { UsageError, str } from '../args.js';
+import { positiveInt, str, UsageError } from '../args.js';
 import { untilInterrupted, type Command } from '../command.js';
 
 /** `HOST:PORT` or `[V6]:PORT`; port 0 lets the kernel pick. */
@@ -11,13 +11,6 @@ export function parseListen(text: string): { host: string; port: number } {
   const port = m ? Number(m[3]) : NaN;
   if (!m || port > 65535) throw new UsageError(`--listen must be HOST:PORT (e.g. 127.0.0.1:6443, port 0 for any), not "${text}"`);
   return { host: (m[1] ?? m[2])!, port };
-}
-
-function positiveInt(text: string | undefined, flag: string): number | undefined {
-  if (text === undefined) return undefined;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--${flag} must be a positive integer, not "${text}"`);
-  return n;
 }
 
 export const command: Command = {
@@ -35,8 +28,8 @@ export const command: Command = {
     const dataDir = str(args, 'data-dir');
     if (!dataDir) throw new UsageError('--data-dir must be specified');
     const { host, port } = parseListen(str(args, 'listen') ?? '127.0.0.1:6443');
-    const history = positiveInt(str(args, 'watch-history'), 'watch-history');
-    const bookmarkSeconds = positiveInt(str(args, 'bookmark-interval'), 'bookmark-interval');
+    const history = positiveInt(args, 'watch-history');
+    const bookmarkSeconds = positiveInt(args, 'bookmark-interval');
     const server = await startApiServer({
       dataDir,
       host,

@@ -1,7 +1,7 @@
 import { extractLayers, type ExtractLimits } from '../../image/extract.js';
 import { pullImage } from '../../image/pull.js';
 import { parseImageReference } from '../../image/reference.js';
-import { flag, required, str, strs, UsageError } from '../args.js';
+import { flag, positiveInt, required, strs, UsageError } from '../args.js';
 import type { Command } from '../command.js';
 import { clientFromFlags, quietOption, registryOptions, withClient } from './registry-flags.js';
 
@@ -10,13 +10,6 @@ function parsePathMapping(text: string): { source: string; dest: string } {
   const colon = text.indexOf(':');
   if (colon <= 0 || colon === text.length - 1) throw new UsageError(`--path takes /SRC:DEST (a path in the image and a local directory), not "${text}"`);
   return { source: text.slice(0, colon), dest: text.slice(colon + 1) };
-}
-
-function positiveInteger(text: string | undefined, name: string): number | undefined {
-  if (text === undefined) return undefined;
-  const n = Number(text);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`--${name} takes a positive whole number, not "${text}"`);
-  return n;
 }
 
 export const command: Command = {
@@ -34,8 +27,8 @@ export const command: Command = {
     const ref = parseImageReference(required(args, 0, 'IMAGE'));
     const paths = strs(args, 'path').map(parsePathMapping);
     const limits: Partial<ExtractLimits> = {};
-    const maxBytes = positiveInteger(str(args, 'max-bytes'), 'max-bytes');
-    const maxEntries = positiveInteger(str(args, 'max-entries'), 'max-entries');
+    const maxBytes = positiveInt(args, 'max-bytes');
+    const maxEntries = positiveInt(args, 'max-entries');
     if (maxBytes !== undefined) limits.maxBytes = maxBytes;
     if (maxEntries !== undefined) limits.maxEntries = maxEntries;
     await withClient(clientFromFlags(args, ctx, { progress: true }), async (client) => {
