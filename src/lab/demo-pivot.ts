@@ -6,7 +6,6 @@
  * is printed at each step, and the real `ostree admin status` when it is installed.
  */
 import * as fs from 'node:fs/promises';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildMachineOsContent, COMMIT_LABEL } from '../image/build.js';
 import { pushLayout } from '../image/push.js';
@@ -17,7 +16,7 @@ import { registryImageSource } from '../node/os-image.js';
 import { pivot, PIVOT_ORIGIN_DESCRIPTION } from '../node/pivot.js';
 import { commitTree } from '../ostree/commit.js';
 import { Repo } from '../ostree/repo.js';
-import { bootCommandLine } from '../sysroot/boot.js';
+import { bootSimulatedNode, simulatedBoot } from '../sysroot/boot.js';
 import { formatHostStatus, hostStatusModel } from '../sysroot/host-status.js';
 import { initFs, osInit } from '../sysroot/init-fs.js';
 import { rebase } from '../sysroot/rebase.js';
@@ -81,10 +80,12 @@ export async function runPivotDemo(options: PivotDemoOptions): Promise<void> {
     });
     await fs.rm(installRepo, { recursive: true, force: true });
     const cmdlineFile = join(stateDir, 'node', 'cmdline');
-    const reboot = async (): Promise<void> => writeFileSync(cmdlineFile, `${await bootCommandLine(sysroot)}\n`);
+    const reboot = async (): Promise<void> => {
+      await bootSimulatedNode(sysroot, cmdlineFile);
+    };
     await reboot();
     say(`\nNode installed on ${VERSIONS[0]!.version}; it boots with: ${(await fs.readFile(cmdlineFile, 'utf8')).trim()}`);
-    const readCmdline = (): string => readFileSync(cmdlineFile, 'utf8');
+    const readCmdline = simulatedBoot(sysroot, cmdlineFile);
     const status = async (): Promise<void> => {
       say(`\n[root@worker-0 ~]# rpm-ostree status`);
       const model = await hostStatusModel(await loadSysroot(sysroot, { readCmdline }), await Repo.open(join(sysroot, 'ostree', 'repo')));
