@@ -12,9 +12,11 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import * as tar from 'tar-stream';
+import type * as tar from 'tar-stream';
+import type { Xattr } from '../ostree/objects.js';
 import { LAYER_COMPRESSION } from './media-types.js';
 import { StagingTree, type EntryMeta, type FileSink, type TreeOptions } from './extract-tree.js';
+import { tarParser } from './tar-pax.js';
 
 export interface LayerSource {
   digest: string;
@@ -151,10 +153,11 @@ async function applyLayer(layer: LayerSource, targets: Target[], budget: Budget,
   if (compression === undefined) throw fail(`unsupported layer media type ${layer.mediaType}`);
   if (compression === 'zstd') throw fail('zstd-compressed layers are not supported (Node 20 has no zstd; push the image with gzip layers)');
   const meter = new UncompressedMeter(layer, budget);
-  const parser = tar.extract();
+  const { parser, takeXattrs } = tarParser();
   let current: { name: string; sinks: FileSink[] } | undefined;
   parser.on('entry', (header, body, next) => {
     const name = header.name;
+    const xattrs = takeXattrs();
     const abort = (e: unknown): void => {
       for (const s of current?.sinks ?? []) s.abort();
       body.resume();
@@ -167,7 +170,7 @@ async function applyLayer(layer: LayerSource, targets: Target[], budget: Budget,
       if (++budget.entries > budget.limits.maxEntries) {
         throw new Error(`more than ${budget.limits.maxEntries} entries in the image (raise the limit with --max-entries if the image is trusted)`);
       }
-      const sinks = applyEntry(header, targets, skip);
+      const sinks = applyEntry(header, xattrs, targets, skip);
       current = { name, sinks };
       if (sinks.length === 0) {
         body.on('end', () => next()).resume();
@@ -243,7 +246,7 @@ function mapTo(t: Target, rel: string): string | undefined {
 const coversSource = (t: Target, rel: string): boolean => t.source !== '' && (rel === '' || t.source.startsWith(`${rel}/`));
 
 /** Applies one entry to every target it maps into; returns the open files its body goes to. */
-function applyEntry(header: tar.Header, targets: Target[], skip: ((path: string) => boolean) | undefined): FileSink[] {
+function applyEntry(header: tar.Header, xattrs: Xattr[], targets: Target[], skip: ((path: string) => boolean) | undefined): FileSink[] {
   // The typings promise a known type; the parser gives null for a typeflag it does not know.
   const type: string = header.type ?? 'unknown';
   if (!ENTRY_KINDS.has(type)) throw new Error(`unsupported tar entry type ${type}`);
@@ -278,7 +281,7 @@ function applyEntry(header: tar.Header, targets: Target[], skip: ((path: string)
     uid: header.uid ?? 0,
     gid: header.gid ?? 0,
     mtime: header.mtime ?? new Date(0),
-    xattrs: xattrsOf(header),
+    xattrs,
   };
   const sinks: FileSink[] = [];
   for (const t of targets) {
@@ -308,20 +311,6 @@ function applyEntry(header: tar.Header, targets: Target[], skip: ((path: string)
     }
   }
   return sinks;
-}
-
-/** Extended attributes from PAX `SCHILY.xattr.NAME` records (GNU tar's and Docker's form). */
-function xattrsOf(header: tar.Header): [string, Buffer][] {
-  // tar-stream keeps the PAX records it parsed as an object of strings.
-  const pax = header.pax as Record<string, string> | null | undefined;
-  if (!pax) return [];
-  const out: [string, Buffer][] = [];
-  for (const [key, value] of Object.entries(pax)) {
-    // The parser decodes record values as UTF-8: a binary value (security.capability) arrives
-    // mangled, and writing it would be worse than leaving it out.
-    if (key.startsWith('SCHILY.xattr.') && !value.includes('\uFFFD')) out.push([key.slice('SCHILY.xattr.'.length), Buffer.from(value, 'utf8')]);
-  }
-  return out;
 }
 
 /** Checks the blob's first bytes against what its media type promises. */
