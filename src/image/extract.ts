@@ -224,10 +224,8 @@ function moveAllIntoPlace(targets: Target[]): void {
 }
 
 async function applyLayer(layer: LayerSource, targets: Target[], budget: Budget, skipped: Skipped | undefined): Promise<void> {
-  const compression = LAYER_COMPRESSION[layer.mediaType];
   const fail = (message: string, cause?: unknown): ExtractError => new ExtractError(`Layer ${layer.digest}: ${message}`, { layer: layer.digest, cause });
-  if (compression === undefined) throw fail(`unsupported layer media type ${layer.mediaType}`);
-  if (compression === 'zstd') throw fail('zstd-compressed layers are not supported (Node 20 has no zstd; push the image with gzip layers)');
+  const tarStages = layerTarStages(layer);
   const meter = new UncompressedMeter(layer, budget);
   const { parser, takeXattrs } = tarParser();
   let current: { name: string; sinks: FileSink[] } | undefined;
@@ -278,10 +276,8 @@ async function applyLayer(layer: LayerSource, targets: Target[], budget: Budget,
   } catch (e) {
     throw fail((e as Error).message, e);
   }
-  const stages: (NodeJS.ReadableStream | NodeJS.WritableStream)[] = [source, new MagicCheck(layer, compression)];
-  if (compression === 'gzip') stages.push(createGunzip({ chunkSize: 256 * 1024 }));
   // tar-stream's parser is a streamx Writable, which node's pipeline drives like its own.
-  stages.push(meter, parser as unknown as NodeJS.WritableStream);
+  const stages: (NodeJS.ReadableStream | NodeJS.WritableStream)[] = [source, ...tarStages, meter, parser as unknown as NodeJS.WritableStream];
   try {
     await pipeline(stages);
   } catch (e) {
@@ -290,6 +286,21 @@ async function applyLayer(layer: LayerSource, targets: Target[], budget: Budget,
     throw fail(describeStreamError(e as Error), e);
   }
   meter.checkDiffId();
+}
+
+/**
+ * The stages that turn LAYER's blob (as stored) into its tar: a check of the first bytes
+ * against the media type, then gunzip when it is compressed. ExtractError for a media type
+ * that is not a tar or a gzip tar (zstd included: Node 20 has none).
+ */
+export function layerTarStages(layer: LayerSource): NodeJS.ReadWriteStream[] {
+  const compression = LAYER_COMPRESSION[layer.mediaType];
+  const fail = (message: string): ExtractError => new ExtractError(`Layer ${layer.digest}: ${message}`, { layer: layer.digest });
+  if (compression === undefined) throw fail(`unsupported layer media type ${layer.mediaType}`);
+  if (compression === 'zstd') throw fail('zstd-compressed layers are not supported (Node 20 has no zstd; push the image with gzip layers)');
+  const stages: NodeJS.ReadWriteStream[] = [new MagicCheck(layer, compression)];
+  if (compression === 'gzip') stages.push(createGunzip({ chunkSize: 256 * 1024 }));
+  return stages;
 }
 
 /** Turns the zlib and parser wording into what happened to the blob. */

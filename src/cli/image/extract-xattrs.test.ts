@@ -14,7 +14,7 @@ import { test } from 'node:test';
 import { addLayerBlob, gnuTarLayer, writeOciLayout } from '../../image/extract-testing.js';
 import { needsRegistryAndSkopeo, skopeo, startDockerRegistry } from '../../image/testing.js';
 import { hasOstree, isRoot, ok, ostree, runMco, setXattr } from '../../ostree/testing.js';
-import { writeOsTree } from '../../sysroot/sysroot-fixtures.js';
+import { removeWithSysroot, writeOsTree } from '../../sysroot/sysroot-fixtures.js';
 
 const hasSetcap = spawnSync('setcap', ['-h']).error === undefined;
 const skip = needsRegistryAndSkopeo.skip
@@ -34,13 +34,7 @@ const getfattr = (file: string): string => tool('getfattr', ['-d', '-m', '-', '-
 
 test('a file capability and a binary user xattr survive mco image extract, ostree commit, checkout and deploy', { skip }, async (t) => {
   const dir = fs.mkdtempSync(join(tmpdir(), 'mco-xattrs-'));
-  t.after(() => {
-    // Deployment directories are immutable, as ostree leaves them.
-    const deploy = join(dir, 'sysroot', 'ostree', 'deploy', 'rhcos', 'deploy');
-    const dirs = fs.existsSync(deploy) ? fs.readdirSync(deploy).filter((n) => !n.endsWith('.origin')).map((n) => join(deploy, n)) : [];
-    if (dirs.length) spawnSync('chattr', ['-i', ...dirs]);
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  t.after(() => removeWithSysroot(dir, join(dir, 'sysroot')));
   // The original: an OS tree whose newuidmap carries cap_setuid, as Fedora's does.
   const tree = join(dir, 'tree');
   writeOsTree(tree, { version: '1' });
