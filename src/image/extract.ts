@@ -199,27 +199,25 @@ function createTarget(source: string, final: string, treeOptions: TreeOptions, l
  * are moved back to staging (and an empty DEST that was there is made again).
  */
 function moveAllIntoPlace(targets: Target[]): void {
-  const done: Target[] = [];
-  try {
-    for (const t of targets) {
-      try {
-        // rename(2) replaces an empty directory atomically; a non-empty one fails (ENOTEMPTY).
-        fs.renameSync(t.staging, t.final);
-      } catch (e) {
-        throw new ExtractError(`Cannot move the extracted tree into ${t.final}: ${(e as Error).message}`, { cause: e });
+  for (const [i, t] of targets.entries()) {
+    try {
+      // rename(2) replaces an empty directory atomically; a non-empty one fails (ENOTEMPTY).
+      fs.renameSync(t.staging, t.final);
+    } catch (e) {
+      const failure = `Cannot move the extracted tree into ${t.final}: ${(e as Error).message}`;
+      for (const done of targets.slice(0, i).reverse()) {
+        try {
+          fs.renameSync(done.final, done.staging);
+          if (done.existed) {
+            fs.mkdirSync(done.final);
+            fs.chmodSync(done.final, done.existed.mode);
+          }
+        } catch (undo) {
+          throw new ExtractError(`${failure}; and ${done.final}, already in place, could not be taken back: ${(undo as Error).message}`, { cause: e });
+        }
       }
-      done.push(t);
+      throw new ExtractError(failure, { cause: e });
     }
-  } catch (e) {
-    for (const t of done.reverse()) {
-      try {
-        fs.renameSync(t.final, t.staging);
-        if (t.existed) fs.mkdirSync(t.final, { mode: t.existed.mode });
-      } catch (undo) {
-        throw new ExtractError(`${(e as Error).message}; and ${t.final}, already in place, could not be taken back: ${(undo as Error).message}`, { cause: e });
-      }
-    }
-    throw e;
   }
 }
 
