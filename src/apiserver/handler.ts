@@ -196,14 +196,16 @@ async function handle(deps: HandlerDeps, req: IncomingMessage, res: ServerRespon
       const predicate = selectorPredicate(def, q.get('labelSelector'), q.get('fieldSelector'));
       const limit = q.get('limit') ? Number(q.get('limit')) : undefined;
       if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0)) throw badRequest(`limit must be a non-negative integer, not "${q.get('limit')}"`);
-      const list = deps.objects.list(def, r.namespace, { predicate, ...(limit ? { limit } : {}), ...(q.get('continue') ? { continueToken: q.get('continue')! } : {}) });
+      const selective = Boolean(q.get('labelSelector') || q.get('fieldSelector'));
+      const list = deps.objects.list(def, r.namespace, { predicate, selective, ...(limit ? { limit } : {}), ...(q.get('continue') ? { continueToken: q.get('continue')! } : {}) });
       if (wantsTable) return sendJson(res, 200, table(deps, def, list.items, q, list.resourceVersion, list.continueToken), TABLE_CONTENT_TYPE);
       return sendJson(res, 200, {
         kind: `${def.kind}List`,
         apiVersion: groupVersion(def),
         metadata: {
           resourceVersion: list.resourceVersion,
-          ...(list.continueToken ? { continue: list.continueToken, remainingItemCount: list.remainingItemCount } : {}),
+          ...(list.continueToken ? { continue: list.continueToken } : {}),
+          ...(list.remainingItemCount !== undefined ? { remainingItemCount: list.remainingItemCount } : {}),
         },
         items: list.items,
       });
