@@ -25,6 +25,7 @@ import { PATCH_TYPES, type FieldValidation, type ObjectsApi, type WriteOptions }
 import { isPlainObject } from './objects.js';
 import type { ResourceRegistry } from './registry.js';
 import { PODS, groupVersion, resourceKey, type ResourceDef } from './resources.js';
+import { PROTOBUF_CONTENT_TYPE, decodeProtobufObject } from './protobuf.js';
 import { parsePodLogOptions, podLogFile, servePodLog } from './pod-log.js';
 import { selectorPredicate } from './selectors.js';
 import { buildTable, printerColumnsFor, type PrinterColumn } from './table.js';
@@ -96,7 +97,8 @@ const mediaType = (header: string | undefined): string => (header ?? '').split('
 
 /** Decodes a JSON (or, for create/update, YAML) body; a parse error is a 400 naming it. */
 function decodeBody(raw: Buffer, contentType: string, what: string): unknown {
-  if (contentType.includes('protobuf') || contentType.includes('cbor')) throw unsupportedMediaType(['application/json', 'application/yaml']);
+  if (contentType === PROTOBUF_CONTENT_TYPE) return decodeProtobufObject(raw);
+  if (contentType.includes('protobuf') || contentType.includes('cbor')) throw unsupportedMediaType(['application/json', 'application/yaml', PROTOBUF_CONTENT_TYPE]);
   const text = raw.toString('utf8');
   if (text.trim() === '') throw badRequest(`the request body is empty: a ${what} was expected`);
   if (contentType === 'application/yaml' || contentType === 'application/x-yaml' || contentType === 'text/yaml') {

@@ -301,6 +301,20 @@ describe('mco apiserver with the real kubectl', needsKubectl, () => {
     assert.match(ok(kubectl(['uncordon', 'worker-1']), 'uncordon'), /node\/worker-1 uncordoned/);
   });
 
+  test('kubectl create configmap, secret generic, deployment and namespace (protobuf bodies) store what was asked', () => {
+    assert.equal(ok(kubectl(['create', 'namespace', 'apps']), 'create ns').trim(), 'namespace/apps created');
+    assert.match(ok(kubectl(['get', 'ns', 'apps']), 'get ns'), /^apps\s+Active\s/m);
+    assert.equal(ok(kubectl(['create', 'configmap', '-n', 'apps', 'settings', '--from-literal=a=1', '--from-literal=b=two']), 'create cm').trim(), 'configmap/settings created');
+    assert.equal(ok(kubectl(['get', 'cm', '-n', 'apps', 'settings', '-o', 'jsonpath={.data.a} {.data.b}']), 'get cm'), '1 two');
+    assert.equal(ok(kubectl(['create', 'secret', 'generic', '-n', 'apps', 'pull', '--from-literal=password=s3cr3t']), 'create secret').trim(), 'secret/pull created');
+    assert.equal(Buffer.from(ok(kubectl(['get', 'secret', '-n', 'apps', 'pull', '-o', 'jsonpath={.data.password}']), 'get secret'), 'base64').toString(), 's3cr3t');
+    assert.equal(ok(kubectl(['create', 'deployment', '-n', 'apps', 'web', '--image=quay.io/example/web:1', '--port=8080', '--replicas=2', '--', 'serve', '--quiet']), 'create deploy').trim(), 'deployment.apps/web created');
+    const deploy = JSON.parse(ok(kubectl(['get', 'deploy', '-n', 'apps', 'web', '-o', 'json']), 'get deploy')) as { spec: { replicas: number; selector: unknown; template: { spec: { containers: unknown[] } } } };
+    assert.equal(deploy.spec.replicas, 2);
+    assert.deepEqual(deploy.spec.selector, { matchLabels: { app: 'web' } });
+    assert.deepEqual(deploy.spec.template.spec.containers, [{ name: 'web', image: 'quay.io/example/web:1', command: ['serve', '--quiet'], ports: [{ containerPort: 8080 }], resources: {} }]);
+  });
+
   test('kubectl delete ns shows the namespace Terminating while content with finalizers remains, then it goes', () => {
     const file = join(dir, 'team.yaml');
     fs.writeFileSync(file, 'apiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: held, namespace: team, finalizers: [example.com/hold]}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: plain, namespace: team}\n');
