@@ -181,7 +181,13 @@ async function handle(deps: HandlerDeps, req: IncomingMessage, res: ServerRespon
 
   const wantsTable = /as=Table/.test(accept);
   const warnings: string[] = [];
-  const writeOpts = (): WriteOptions => ({ user, dryRun: q.get('dryRun') === 'All', fieldValidation: fieldValidation(q.get('fieldValidation')), warnings });
+  const writeOpts = (): WriteOptions => ({
+    user,
+    dryRun: q.get('dryRun') === 'All',
+    fieldValidation: fieldValidation(q.get('fieldValidation')),
+    warnings,
+    fieldManager: fieldManagerOf(q, req.headers['user-agent'], verb, mediaType(req.headers['content-type'])),
+  });
   const respond = (code: number, obj: KubeObject | object): void => {
     if (wantsTable && 'metadata' in obj && (obj as KubeObject).kind === def.kind && method === 'GET') {
       sendJson(res, code, table(deps, def, [obj as KubeObject], q, (obj as KubeObject).metadata.resourceVersion ?? ''), TABLE_CONTENT_TYPE);
@@ -245,6 +251,13 @@ async function handle(deps: HandlerDeps, req: IncomingMessage, res: ServerRespon
     }
     case 'patch': {
       const contentType = mediaType(req.headers['content-type']);
+      const force = q.get('force');
+      if (force !== null && contentType !== APPLY_PATCH) throw invalidOptions(verb, 'force', 'Forbidden: may not be specified for non-apply patch');
+      if (contentType === APPLY_PATCH && r.subresource !== 'scale') {
+        const opts = writeOpts();
+        const body = decodeBody(await readBody(req), 'application/yaml', 'apply patch');
+        return respond(200, deps.objects.apply(def, ns, r.name!, body, { ...opts, force: force === 'true', ...(r.subresource === 'status' ? { subresource: 'status' as const } : {}) }));
+      }
       if (!(Object.values(PATCH_TYPES) as string[]).includes(contentType)) {
         throw unsupportedMediaType(def.custom ? [PATCH_TYPES.json, PATCH_TYPES.merge, 'application/apply-patch+yaml'] : [...Object.values(PATCH_TYPES), 'application/apply-patch+yaml']);
       }
@@ -297,6 +310,36 @@ function podLog(deps: HandlerDeps, res: ServerResponse, namespace: string, name:
   return servePodLog(res, { file, pod, options, podGone }).finally(() => {
     if (!options.follow) unsubscribe();
   });
+}
+
+const APPLY_PATCH = 'application/apply-patch+yaml';
+/** kube's limit on fieldManager (FieldManagerMaxLength). */
+const FIELD_MANAGER_MAX = 128;
+
+/** 422 on the request's options object, as kube words it: `PatchOptions.meta.k8s.io "" is invalid: …`. */
+function invalidOptions(verb: Verb, field: string, detail: string): ApiError {
+  const kind = verb === 'create' ? 'CreateOptions' : verb === 'update' ? 'UpdateOptions' : 'PatchOptions';
+  return new ApiError(422, 'Invalid', `${kind}.meta.k8s.io "" is invalid: ${field}: ${detail}`, {
+    group: 'meta.k8s.io',
+    kind,
+    causes: [{ reason: detail.startsWith('Required') ? 'FieldValueRequired' : 'FieldValueInvalid', message: detail, field }],
+  });
+}
+
+/**
+ * The manager a write is recorded under: `fieldManager`, or the User-Agent's program name
+ * (`kubectl/v1.32.4 (…)` → `kubectl`), as kube does; apply needs an explicit one.
+ */
+function fieldManagerOf(q: URLSearchParams, userAgent: string | undefined, verb: Verb, contentType: string): string {
+  const given = q.get('fieldManager');
+  if (given !== null && given !== '') {
+    if (Buffer.byteLength(given) > FIELD_MANAGER_MAX) throw invalidOptions(verb, 'fieldManager', `Too long: may not be more than ${FIELD_MANAGER_MAX} bytes`);
+    const bad = [...given].findIndex((c) => /[\p{C}]/u.test(c));
+    if (bad >= 0) throw invalidOptions(verb, 'fieldManager', `Invalid value: ${JSON.stringify(given)}: invalid characters at index ${bad}`);
+    return given;
+  }
+  if (verb === 'patch' && contentType === APPLY_PATCH) throw invalidOptions(verb, 'fieldManager', 'Required value: is required for apply patch');
+  return (userAgent ?? '').split('/')[0]!.slice(0, FIELD_MANAGER_MAX) || 'unknown';
 }
 
 function verbOf(method: string, r: ResourceRequest, q: URLSearchParams): Verb {

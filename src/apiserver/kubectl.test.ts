@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { needsKubectl, startApiServer, type KubectlResult, type TestApiServer } from './testing.js';
 
@@ -313,6 +314,34 @@ describe('mco apiserver with the real kubectl', needsKubectl, () => {
     assert.equal(deploy.spec.replicas, 2);
     assert.deepEqual(deploy.spec.selector, { matchLabels: { app: 'web' } });
     assert.deepEqual(deploy.spec.template.spec.containers, [{ name: 'web', image: 'quay.io/example/web:1', command: ['serve', '--quiet'], ports: [{ containerPort: 8080 }], resources: {} }]);
+  });
+
+  test('writes record managedFields as kube does: kubectl get -o yaml hides them, --show-managed-fields shows who owns what', () => {
+    const file = join(dir, 'owned.yaml');
+    fs.writeFileSync(file, `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: owned, namespace: ${OPERATOR_NS}}\ndata: {osImageURL: "${OLD_IMAGE}", releaseVersion: "4.6.0"}\n`);
+    ok(kubectl(['apply', '-f', file]), 'apply');
+    ok(kubectl(['patch', 'cm', '-n', OPERATOR_NS, 'owned', '--type=merge', '-p', JSON.stringify({ data: { osImageURL: NEW_IMAGE } })]), 'patch');
+    assert.doesNotMatch(ok(kubectl(['get', 'cm', '-n', OPERATOR_NS, 'owned', '-o', 'yaml']), 'get'), /managedFields/);
+    const shown = ok(kubectl(['get', 'cm', '-n', OPERATOR_NS, 'owned', '-o', 'yaml', '--show-managed-fields']), 'get --show-managed-fields');
+    assert.match(shown, /  - apiVersion: v1\n    fieldsType: FieldsV1\n    fieldsV1:\n      f:data:\n        f:osImageURL: \{\}\n    manager: kubectl-patch\n    operation: Update\n    time: "\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"\n/);
+    assert.match(shown, /f:releaseVersion: \{\}\n[^]*manager: kubectl-client-side-apply\n    operation: Update/);
+  });
+
+  test('kubectl apply --server-side applies the manifests twice; a second manager is refused on a conflict unless --force-conflicts', () => {
+    const manifests = fileURLToPath(new URL('../../../manifests/', import.meta.url));
+    for (const round of ['first', 'second']) assert.match(ok(kubectl(['apply', '--server-side', '-f', manifests]), `${round} apply`), /customresourcedefinition\.apiextensions\.k8s\.io\/machineconfigpools\.machineconfiguration\.openshift\.io serverside-applied/);
+    const mc = (args: string): string => `apiVersion: machineconfiguration.openshift.io/v1\nkind: MachineConfig\nmetadata: {name: 99-worker-kargs}\nspec:\n  config: {ignition: {version: 3.1.0}}\n  kernelArguments: [${args}]\n`;
+    fs.writeFileSync(join(dir, 'kargs.yaml'), mc('nosmt, "console=ttyS0"'));
+    fs.writeFileSync(join(dir, 'kargs-other.yaml'), mc('quiet'));
+    for (const round of ['first', 'second']) assert.match(ok(kubectl(['apply', '--server-side', '-f', join(dir, 'kargs.yaml')]), `${round} apply`), /machineconfig\.machineconfiguration\.openshift\.io\/99-worker-kargs serverside-applied/);
+    fails(kubectl(['apply', '--server-side', '--field-manager=gitops', '-f', join(dir, 'kargs-other.yaml')]), 'second manager', /error: Apply failed with 1 conflict: conflict with "kubectl": \.spec\.kernelArguments/);
+    assert.equal(ok(kubectl(['get', 'mc', '99-worker-kargs', '-o', 'jsonpath={.spec.kernelArguments}']), 'get'), '["nosmt","console=ttyS0"]', 'nothing changed');
+    ok(kubectl(['apply', '--server-side', '--field-manager=gitops', '--force-conflicts', '-f', join(dir, 'kargs-other.yaml')]), 'forced');
+    assert.equal(ok(kubectl(['get', 'mc', '99-worker-kargs', '-o', 'jsonpath={.spec.kernelArguments} {.metadata.managedFields[*].manager}']), 'get'), '["quiet"] kubectl gitops');
+    // The first manager stops applying the field: gitops still owns it, so it stays.
+    fs.writeFileSync(join(dir, 'kargs.yaml'), 'apiVersion: machineconfiguration.openshift.io/v1\nkind: MachineConfig\nmetadata: {name: 99-worker-kargs}\nspec:\n  config: {ignition: {version: 3.1.0}}\n');
+    ok(kubectl(['apply', '--server-side', '-f', join(dir, 'kargs.yaml')]), 'apply without kernelArguments');
+    assert.equal(ok(kubectl(['get', 'mc', '99-worker-kargs', '-o', 'jsonpath={.spec.kernelArguments}']), 'get'), '["quiet"]');
   });
 
   test('kubectl delete ns shows the namespace Terminating while content with finalizers remains, then it goes', () => {
