@@ -207,6 +207,35 @@ describe('mco apiserver with @kubernetes/client-node', () => {
     assert.equal((await coord.readNamespacedLease({ namespace: ns, name: 'machine-config' })).spec!.holderIdentity, 'a');
   });
 
+  test('server-side apply through client-node creates, then merges; bad apply bodies and field managers are refused with the reason and store nothing', async () => {
+    const apply = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply);
+    const pool = (paused: boolean): object => ({ apiVersion: 'machineconfiguration.openshift.io/v1', kind: 'MachineConfigPool', metadata: { name: 'ssa' }, spec: { paused } });
+    const mcp = { group: MC.group, version: 'v1', plural: 'machineconfigpools' };
+    const created = (await custom.patchClusterCustomObject({ ...mcp, name: 'ssa', body: pool(false), fieldManager: 'machine-config-operator' }, apply)) as { metadata: { managedFields: { manager: string; operation: string }[] }; spec: { paused: boolean } };
+    assert.equal(created.spec.paused, false);
+    assert.deepEqual(created.metadata.managedFields.map((m) => [m.manager, m.operation]), [['machine-config-operator', 'Apply']]);
+    const conflict = await statusOf(custom.patchClusterCustomObject({ ...mcp, name: 'ssa', body: pool(true), fieldManager: 'someone-else' }, apply));
+    assert.deepEqual([conflict.code, conflict.reason, conflict.message], [409, 'Conflict', 'Apply failed with 1 conflict: conflict with "machine-config-operator": .spec.paused']);
+    const forced = (await custom.patchClusterCustomObject({ ...mcp, name: 'ssa', body: pool(true), fieldManager: 'someone-else', force: true }, apply)) as { spec: { paused: boolean } };
+    assert.equal(forced.spec.paused, true);
+
+    const before = await custom.getClusterCustomObject({ ...mcp, name: 'ssa' });
+    const bad: { name: string; call: Promise<unknown>; code: number; message: RegExp }[] = [
+      { name: 'not an object', call: core.patchNamespacedConfigMap({ namespace: 'default', name: 'ssa-cm', body: 'data: [' as unknown as object, fieldManager: 'm' }, apply), code: 400, message: /must be an object|could not be decoded as YAML/ },
+      { name: 'another apiVersion', call: custom.patchClusterCustomObject({ ...mcp, name: 'ssa', body: { ...pool(false), apiVersion: 'machineconfiguration.openshift.io/v2' }, fieldManager: 'm' }, apply), code: 400, message: /the API version in the data \(machineconfiguration\.openshift\.io\/v2\) does not match the expected API version/ },
+      { name: 'another kind', call: custom.patchClusterCustomObject({ ...mcp, name: 'ssa', body: { ...pool(false), kind: 'MachineConfig' }, fieldManager: 'm' }, apply), code: 400, message: /the kind in the data \(MachineConfig\) does not match the expected kind/ },
+      { name: 'no fieldManager', call: custom.patchClusterCustomObject({ ...mcp, name: 'ssa', body: pool(false) }, apply), code: 422, message: /^PatchOptions\.meta\.k8s\.io "" is invalid: fieldManager: Required value: is required for apply patch$/ },
+      { name: 'a fieldManager of 129 bytes', call: custom.patchClusterCustomObject({ ...mcp, name: 'ssa', body: pool(false), fieldManager: 'm'.repeat(129) }, apply), code: 422, message: /fieldManager: Too long: may not be more than 128 bytes/ },
+    ];
+    for (const b of bad) {
+      const st = await statusOf(b.call);
+      assert.equal(st.code, b.code, b.name);
+      assert.match(st.message, b.message, b.name);
+    }
+    assert.deepEqual(await custom.getClusterCustomObject({ ...mcp, name: 'ssa' }), before, 'nothing stored');
+    assert.equal((await statusOf(core.readNamespacedConfigMap({ namespace: 'default', name: 'ssa-cm' }))).code, 404);
+  });
+
   test('lists page with limit and continue, and field selectors pick events about a cluster-scoped object', async () => {
     const page1 = await core.listNamespacedConfigMap({ namespace: 'default', limit: 10 });
     assert.equal(page1.items.length, 10);

@@ -17,6 +17,7 @@ import {
   apiGroupList,
   apiResourceList,
   apiVersions,
+  openApiV2Document,
   openApiV3Document,
   openApiV3Index,
 } from './discovery.js';
@@ -422,8 +423,11 @@ function serveNonResource(deps: HandlerDeps, req: IncomingMessage, res: ServerRe
     if (!list) throw pathNotFound();
     sendJson(res, 200, list);
   } else if (path === 'openapi/v2') {
-    // Only the protobuf form is asked for (client-side validation); it is a stub, see discovery.ts.
-    if (!accept.includes('protobuf')) throw pathNotFound();
+    // kubectl asks the protobuf form only for client-side validation: a stub, see discovery.ts.
+    if (!accept.includes('protobuf')) {
+      sendJson(res, 200, openApiV2Document(reg));
+      return true;
+    }
     res.writeHead(200, { 'Content-Type': 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf', 'Content-Length': OPENAPI_V2_PROTOBUF.length });
     res.end(OPENAPI_V2_PROTOBUF);
   } else if (path === 'openapi/v3') sendJson(res, 200, openApiV3Index(reg));

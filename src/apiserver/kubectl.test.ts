@@ -344,6 +344,17 @@ describe('mco apiserver with the real kubectl', needsKubectl, () => {
     assert.equal(ok(kubectl(['get', 'mc', '99-worker-kargs', '-o', 'jsonpath={.spec.kernelArguments}']), 'get'), '["quiet"]');
   });
 
+  test('kubectl explain walks the CRD schemas published in OpenAPI v3 (and v2 as JSON carries them too)', () => {
+    const field = ok(kubectl(['explain', 'mcp.spec.maxUnavailable']), 'explain mcp.spec.maxUnavailable');
+    assert.match(field, /^KIND:\s+MachineConfigPool$/m);
+    assert.match(field, /^FIELD: maxUnavailable /m);
+    assert.match(field, /DESCRIPTION:\n\s+How many nodes of the pool/);
+    assert.match(ok(kubectl(['explain', 'mc.spec']), 'explain mc.spec'), /^  osImageURL\s+<string>$/m);
+    assert.match(ok(kubectl(['explain', 'controllerconfig']), 'explain controllerconfig'), /^KIND:\s+ControllerConfig$/m);
+    const v2 = JSON.parse(ok(kubectl(['get', '--raw', '/openapi/v2']), 'openapi v2')) as { definitions: Record<string, { 'x-kubernetes-group-version-kind': unknown }> };
+    assert.deepEqual(v2.definitions['io.openshift.machineconfiguration.v1.MachineConfigPool']!['x-kubernetes-group-version-kind'], [{ group: 'machineconfiguration.openshift.io', version: 'v1', kind: 'MachineConfigPool' }]);
+  });
+
   test('kubectl delete ns shows the namespace Terminating while content with finalizers remains, then it goes', () => {
     const file = join(dir, 'team.yaml');
     fs.writeFileSync(file, 'apiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: held, namespace: team, finalizers: [example.com/hold]}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: plain, namespace: team}\n');
