@@ -25,7 +25,8 @@ import { ApiError, badRequest, forbidden, methodNotAllowed, pathNotFound, unauth
 import { PATCH_TYPES, type FieldValidation, type ObjectsApi, type WriteOptions } from './objects-api.js';
 import { isPlainObject } from './objects.js';
 import type { ResourceRegistry } from './registry.js';
-import { PODS, groupVersion, resourceKey, type ResourceDef } from './resources.js';
+import { PODS, SELF_SUBJECT_ACCESS_REVIEWS, SELF_SUBJECT_RULES_REVIEWS, groupVersion, resourceKey, type ResourceDef } from './resources.js';
+import { selfSubjectAccessReview, selfSubjectRulesReview } from './access-review.js';
 import { PROTOBUF_CONTENT_TYPE, decodeProtobufObject } from './protobuf.js';
 import { parsePodLogOptions, podLogFile, servePodLog } from './pod-log.js';
 import { selectorPredicate } from './selectors.js';
@@ -177,6 +178,7 @@ async function handle(deps: HandlerDeps, req: IncomingMessage, res: ServerRespon
 
   const q = url.searchParams;
   const verb = verbOf(method, r, q);
+  if (def.verbs && !def.verbs.includes(verb)) throw methodNotAllowed();
   const why = authorize(user, { verb, def, ...(r.namespace ? { namespace: r.namespace } : {}), ...(r.name ? { name: r.name } : {}), ...(r.subresource ? { subresource: r.subresource } : {}) });
   if (why) throw forbidden(def, r.name ?? '', why);
 
@@ -243,6 +245,8 @@ async function handle(deps: HandlerDeps, req: IncomingMessage, res: ServerRespon
         deps.objects.evict(ns, r.name!, writeOpts());
         return sendJson(res, 201, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 });
       }
+      if (def === SELF_SUBJECT_ACCESS_REVIEWS) return respond(201, selfSubjectAccessReview(user, body));
+      if (def === SELF_SUBJECT_RULES_REVIEWS) return respond(201, selfSubjectRulesReview(user, body, deps.registry.all()));
       return respond(201, deps.objects.create(def, r.namespace, body, writeOpts()));
     }
     case 'update': {

@@ -355,6 +355,21 @@ describe('mco apiserver with the real kubectl', needsKubectl, () => {
     assert.deepEqual(v2.definitions['io.openshift.machineconfiguration.v1.MachineConfigPool']!['x-kubernetes-group-version-kind'], [{ group: 'machineconfiguration.openshift.io', version: 'v1', kind: 'MachineConfigPool' }]);
   });
 
+  test('kubectl auth can-i answers from the server\'s rules: the admin may, a node may patch only its own Node and read no secrets', () => {
+    assert.equal(ok(kubectl(['auth', 'can-i', 'patch', 'configmaps']), 'admin').trim(), 'yes');
+    const node0 = api.tokens.node('worker-0');
+    const no = kubectl(['auth', 'can-i', 'patch', 'configmaps', '-n', OPERATOR_NS], { token: node0 });
+    assert.equal(no.status, 1);
+    assert.equal(no.stdout.trim(), `no - User "system:node:worker-0" cannot patch resource "configmaps" in API group "" in the namespace "${OPERATOR_NS}"`);
+    assert.equal(ok(kubectl(['auth', 'can-i', 'patch', 'nodes/worker-0'], { token: node0 }), 'own node').trim(), 'yes');
+    assert.match(kubectl(['auth', 'can-i', 'patch', 'nodes/worker-1'], { token: node0 }).stdout, /^no - node "worker-0" may only modify its own Node/);
+    assert.match(kubectl(['auth', 'can-i', 'get', 'secrets'], { token: node0 }).stdout, /^no/);
+    assert.equal(ok(kubectl(['auth', 'can-i', 'watch', 'mcp'], { token: node0 }), 'watch pools').trim(), 'yes');
+    const rules = ok(kubectl(['auth', 'can-i', '--list', '-n', 'kube-node-lease'], { token: node0 }), 'can-i --list');
+    assert.match(rules, /^leases\.coordination\.k8s\.io\s+\[\]\s+\[\]\s+\[get list watch create delete patch update\]$/m);
+    assert.match(rules, /^nodes\s+\[\]\s+\[worker-0\]\s+\[patch update\]$/m);
+  });
+
   test('kubectl delete ns shows the namespace Terminating while content with finalizers remains, then it goes', () => {
     const file = join(dir, 'team.yaml');
     fs.writeFileSync(file, 'apiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: held, namespace: team, finalizers: [example.com/hold]}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: plain, namespace: team}\n');

@@ -1,7 +1,7 @@
 /**
  * Protobuf request bodies (`application/vnd.kubernetes.protobuf`), which kubectl's generators
- * send for built-in kinds (`kubectl create configmap|secret generic|deployment|namespace`)
- * and have no JSON fallback for. A body is the 4 bytes `k8s\0` then a `runtime.Unknown`
+ * send for built-in kinds (`kubectl create configmap|secret generic|deployment|namespace`,
+ * `kubectl auth can-i`'s reviews) and have no JSON fallback for. A body is the 4 bytes `k8s\0` then a `runtime.Unknown`
  * whose `raw` is the object's message. The message definitions below are written for this
  * server from the field numbers of k8s.io/api (the fields those kinds carry; kubectl's
  * generators fill a subset). Decoding is protobufjs; a body holding a field not defined here
@@ -70,6 +70,18 @@ message DeploymentSpec {
 }
 message DeploymentStatus { optional int64 observedGeneration = 1; optional int32 replicas = 2; optional int32 updatedReplicas = 3; optional int32 readyReplicas = 7; optional int32 availableReplicas = 4; optional int32 unavailableReplicas = 5; }
 message Deployment { optional ObjectMeta metadata = 1; optional DeploymentSpec spec = 2; optional DeploymentStatus status = 3; }
+
+message ResourceAttributes {
+  optional string namespace = 1; optional string verb = 2; optional string group = 3; optional string version = 4;
+  optional string resource = 5; optional string subresource = 6; optional string name = 7;
+}
+message NonResourceAttributes { optional string path = 1; optional string verb = 2; }
+message SelfSubjectAccessReviewSpec { optional ResourceAttributes resourceAttributes = 1; optional NonResourceAttributes nonResourceAttributes = 2; }
+message SubjectAccessReviewStatus { optional bool allowed = 1; optional bool denied = 4; optional string reason = 2; optional string evaluationError = 3; }
+message SelfSubjectAccessReview { optional ObjectMeta metadata = 1; optional SelfSubjectAccessReviewSpec spec = 2; optional SubjectAccessReviewStatus status = 3; }
+message SelfSubjectRulesReviewSpec { optional string namespace = 1; }
+message SubjectRulesReviewStatus { optional bool incomplete = 3; optional string evaluationError = 4; }
+message SelfSubjectRulesReview { optional ObjectMeta metadata = 1; optional SelfSubjectRulesReviewSpec spec = 2; optional SubjectRulesReviewStatus status = 3; }
 `;
 
 const root = protobuf.parse(PROTO, { keepCase: true }).root;
@@ -81,6 +93,8 @@ const MESSAGES: Record<string, string> = {
   'v1/Secret': 'mco.Secret',
   'v1/Namespace': 'mco.Namespace',
   'apps/v1/Deployment': 'mco.Deployment',
+  'authorization.k8s.io/v1/SelfSubjectAccessReview': 'mco.SelfSubjectAccessReview',
+  'authorization.k8s.io/v1/SelfSubjectRulesReview': 'mco.SelfSubjectRulesReview',
 };
 
 type Message = Record<string, unknown>;
