@@ -110,7 +110,8 @@ function nodeSelfChange(old: KubeObject, next: KubeObject): string | undefined {
   const newSpec = isPlainObject(next['spec']) ? next['spec'] : {};
   if (!deepEqual(oldSpec['taints'], newSpec['taints'])) return `node "${next.metadata.name}" is not allowed to modify taints`;
   if (!deepEqual(without(oldSpec, 'unschedulable'), without(newSpec, 'unschedulable'))) return `node "${next.metadata.name}" is not allowed to modify spec`;
-  const meta = (o: KubeObject): Record<string, unknown> => without(o.metadata, 'annotations', 'labels', 'resourceVersion', 'generation');
+  // managedFields are the server's record of who wrote what, not the node's change.
+  const meta = (o: KubeObject): Record<string, unknown> => without(o.metadata, 'annotations', 'labels', 'resourceVersion', 'generation', 'managedFields');
   if (!deepEqual(meta(old), meta(next))) return `node "${next.metadata.name}" is not allowed to modify metadata other than its annotations`;
   return undefined;
 }
