@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
+import { Agent, request } from 'undici';
 import { startApiServer, type TestApiServer } from './testing.js';
 
 const MC = { group: 'machineconfiguration.openshift.io', version: 'v1', plural: 'machineconfigs' };
@@ -220,18 +221,30 @@ describe('mco apiserver with @kubernetes/client-node', () => {
     assert.equal(forced.spec.paused, true);
 
     const before = await custom.getClusterCustomObject({ ...mcp, name: 'ssa' });
-    const bad: { name: string; call: Promise<unknown>; code: number; message: RegExp }[] = [
-      { name: 'not an object', call: core.patchNamespacedConfigMap({ namespace: 'default', name: 'ssa-cm', body: 'data: [' as unknown as object, fieldManager: 'm' }, apply), code: 400, message: /must be an object|could not be decoded as YAML/ },
-      { name: 'another apiVersion', call: custom.patchClusterCustomObject({ ...mcp, name: 'ssa', body: { ...pool(false), apiVersion: 'machineconfiguration.openshift.io/v2' }, fieldManager: 'm' }, apply), code: 400, message: /the API version in the data \(machineconfiguration\.openshift\.io\/v2\) does not match the expected API version/ },
-      { name: 'another kind', call: custom.patchClusterCustomObject({ ...mcp, name: 'ssa', body: { ...pool(false), kind: 'MachineConfig' }, fieldManager: 'm' }, apply), code: 400, message: /the kind in the data \(MachineConfig\) does not match the expected kind/ },
-      { name: 'no fieldManager', call: custom.patchClusterCustomObject({ ...mcp, name: 'ssa', body: pool(false) }, apply), code: 422, message: /^PatchOptions\.meta\.k8s\.io "" is invalid: fieldManager: Required value: is required for apply patch$/ },
-      { name: 'a fieldManager of 129 bytes', call: custom.patchClusterCustomObject({ ...mcp, name: 'ssa', body: pool(false), fieldManager: 'm'.repeat(129) }, apply), code: 422, message: /fieldManager: Too long: may not be more than 128 bytes/ },
+    const bad: { name: string; call: () => Promise<unknown>; code: number; message: RegExp }[] = [
+      { name: 'not an object', call: () => core.patchNamespacedConfigMap({ namespace: 'default', name: 'ssa-cm', body: 'data: [' as unknown as object, fieldManager: 'm' }, apply), code: 400, message: /must be an object|could not be decoded as YAML/ },
+      { name: 'another apiVersion', call: () => custom.patchClusterCustomObject({ ...mcp, name: 'ssa', body: { ...pool(false), apiVersion: 'machineconfiguration.openshift.io/v2' }, fieldManager: 'm' }, apply), code: 400, message: /the API version in the data \(machineconfiguration\.openshift\.io\/v2\) does not match the expected API version/ },
+      { name: 'another kind', call: () => custom.patchClusterCustomObject({ ...mcp, name: 'ssa', body: { ...pool(false), kind: 'MachineConfig' }, fieldManager: 'm' }, apply), code: 400, message: /the kind in the data \(MachineConfig\) does not match the expected kind/ },
+      { name: 'no fieldManager', call: () => custom.patchClusterCustomObject({ ...mcp, name: 'ssa', body: pool(false) }, apply), code: 422, message: /^PatchOptions\.meta\.k8s\.io "" is invalid: fieldManager: Required value: is required for apply patch$/ },
+      { name: 'a fieldManager of 129 bytes', call: () => custom.patchClusterCustomObject({ ...mcp, name: 'ssa', body: pool(false), fieldManager: 'm'.repeat(129) }, apply), code: 422, message: /fieldManager: Too long: may not be more than 128 bytes/ },
     ];
     for (const b of bad) {
-      const st = await statusOf(b.call);
+      const st = await statusOf(b.call());
       assert.equal(st.code, b.code, b.name);
       assert.match(st.message, b.message, b.name);
     }
+    // A body that is not YAML at all, sent as it is (the client would encode an object).
+    const dispatcher = new Agent({ connect: { ca: api.caCert } });
+    const raw = await request(`${api.url}/apis/machineconfiguration.openshift.io/v1/machineconfigpools/ssa?fieldManager=m`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/apply-patch+yaml', authorization: `Bearer ${api.tokens.admin}` },
+      body: 'spec: {paused: [',
+      dispatcher,
+    });
+    const rawStatus = (await raw.body.json()) as { code: number; message: string };
+    await dispatcher.close();
+    assert.equal(raw.statusCode, 400);
+    assert.match(rawStatus.message, /could not be decoded as YAML/);
     assert.deepEqual(await custom.getClusterCustomObject({ ...mcp, name: 'ssa' }), before, 'nothing stored');
     assert.equal((await statusOf(core.readNamespacedConfigMap({ namespace: 'default', name: 'ssa-cm' }))).code, 404);
   });

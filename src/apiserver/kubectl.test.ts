@@ -370,6 +370,15 @@ describe('mco apiserver with the real kubectl', needsKubectl, () => {
     assert.match(rules, /^nodes\s+\[\]\s+\[worker-0\]\s+\[patch update\]$/m);
   });
 
+  test('kubectl get leases -A prints each lease with its holder', () => {
+    const lease = join(dir, 'lease.yaml');
+    fs.writeFileSync(lease, `apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {name: machine-config, namespace: ${OPERATOR_NS}}\nspec: {holderIdentity: ctrl-a_1234, leaseDurationSeconds: 137}\n`);
+    ok(kubectl(['apply', '-f', lease]), 'create lease');
+    const out = ok(kubectl(['get', 'leases', '-A']), 'get leases -A');
+    assert.match(out, /^NAMESPACE\s+NAME\s+HOLDER\s+AGE$/m);
+    assert.match(out, new RegExp(`^${OPERATOR_NS}\\s+machine-config\\s+ctrl-a_1234\\s+\\d+s$`, 'm'));
+  });
+
   test('kubectl delete ns shows the namespace Terminating while content with finalizers remains, then it goes', () => {
     const file = join(dir, 'team.yaml');
     fs.writeFileSync(file, 'apiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: held, namespace: team, finalizers: [example.com/hold]}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: plain, namespace: team}\n');
