@@ -108,6 +108,9 @@ test('serverSideApply() merges lists by x-kubernetes-list-type: map by key, set 
   const b = serverSideApply(live, obj({ items: [{ name: 'y', v: '2' }], tags: ['t2'] }), ref('b'), { force: false, shape, hasStatus: false });
   assert.deepEqual(b.object['spec'], { items: [{ name: 'x', v: '1' }, { name: 'y', v: '2' }], tags: ['t1', 't2'], args: ['-a'] });
   assert.deepEqual(owners(b.managedFields)['b/Apply'], { 'f:spec': { 'f:items': { 'k:{"name":"y"}': { '.': {}, 'f:name': {}, 'f:v': {} } }, 'f:tags': { 'v:"t2"': {} } } });
+  const bLive = { ...b.object, metadata: { name: 'w', managedFields: b.managedFields } };
+  const bAgain = serverSideApply(bLive, obj({ tags: ['t2'] }), ref('b'), { force: false, shape, hasStatus: false });
+  assert.deepEqual(bAgain.object['spec'], { items: [{ name: 'x', v: '1' }], tags: ['t1', 't2'], args: ['-a'] }, 'the item b stopped applying is gone, a\'s stays');
   const conflictOnAtomic = conflict(() => serverSideApply(live, obj({ args: ['-b'] }), ref('b'), { force: false, shape, hasStatus: false }));
   assert.equal(conflictOnAtomic.message, 'Apply failed with 1 conflict: conflict with "a": .spec.args');
 });

@@ -310,6 +310,13 @@ function merge(live: unknown, config: unknown, shape: FieldShape, dotted: string
   return out;
 }
 
+/** Whether `path` is the key field of a keyed list item (`…k:{"name":"x"}\nf:name`): it goes only with its item. */
+function isItemKey(path: string): boolean {
+  const parts = path.split(SEP);
+  const [item, field] = parts.slice(-2);
+  return parts.length >= 2 && item!.startsWith('k:') && field!.startsWith('f:') && field!.slice(2) in (JSON.parse(item!.slice(2)) as object);
+}
+
 /** Removes the field at `path` from `obj` (in place); a keyed item or set member goes from its list. */
 function removePath(obj: Record<string, unknown>, path: string): void {
   const parts = path.split(SEP);
@@ -377,9 +384,10 @@ export function serverSideApply(
   const others = entries.filter(({ e }) => !sameEntry(e, 'Apply', m));
   const ownedByOthers = new Set(others.flatMap(({ paths }) => [...paths].filter((p) => !taken.has(p))));
   const object = merge(live ?? {}, config, opts.shape, '') as Record<string, unknown>;
-  // What this manager applied before and no longer does, and nobody else holds, goes; deepest first.
-  const dropped = [...(mine?.paths ?? [])].filter((p) => !applied.has(p) && !ownedByOthers.has(p)).sort((a, b) => b.length - a.length);
-  for (const p of dropped) removePath(object, p);
+  // What this manager applied before and no longer does, and nobody else holds, goes; shallowest
+  // first, so a list item goes whole before its key field would be removed from it.
+  const dropped = [...(mine?.paths ?? [])].filter((p) => !applied.has(p) && !ownedByOthers.has(p)).sort((a, b) => a.split(SEP).length - b.split(SEP).length);
+  for (const p of dropped) if (!isItemKey(p)) removePath(object, p);
 
   const managedFields: ManagedFieldsEntry[] = [];
   for (const { e, paths } of others) {
