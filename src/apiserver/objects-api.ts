@@ -39,6 +39,8 @@ export interface WriteOptions {
 /** The object's managedFields when set by server-side apply rather than computed as an Update. */
 interface Preset {
   managedFields?: ManagedFieldsEntry[];
+  /** The subresource a main-object write came through (`scale`), as its managedFields entry names it. */
+  writtenThrough?: string;
 }
 
 export interface ListOptions {
@@ -223,7 +225,7 @@ export class ObjectsApi {
     if (def.hasGeneration && specChanged(def, stored, next)) next.metadata.generation = (stored.metadata.generation ?? 0) + 1;
     const managedFields =
       opts.managedFields ??
-      managedFieldsAfterUpdate((stored.metadata.managedFields as ManagedFieldsEntry[] | undefined) ?? [], stored, next, this.managerRef(def, opts, opts.subresource), shapeOf(def), def.subresources.status);
+      managedFieldsAfterUpdate((stored.metadata.managedFields as ManagedFieldsEntry[] | undefined) ?? [], stored, next, this.managerRef(def, opts, opts.subresource ?? opts.writtenThrough), shapeOf(def), def.subresources.status);
     if (managedFields.length) next.metadata.managedFields = managedFields;
     if (deepEqual(next, stored)) return stored;
 
@@ -383,7 +385,7 @@ export class ObjectsApi {
     if (typeof rv === 'string' && rv !== '' && rv !== deployment.metadata.resourceVersion) throw conflict(DEPLOYMENTS, name);
     const spec = isPlainObject(deployment['spec']) ? deployment['spec'] : {};
     const next = { ...deployment, spec: { ...spec, replicas } };
-    return toScale(this.update(DEPLOYMENTS, namespace, name, next, { ...opts, isPatch: true }));
+    return toScale(this.update(DEPLOYMENTS, namespace, name, next, { ...opts, isPatch: true, writtenThrough: 'scale' }));
   }
 
   /** policy/v1 Eviction: the pod is deleted (no disruption budgets here). */
