@@ -16,7 +16,7 @@ export interface ResourceDef {
   namespaced: boolean;
   shortNames: string[];
   categories: string[];
-  subresources: { status: boolean; scale: boolean; eviction: boolean };
+  subresources: { status: boolean; scale: boolean; eviction: boolean; log: boolean };
   /** Kinds whose metadata.generation counts spec changes (CRs, Deployments). */
   hasGeneration: boolean;
   /** Served by a CRD: strategic-merge patch is refused, schema validation applies. */
@@ -27,6 +27,8 @@ export interface ResourceDef {
   schema?: object;
   /** Field-selector labels beyond metadata.name and metadata.namespace. */
   fields: string[];
+  /** Verbs served when not the usual eight (the access reviews: create only; nothing is stored). */
+  verbs?: string[];
 }
 
 export const groupVersion = (def: Pick<ResourceDef, 'group' | 'version'>): string => (def.group ? `${def.group}/${def.version}` : def.version);
@@ -44,11 +46,11 @@ function builtin(d: Partial<ResourceDef> & Pick<ResourceDef, 'plural' | 'kind' |
     custom: false,
     fields: [],
     ...d,
-    subresources: { status: false, scale: false, eviction: false, ...d.subresources },
+    subresources: { status: false, scale: false, eviction: false, log: false, ...d.subresources },
   };
 }
 
-export const NAMESPACES = builtin({ plural: 'namespaces', kind: 'Namespace', namespaced: false, shortNames: ['ns'], subresources: { status: true, scale: false, eviction: false }, fields: ['status.phase'] });
+export const NAMESPACES = builtin({ plural: 'namespaces', kind: 'Namespace', namespaced: false, shortNames: ['ns'], subresources: { status: true, scale: false, eviction: false, log: false }, fields: ['status.phase'] });
 export const CRDS = builtin({
   group: 'apiextensions.k8s.io',
   plural: 'customresourcedefinitions',
@@ -56,7 +58,7 @@ export const CRDS = builtin({
   namespaced: false,
   shortNames: ['crd', 'crds'],
   hasGeneration: true,
-  subresources: { status: true, scale: false, eviction: false },
+  subresources: { status: true, scale: false, eviction: false, log: false },
 });
 export const DEPLOYMENTS = builtin({
   group: 'apps',
@@ -66,7 +68,7 @@ export const DEPLOYMENTS = builtin({
   shortNames: ['deploy'],
   categories: ['all'],
   hasGeneration: true,
-  subresources: { status: true, scale: true, eviction: false },
+  subresources: { status: true, scale: true, eviction: false, log: false },
 });
 export const PODS = builtin({
   plural: 'pods',
@@ -74,10 +76,10 @@ export const PODS = builtin({
   namespaced: true,
   shortNames: ['po'],
   categories: ['all'],
-  subresources: { status: true, scale: false, eviction: true },
+  subresources: { status: true, scale: false, eviction: true, log: true },
   fields: ['spec.nodeName', 'spec.restartPolicy', 'spec.schedulerName', 'spec.serviceAccountName', 'status.phase', 'status.podIP', 'status.nominatedNodeName'],
 });
-export const NODES = builtin({ plural: 'nodes', kind: 'Node', namespaced: false, shortNames: ['no'], subresources: { status: true, scale: false, eviction: false }, fields: ['spec.unschedulable'] });
+export const NODES = builtin({ plural: 'nodes', kind: 'Node', namespaced: false, shortNames: ['no'], subresources: { status: true, scale: false, eviction: false, log: false }, fields: ['spec.unschedulable'] });
 export const EVENTS = builtin({
   plural: 'events',
   kind: 'Event',
@@ -98,6 +100,10 @@ export const EVENTS = builtin({
   ],
 });
 
+/** `kubectl auth can-i`: reviews answered from authz.ts, never stored. */
+export const SELF_SUBJECT_ACCESS_REVIEWS = builtin({ group: 'authorization.k8s.io', plural: 'selfsubjectaccessreviews', kind: 'SelfSubjectAccessReview', namespaced: false, verbs: ['create'] });
+export const SELF_SUBJECT_RULES_REVIEWS = builtin({ group: 'authorization.k8s.io', plural: 'selfsubjectrulesreviews', kind: 'SelfSubjectRulesReview', namespaced: false, verbs: ['create'] });
+
 export const BUILTIN_RESOURCES: readonly ResourceDef[] = [
   NAMESPACES,
   NODES,
@@ -108,6 +114,8 @@ export const BUILTIN_RESOURCES: readonly ResourceDef[] = [
   DEPLOYMENTS,
   builtin({ group: 'coordination.k8s.io', plural: 'leases', kind: 'Lease', namespaced: true }),
   CRDS,
+  SELF_SUBJECT_ACCESS_REVIEWS,
+  SELF_SUBJECT_RULES_REVIEWS,
 ];
 
 /** Namespaces a fresh cluster has, as kube-apiserver creates them. */
@@ -127,7 +135,7 @@ export function resourcesOfCrd(crd: CrdObject): ResourceDef[] {
       namespaced: scope === 'Namespaced',
       shortNames: names.shortNames ?? [],
       categories: names.categories ?? [],
-      subresources: { status: v.subresources?.status !== undefined, scale: false, eviction: false },
+      subresources: { status: v.subresources?.status !== undefined, scale: false, eviction: false, log: false },
       hasGeneration: true,
       custom: true,
       ...(v.additionalPrinterColumns ? { columns: v.additionalPrinterColumns } : {}),
