@@ -16,7 +16,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
@@ -81,7 +81,7 @@ function pivot(sysroot: string, cmdline: string, image: string, env: Record<stri
 async function boot(w: World, sysroot: string, name: string): Promise<BootResult> {
   const r = await bootSysroot(sysroot, { workDir: w.dir, accel: w.accel, timeoutMs: w.timeoutMs, name });
   w.boots.push({ name, version: r.version, seconds: r.seconds });
-  process.stderr.write(`# boot ${name}: VERSION=${r.version} in ${r.seconds.toFixed(1)} s (${r.accel})\n`);
+  process.stderr.write(`boot ${name}: VERSION=${r.version} in ${r.seconds.toFixed(1)} s (${r.accel})\n`);
   assert.equal(r.cmdline, r.entry.options, `${name}: the VM ran with the default entry's options`);
   assert.ok(r.ostreeBooted, `${name}: ostree-prepare-root prepared the root (/run/ostree-booted)`);
   rmSync(join(w.dir, `${name}.img`), { force: true });
@@ -99,7 +99,7 @@ async function world(t: TestContext): Promise<World> {
   const dir = mkdtempSync(join(tmpdir(), 'mco-boot-test-'));
   t.after(() => removeSysroots(dir));
   const kernel = findHostKernel();
-  const initramfs = await cachedInitramfs(kernel, { log: (line) => process.stderr.write(`# ${line}\n`) });
+  const initramfs = await cachedInitramfs(kernel, { log: (line) => process.stderr.write(`${line}\n`) });
   const accel = await chooseAccel(kernel.vmlinuz);
   const registry = await startEmbeddedRegistry(t);
   const repo = join(dir, 'build-repo');
@@ -119,6 +119,7 @@ async function world(t: TestContext): Promise<World> {
   }
   // The installer: v1 pulled into the node's repository and deployed with the boot arguments.
   const sysroot = join(dir, 'sysroot');
+  mkdirSync(sysroot);
   ok(runMco(['ostree', 'admin', 'init-fs', sysroot]), 'init-fs');
   ok(runMco(['ostree', 'admin', 'os-init', `--sysroot=${sysroot}`, OS]), 'os-init');
   ok(runMco(['ostree', 'pull-local', `--repo=${join(sysroot, 'ostree', 'repo')}`, repo, commits.v1]), 'pull-local v1');
@@ -220,10 +221,10 @@ describe('real boots of the deployments we write (qemu)', { skip: missing() }, (
       assert.match(failure.message, /failed: (emergency shell|dracut emergency shell|kernel panic)/);
       assert.match(failure.message, /the console's last lines/);
       assert.ok(existsSync(join(w.dir, 'broken-deployment.console.log')));
-      process.stderr.write(`# the broken deployment, as reported:\n${failure.message.split('\n').map((l) => `#   ${l}`).join('\n')}\n`);
+      process.stderr.write(`the broken deployment, as reported: ${failure.message}\n`);
     });
 
-    process.stderr.write(`# boots (${w.accel}): ${w.boots.map((b) => `${b.name} ${b.version} ${b.seconds.toFixed(1)} s`).join('; ')}\n`);
+    process.stderr.write(`boots (${w.accel}): ${w.boots.map((b) => `${b.name} ${b.version} ${b.seconds.toFixed(1)} s`).join('; ')}\n`);
     assert.ok(readFileSync(w.cmdline, 'utf8').includes('ostree='));
   });
 });
