@@ -60,6 +60,28 @@ interface World {
   timeoutMs: number;
   /** Every boot, for the summary. */
   boots: { name: string; version: string; seconds: number }[];
+  /** Runs a boot when one of the VM slots is free. */
+  slot: <T>(work: () => Promise<T>) => Promise<T>;
+}
+
+/**
+ * At most `n` VMs at once: each is one emulating thread, and the machine has two cores. The
+ * last subtests share the slots, so their boots overlap.
+ */
+function slots(n: number): World['slot'] {
+  let free = n;
+  const waiting: (() => void)[] = [];
+  return async (work) => {
+    if (free > 0) free--;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      return await work();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else free++;
+    }
+  };
 }
 
 const VERSIONS = { v1: '1.0', v2: '2.0' } as const;
@@ -79,7 +101,7 @@ function pivot(sysroot: string, cmdline: string, image: string, env: Record<stri
 
 /** Boots `sysroot`'s default entry; the node's command-line file becomes what the VM ran with. */
 async function boot(w: World, sysroot: string, name: string): Promise<BootResult> {
-  const r = await bootSysroot(sysroot, { workDir: w.dir, accel: w.accel, timeoutMs: w.timeoutMs, name });
+  const r = await w.slot(() => bootSysroot(sysroot, { workDir: w.dir, accel: w.accel, timeoutMs: w.timeoutMs, name }));
   w.boots.push({ name, version: r.version, seconds: r.seconds });
   process.stderr.write(`boot ${name}: VERSION=${r.version} in ${r.seconds.toFixed(1)} s (${r.accel})\n`);
   assert.equal(r.cmdline, r.entry.options, `${name}: the VM ran with the default entry's options`);
@@ -126,8 +148,11 @@ async function world(t: TestContext): Promise<World> {
   ok(runMco(['ostree', 'admin', 'deploy', `--sysroot=${sysroot}`, `--os=${OS}`, ...KARGS.map((k) => `--karg=${k}`), commits.v1]), 'deploy v1');
   return {
     dir, sysroot, cmdline: join(dir, 'cmdline'), images, accel,
-    timeoutMs: (accel === 'kvm' ? 90 : 300) * 1000,
+    // Generous: a hang is the only thing the timeout catches (a panic or an emergency shell stops the boot at once),
+    // and two emulated VMs on a busy 2-core machine took up to 3.5 min each.
+    timeoutMs: (accel === 'kvm' ? 120 : 600) * 1000,
     boots: [],
+    slot: slots(2),
   };
 }
 
@@ -148,7 +173,8 @@ const CRASH_POINTS = [
 ] as const;
 
 describe('real boots of the deployments we write (qemu)', { skip: missing() }, () => {
-  test('install, pivot, rollback, crashes, and broken entries, each booted in a VM', { timeout: 20 * 60_000 }, async (t) => {
+  // Concurrency 2: the last two subtests run together, sharing the VM slots.
+  test('install, pivot, rollback, crashes, and broken entries, each booted in a VM', { timeout: 20 * 60_000, concurrency: 2 }, async (t) => {
     const w = await world(t);
 
     await t.test('(a) the first boot runs v1', async () => {
@@ -181,7 +207,7 @@ describe('real boots of the deployments we write (qemu)', { skip: missing() }, (
       booted(w.cmdline, r);
     });
 
-    await t.test(`(d) pivot killed at ${CRASH_POINTS.map((c) => c.step).join(', ')}: v1 or v2 boots, whole`, async () => {
+    const crashes = t.test(`(d) pivot killed at ${CRASH_POINTS.map((c) => c.step).join(', ')}: v1 or v2 boots, whole`, async () => {
       const sysroots: string[] = [];
       for (const { step } of CRASH_POINTS) {
         const s = join(w.dir, `crash-${step}`);
@@ -190,11 +216,7 @@ describe('real boots of the deployments we write (qemu)', { skip: missing() }, (
         assert.equal(killed.signal, 'SIGKILL', `killed at ${step}: status ${killed.status}\n${killed.stderr}`);
         sysroots.push(s);
       }
-      // Two at a time: each VM is one emulating thread.
-      const results: BootResult[] = [];
-      for (let i = 0; i < CRASH_POINTS.length; i += 2) {
-        results.push(...await Promise.all(CRASH_POINTS.slice(i, i + 2).map(({ step }, j) => boot(w, sysroots[i + j]!, `d-crash-${step}`))));
-      }
+      const results = await Promise.all(CRASH_POINTS.map(({ step }, i) => boot(w, sysroots[i]!, `d-crash-${step}`)));
       for (const [i, { step, expect }] of CRASH_POINTS.entries()) {
         assert.equal(results[i]!.version, VERSIONS[expect], `killed at ${step}: boots ${expect}`);
         assert.equal(results[i]!.etc[0], 'edited.conf: value=local', `killed at ${step}: the local /etc edit`);
@@ -202,12 +224,12 @@ describe('real boots of the deployments we write (qemu)', { skip: missing() }, (
       }
     });
 
-    await t.test('a missing kernel, a removed deployment: the boot fails, quoting the console', async () => {
+    const broken = t.test('a missing kernel, a removed deployment: the boot fails, quoting the console', async () => {
       // The default entry's kernel removed: the "firmware" cannot load it.
       const noKernel = join(w.dir, 'broken-kernel');
       await copySysroot(w.sysroot, noKernel);
       rmSync(defaultBootEntry(noKernel).linux);
-      await assert.rejects(bootSysroot(noKernel, { workDir: w.dir, accel: w.accel, timeoutMs: w.timeoutMs, name: 'broken-kernel' }),
+      await assert.rejects(w.slot(() => bootSysroot(noKernel, { workDir: w.dir, accel: w.accel, timeoutMs: w.timeoutMs, name: 'broken-kernel' })),
         (e: Error) => e instanceof BootFailure && /failed: qemu-system-x86_64 exited with status 1: .*could not (load|open) kernel/is.test(e.message));
       // The default deployment's directory removed: ostree-prepare-root fails, the initramfs drops to its emergency shell.
       const noDeployment = join(w.dir, 'broken-deployment');
@@ -215,7 +237,7 @@ describe('real boots of the deployments we write (qemu)', { skip: missing() }, (
       const deployment = defaultDeployment(noDeployment);
       spawnSync('chattr', ['-i', deployment]);
       rmSync(deployment, { recursive: true });
-      const failure = await bootSysroot(noDeployment, { workDir: w.dir, accel: w.accel, timeoutMs: w.timeoutMs, name: 'broken-deployment' }).then(
+      const failure = await w.slot(() => bootSysroot(noDeployment, { workDir: w.dir, accel: w.accel, timeoutMs: w.timeoutMs, name: 'broken-deployment' })).then(
         () => assert.fail('a sysroot whose default deployment is gone booted'), (e: unknown) => e);
       assert.ok(failure instanceof BootFailure, String(failure));
       assert.match(failure.message, /failed: (emergency shell|dracut emergency shell|kernel panic)/);
@@ -224,6 +246,7 @@ describe('real boots of the deployments we write (qemu)', { skip: missing() }, (
       process.stderr.write(`the broken deployment, as reported: ${failure.message}\n`);
     });
 
+    await Promise.all([crashes, broken]);
     process.stderr.write(`boots (${w.accel}): ${w.boots.map((b) => `${b.name} ${b.version} ${b.seconds.toFixed(1)} s`).join('; ')}\n`);
     assert.ok(readFileSync(w.cmdline, 'utf8').includes('ostree='));
   });
