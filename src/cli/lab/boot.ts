@@ -18,7 +18,7 @@ export const command: Command = {
     sysroot: { type: 'string', description: 'The sysroot to boot: it becomes the VM\'s disk', argument: 'DIR' },
     accel: { type: 'string', description: 'kvm or tcg (default: kvm when /dev/kvm runs a guest, else tcg)', argument: 'ACCEL' },
     timeout: { type: 'string', description: 'Give up after this many seconds (default 300)', argument: 'SECONDS' },
-    'console-dir': { type: 'string', description: 'Keep the disk image and the console log here (default: a temporary directory, removed)', argument: 'DIR' },
+    'console-dir': { type: 'string', description: 'Keep the console log here (default: a temporary directory, removed)', argument: 'DIR' },
   },
   async run(args, ctx) {
     const sysrootArg = str(args, 'sysroot');

@@ -12,7 +12,7 @@
  * and then never run a guest), TCG emulation otherwise; MCO_BOOT_TEST_ACCEL=kvm|tcg decides.
  */
 import { spawn } from 'node:child_process';
-import { accessSync, constants, createWriteStream, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { accessSync, constants, createWriteStream, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { compareBlsVersionsDescending, parseBlsEntry } from '../../sysroot/bls.js';
 import { consoleFailure, lastLines, parseConsole, type ConsoleReport } from './console.js';
@@ -115,7 +115,7 @@ export function chooseAccel(kernel: string, env: NodeJS.ProcessEnv = process.env
 }
 
 export interface BootOptions {
-  /** Where the disk image and the console log go. */
+  /** Where the disk image (removed after the boot) and the console log go. */
   workDir: string;
   accel: Accel;
   /** Give up after this long (ms). */
@@ -152,6 +152,7 @@ export async function bootSysroot(sysroot: string, options: BootOptions): Promis
     '-drive', `file=${disk},format=raw,if=virtio`,
   ];
   const started = Date.now();
+  // The disk is a throw-away copy of the sysroot (the console log stays): removed however the boot ends.
   const text = await new Promise<{ console: string; problem: string | null }>((resolve, reject) => {
     const child = spawn(QEMU, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -179,7 +180,7 @@ export async function bootSysroot(sysroot: string, options: BootOptions): Promis
       if (problem === null && status !== 0) problem = `${QEMU} exited with status ${status}: ${err.trim()}`;
       resolve({ console: out, problem });
     });
-  });
+  }).finally(() => rmSync(disk, { force: true }));
   const seconds = (Date.now() - started) / 1000;
   const report = parseConsole(text.console);
   const problem = text.problem ?? (report.done && report.version !== undefined ? null : 'the VM stopped without the init\'s report');
