@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages: command -> package. The tests drive these real tools; they are never mocked.
+# Debian packages: command (or file, or glob of files) -> package. The tests drive these real
+# tools; they are never mocked.
 declare -A PACKAGES=(
   [ostree]=ostree
   [getfattr]=attr
@@ -18,10 +19,29 @@ declare -A PACKAGES=(
   # Debian's kubernetes-client and a machine's own kubectl both own /usr/bin/kubectl: only
   # when there is none.
   [kubectl]=kubernetes-client
+  # The real boots (src/lab/boot-test): a kernel, an initramfs with ostree-prepare-root, a VM.
+  # Installing the kernel package runs its initramfs hook (dracut, here): a minute or more.
+  [qemu-system-x86_64]=qemu-system-x86
+  ['/boot/vmlinuz-*']=linux-image-cloud-amd64
+  [dracut]=dracut
+  [/usr/lib/dracut/modules.d/98ostree]=ostree-boot
+  # busybox (dynamic) also installs /bin/busybox: ask dpkg for the static one.
+  [pkg:busybox-static]=busybox-static
+  [mkfs.ext4]=e2fsprogs
 )
+# A key is there when it is a command on the PATH, a file or a glob matching one, or pkg:NAME
+# an installed package.
+have() {
+  case "$1" in
+    pkg:*) dpkg-query -W -f='${Status}' "${1#pkg:}" 2>/dev/null | grep -q 'ok installed' ;;
+    *'*'*) compgen -G "$1" >/dev/null ;;
+    /*) [ -e "$1" ] ;;
+    *) command -v "$1" >/dev/null 2>&1 ;;
+  esac
+}
 missing=()
 for cmd in "${!PACKAGES[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("${PACKAGES[$cmd]}")
+  have "$cmd" || missing+=("${PACKAGES[$cmd]}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
