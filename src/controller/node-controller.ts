@@ -41,7 +41,7 @@ export class NodeController {
   readonly queue: WorkQueue;
 
   constructor(private readonly o: NodeControllerOptions) {
-    this.queue = new WorkQueue((key) => this.sync(key), { name: 'node controller', log: o.log });
+    this.queue = new WorkQueue((key) => this.sync(key), { name: 'node controller', log: o.log, workers: 4 });
   }
 
   /** A pool changed: sync it. */

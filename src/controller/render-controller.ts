@@ -37,7 +37,7 @@ export class RenderController {
   readonly queue: WorkQueue;
 
   constructor(private readonly o: RenderControllerOptions) {
-    this.queue = new WorkQueue((key) => this.sync(key), { name: 'render controller', log: o.log });
+    this.queue = new WorkQueue((key) => this.sync(key), { name: 'render controller', log: o.log, workers: 4 });
   }
 
   /** Any MachineConfig or the ControllerConfig changed: every pool may render differently. */
