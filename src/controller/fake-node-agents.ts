@@ -8,7 +8,7 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import { CURRENT_CONFIG_ANNOTATION, DESIRED_CONFIG_ANNOTATION, REASON_ANNOTATION, STATE_ANNOTATION, nodeState } from '../api/node.js';
-import { mergePatch } from './kube.js';
+import { clientsFor, mergePatch } from './kube.js';
 
 export interface AgentScript {
   workingAfterMs: number;
@@ -24,7 +24,7 @@ export interface FakeAgents {
 }
 
 export async function startFakeAgents(kc: k8s.KubeConfig, nodes: readonly string[], script: AgentScript): Promise<FakeAgents> {
-  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const core = clientsFor(kc).core;
   const managed = new Set(nodes);
   const busy = new Map<string, string>();
   const timers = new Set<NodeJS.Timeout>();

@@ -3,6 +3,7 @@
  * (ListWatch) that restart after errors, and small helpers for the MCO's resources and for
  * the status codes the controllers act on (409 Conflict, 404 NotFound).
  */
+import * as https from 'node:https';
 import * as k8s from '@kubernetes/client-node';
 import { CONTROLLER_CONFIGS, MACHINE_CONFIG_POOLS, MACHINE_CONFIGS, MCO_GROUP, MCO_VERSION } from '../api/group.js';
 import type { Klog } from '../api/klog.js';
@@ -22,7 +23,32 @@ export function clientsFor(kubeconfig: string | k8s.KubeConfig): Clients {
     kc = new k8s.KubeConfig();
     kc.loadFromFile(path);
   }
-  return { kc, core: kc.makeApiClient(k8s.CoreV1Api), custom: kc.makeApiClient(k8s.CustomObjectsApi), coordination: kc.makeApiClient(k8s.CoordinationV1Api) };
+  const make = keepAliveClients(kc);
+  return { kc, core: make(k8s.CoreV1Api), custom: make(k8s.CustomObjectsApi), coordination: make(k8s.CoordinationV1Api) };
+}
+
+/**
+ * API clients as `kc.makeApiClient` makes them, but sharing one keep-alive agent: client-node
+ * 1.4 builds a new https.Agent for every call, so each call pays a TLS handshake (measured:
+ * most of the controller's CPU when targeting 2,000 nodes). The credentials and TLS options
+ * are still the KubeConfig's own; only the connection is reused.
+ */
+function keepAliveClients(kc: k8s.KubeConfig): <T>(api: new (config: k8s.Configuration) => T) => T {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('The kubeconfig has no current cluster');
+  let agent: https.Agent | undefined;
+  const auth = {
+    getName: (): string => 'kubeconfig-keepalive',
+    async applySecurityAuthentication(context: k8s.RequestContext): Promise<void> {
+      await kc.applySecurityAuthentication(context);
+      const own = context.getAgent();
+      if (!(own instanceof https.Agent)) return;
+      agent ??= new https.Agent({ ...own.options, keepAlive: true });
+      context.setAgent(agent);
+    },
+  };
+  const config = k8s.createConfiguration({ baseServer: new k8s.ServerConfiguration(cluster.server, {}), authMethods: { default: auth } });
+  return (api) => new api(config);
 }
 
 export const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
