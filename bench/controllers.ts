@@ -23,7 +23,7 @@ import { ROLE_LABEL } from '../src/api/machineconfig.js';
 import type { MachineConfigPool } from '../src/api/machineconfigpool.js';
 import { CURRENT_CONFIG_ANNOTATION, DESIRED_CONFIG_ANNOTATION, MCO_NAMESPACE, OSIMAGEURL_CONFIGMAP, STATE_ANNOTATION, nodeRoleLabel } from '../src/api/node.js';
 import { startFakeAgents } from '../src/controller/fake-node-agents.js';
-import { mergePatch, POOLS } from '../src/controller/kube.js';
+import { clientsFor, mergePatch, POOLS } from '../src/controller/kube.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const MCO = join(ROOT, 'dist', 'src', 'cli', 'mco.js');
@@ -96,8 +96,8 @@ async function main(): Promise<void> {
     });
     const kc = new k8s.KubeConfig();
     kc.loadFromFile(kubeconfig);
-    const core = kc.makeApiClient(k8s.CoreV1Api);
-    const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    // One keep-alive connection, as the controllers use (client-node's own clients handshake per call).
+    const { core, custom } = clientsFor(kc);
 
     await core.createNamespacedConfigMap({ namespace: MCO_NAMESPACE, body: { metadata: { name: OSIMAGEURL_CONFIGMAP }, data: { releaseVersion: VERSION, osImageURL: image('a') } } });
     for (const p of CUSTOM_POOLS) {

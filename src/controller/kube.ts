@@ -116,7 +116,7 @@ export async function startInformer<T extends Named>(
   lw.on('error', (err: unknown) => {
     if (stopped) return;
     failures++;
-    opts.log.warning('kube.ts:80', `watch of ${path} failed (${apiMessage(err)}); restarting`);
+    opts.log.warning('kube.ts:119', `watch of ${path} failed (${apiMessage(err)}); restarting`);
     timer = setTimeout(() => void lw.start().catch(() => undefined), Math.min(100 * 2 ** failures, 5000));
   });
   await lw.start();

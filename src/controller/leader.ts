@@ -102,18 +102,18 @@ export function elect(opts: LeaderElectionOptions): Elector {
       if (isConflict(e)) return false;
       throw e;
     }
-    if (!mine) opts.log.info('leader.ts:100', `successfully acquired lease ${where}`);
+    if (!mine) opts.log.info('leader.ts:105', `successfully acquired lease ${where}`);
     return true;
   }
 
   const campaign = (async (): Promise<void> => {
-    opts.log.info('leader.ts:105', `attempting to acquire leader lease ${where}...`);
+    opts.log.info('leader.ts:110', `attempting to acquire leader lease ${where}...`);
     while (!stopping.signal.aborted) {
       let held = false;
       try {
         held = await tryAcquireOrRenew();
       } catch (e) {
-        opts.log.error('leader.ts:111', `error retrieving resource lock ${where}: ${apiMessage(e)}`);
+        opts.log.error('leader.ts:116', `error retrieving resource lock ${where}: ${apiMessage(e)}`);
       }
       if (stopping.signal.aborted) break;
       if (held) {
@@ -123,7 +123,7 @@ export function elect(opts: LeaderElectionOptions): Elector {
           resolveLeading(leadership.signal);
         }
       } else if (isLeader && now() - lastRenew > renewDeadline) {
-        opts.log.error('leader.ts:121', `failed to renew lease ${where}: timed out waiting for the condition`);
+        opts.log.error('leader.ts:126', `failed to renew lease ${where}: timed out waiting for the condition`);
         isLeader = false;
         leadership.abort();
         return;
@@ -150,7 +150,7 @@ export function elect(opts: LeaderElectionOptions): Elector {
           });
         }
       } catch (e) {
-        opts.log.warning('leader.ts:146', `releasing lease ${where}: ${apiMessage(e)}`);
+        opts.log.warning('leader.ts:153', `releasing lease ${where}: ${apiMessage(e)}`);
       }
     },
   };

@@ -84,7 +84,7 @@ export class NodeController {
     }
     const target = pool.spec.configuration?.name ?? '';
     if (!target) {
-      this.o.log.info('node-controller.ts:92', `Pool ${name} is unconfigured, pausing for renderer to initialize`);
+      this.o.log.info('node-controller.ts:87', `Pool ${name} is unconfigured, pausing for renderer to initialize`);
       return;
     }
     const membership = poolNodes(pool, this.o.pools.list(), this.o.nodes.list());
@@ -109,7 +109,7 @@ export class NodeController {
     const name = pool.metadata.name!;
     const { nodes: chosen, capacity } = selectCandidates(pool, nodes);
     if (chosen.length === 0) return;
-    this.o.log.info('node-controller.ts:115', `Pool ${name}: ${chosen.length} candidate nodes for update, capacity: ${capacity}`);
+    this.o.log.info('node-controller.ts:112', `Pool ${name}: ${chosen.length} candidate nodes for update, capacity: ${capacity}`);
     const limit = this.o.writeConcurrency ?? 16;
     const done: string[] = [];
     const errors: string[] = [];
@@ -118,7 +118,7 @@ export class NodeController {
       Array.from({ length: Math.min(limit, queue.length) }, async () => {
         for (let n = queue.shift(); n; n = queue.shift()) {
           const nodeName = n.metadata!.name!;
-          this.o.log.info('node-controller.ts:124', `Pool ${name}: Setting node ${nodeName} target to ${target}`);
+          this.o.log.info('node-controller.ts:121', `Pool ${name}: Setting node ${nodeName} target to ${target}`);
           try {
             await this.setDesiredConfig(nodeName, target);
             done.push(nodeName);
@@ -164,7 +164,7 @@ export class NodeController {
       this.o.metrics.recordPool(name, status, nodes);
       if (deepEqual(pool.status ?? {}, status)) return;
       if (pool.status?.configuration?.name !== status.configuration?.name && status.configuration?.name === pool.spec.configuration?.name) {
-        this.o.log.info('node-controller.ts:178', `Pool ${name}: All nodes are updated with ${status.configuration?.name}`);
+        this.o.log.info('node-controller.ts:167', `Pool ${name}: All nodes are updated with ${status.configuration?.name}`);
       }
       try {
         const written = (await this.o.clients.custom.replaceClusterCustomObjectStatus({ ...POOLS, name, body: { ...pool, status } })) as MachineConfigPool;

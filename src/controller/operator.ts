@@ -63,7 +63,7 @@ export class Operator {
     const decision = decideOsImageURL(cm, this.o.releaseVersion, cc?.spec.osImageURL ?? '');
     if (!decision.accept) {
       if (decision.message !== this.lastRefusal) {
-        this.o.log.error('operator.ts:67', decision.message);
+        this.o.log.error('operator.ts:66', decision.message);
         this.lastRefusal = decision.message;
       }
       if (cm) {
@@ -95,7 +95,7 @@ export class Operator {
   private async createIfAbsent(r: typeof POOLS, body: { kind: string; metadata: { name?: string } }, keep: (o: unknown) => void): Promise<void> {
     try {
       keep(await this.o.clients.custom.createClusterCustomObject({ ...r, body }));
-      this.o.log.info('operator.ts:99', `Created ${body.kind} ${body.metadata.name}`);
+      this.o.log.info('operator.ts:98', `Created ${body.kind} ${body.metadata.name}`);
     } catch (e) {
       if (!isAlreadyExists(e)) throw e;
     }
@@ -175,7 +175,7 @@ export class Operator {
       });
     } catch (e) {
       if (isNotFound(e)) {
-        this.o.log.warning('operator.ts:179', `ClusterOperator ${CLUSTER_OPERATOR_NAME} not written: the clusteroperators.config.openshift.io CRD is not installed`);
+        this.o.log.warning('operator.ts:178', `ClusterOperator ${CLUSTER_OPERATOR_NAME} not written: the clusteroperators.config.openshift.io CRD is not installed`);
         return;
       }
       throw new Error(`writing ClusterOperator ${CLUSTER_OPERATOR_NAME}: ${apiMessage(e)}`);

@@ -94,12 +94,12 @@ export class WorkQueue {
     const message = e instanceof Error ? e.message : String(e);
     if (n > max) {
       this.failures.delete(key);
-      this.opts.log.error('queue.ts:95', `${this.opts.name}: dropping ${key} out of the queue after ${max} retries: ${message}; trying again in 1m`);
+      this.opts.log.error('queue.ts:97', `${this.opts.name}: dropping ${key} out of the queue after ${max} retries: ${message}; trying again in 1m`);
       this.add(key, 60_000);
       return;
     }
     this.failures.set(key, n);
-    this.opts.log.warning('queue.ts:100', `${this.opts.name}: error syncing ${key}: ${message}`);
+    this.opts.log.warning('queue.ts:102', `${this.opts.name}: error syncing ${key}: ${message}`);
     this.add(key, Math.min((this.opts.baseBackoffMs ?? 50) * 2 ** (n - 1), this.opts.maxBackoffMs ?? 30_000));
   }
 }

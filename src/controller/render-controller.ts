@@ -58,7 +58,7 @@ export class RenderController {
     }
     const cc = this.o.controllerConfigs.get(CONTROLLER_CONFIG_NAME);
     if (!cc) {
-      this.o.log.info('render-controller.ts:63', `Pool ${name}: waiting for ControllerConfig ${CONTROLLER_CONFIG_NAME}`);
+      this.o.log.info('render-controller.ts:61', `Pool ${name}: waiting for ControllerConfig ${CONTROLLER_CONFIG_NAME}`);
       return;
     }
     let rendered;
@@ -66,7 +66,7 @@ export class RenderController {
       rendered = renderPool(pool, this.o.configs.list(), cc, { controllerVersion: this.o.controllerVersion });
     } catch (e) {
       if (!(e instanceof RenderError)) throw e;
-      this.o.log.error('render-controller.ts:71', renderFailedMessage(name, e));
+      this.o.log.error('render-controller.ts:69', renderFailedMessage(name, e));
       await this.setRenderDegraded(name, renderFailedMessage(name, e));
       // A change of the configs or the pool queues the pool again; nothing to retry until then.
       return;
@@ -76,7 +76,7 @@ export class RenderController {
     if (!this.o.configs.get(configName)) {
       try {
         this.o.configs.upsert((await this.o.clients.custom.createClusterCustomObject({ ...CONFIGS, body: config })) as MachineConfig);
-        this.o.log.info('render-controller.ts:81', `Generated machineconfig ${configName} from ${source.length} configs: ${JSON.stringify(source)}`);
+        this.o.log.info('render-controller.ts:79', `Generated machineconfig ${configName} from ${source.length} configs: ${JSON.stringify(source)}`);
       } catch (e) {
         if (!isAlreadyExists(e)) throw e;
       }
@@ -92,7 +92,7 @@ export class RenderController {
         if (isConflict(e)) this.o.pools.upsert((await this.o.clients.custom.getClusterCustomObject({ ...POOLS, name })) as MachineConfigPool);
         throw e;
       }
-      if (current.spec.configuration?.name !== configName) this.o.log.info('render-controller.ts:97', `Pool ${name}: now targeting: ${configName}`);
+      if (current.spec.configuration?.name !== configName) this.o.log.info('render-controller.ts:95', `Pool ${name}: now targeting: ${configName}`);
     });
     await this.setRenderDegraded(name, undefined);
   }

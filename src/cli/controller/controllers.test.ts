@@ -145,7 +145,9 @@ describe('operator and controller rolling out the osImageURL ConfigMap', needsKu
     await patchPool({ maxUnavailable: 2 });
     maxSeenUnavailable = 0;
     const wait = api.spawnKubectl(['wait', 'mcp/worker', '--for=condition=Updated=False', '--timeout=60s']);
-    await setConfigMap({ osImageURL: image('b') });
+    // The seed's command, with kubectl.
+    const patched = await kubectl(['patch', 'cm', '-n', MCO_NAMESPACE, OSIMAGEURL_CONFIGMAP, '--type=merge', '-p', JSON.stringify({ data: { osImageURL: image('b') } })]);
+    assert.equal(patched.stdout, 'configmap/machine-config-osimageurl patched\n', patched.stderr);
     const target = await newTarget(before);
     assert.match(target, /^rendered-worker-[0-9a-f]{32}$/);
     const rendered = (await custom.getClusterCustomObject({ ...CONFIGS, name: target })) as { spec: { osImageURL: string } };
