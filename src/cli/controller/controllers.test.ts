@@ -269,6 +269,31 @@ describe('operator and controller rolling out the osImageURL ConfigMap', needsKu
     await until('RenderDegraded cleared', async () => condition(await pool(), 'RenderDegraded') === 'False' || undefined);
   });
 
+  test('mco prune rendered lists, then removes, the rendered configs no pool or node uses; the ones in use stay', async () => {
+    const mco = (args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> =>
+      new Promise((resolve, reject) => {
+        const child = spawn(process.execPath, [MCO_JS, 'prune', 'rendered', '--kubeconfig', api.kubeconfig, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+        child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+        child.once('error', reject);
+        child.once('close', (status) => resolve({ status, stdout, stderr }));
+      });
+    const target = (await pool()).spec.configuration!.name!;
+    const before = await renderedWorkers();
+    assert.ok(before.length >= 3, `several rendered worker configs: ${before.join(', ')}`);
+    const dry = await mco(['--pool', 'worker']);
+    assert.equal(dry.status, 0, dry.stderr);
+    assert.match(dry.stdout, /^Dry run enabled - no modifications will be made\. Add --confirm to remove rendered machine configs\.\n/);
+    assert.match(dry.stdout, new RegExp(`Skipping rendered MachineConfig ${target}: in use by MachineConfigPool worker spec\\.configuration, MachineConfigPool worker status\\.configuration, Node worker-0 currentConfig`));
+    assert.deepEqual(await renderedWorkers(), before, 'a dry run deletes nothing');
+    const real = await mco(['--pool', 'worker', '--confirm']);
+    assert.equal(real.status, 0, real.stderr);
+    assert.deepEqual(await renderedWorkers(), [target]);
+    assert.equal(((await custom.listClusterCustomObject(CONFIGS)) as { items: { metadata: { name: string } }[] }).items.filter((m) => m.metadata.name.startsWith('rendered-master-')).length > 0, true, 'other pools untouched');
+  });
+
   test('killing the leading controller mid-rollout loses no progress: the standby takes over within the lease and finishes', async () => {
     await controller!.stop();
     controller = undefined;
