@@ -7,6 +7,7 @@ import * as https from 'node:https';
 import * as k8s from '@kubernetes/client-node';
 import { CONTROLLER_CONFIGS, MACHINE_CONFIG_POOLS, MACHINE_CONFIGS, MCO_GROUP, MCO_VERSION } from '../api/group.js';
 import type { Klog } from '../api/klog.js';
+import type { ObjectStore } from './store.js';
 
 export interface Clients {
   kc: k8s.KubeConfig;
@@ -116,7 +117,7 @@ export async function startInformer<T extends Named>(
   lw.on('error', (err: unknown) => {
     if (stopped) return;
     failures++;
-    opts.log.warning('kube.ts:119', `watch of ${path} failed (${apiMessage(err)}); restarting`);
+    opts.log.warning('kube.ts:120', `watch of ${path} failed (${apiMessage(err)}); restarting`);
     timer = setTimeout(() => void lw.start().catch(() => undefined), Math.min(100 * 2 ** failures, 5000));
   });
   await lw.start();
@@ -147,3 +148,33 @@ export async function retryOnConflict<T>(write: () => Promise<T>, steps = 5, del
     }
   }
 }
+
+/**
+ * A conditional write of the cluster-scoped object `name` of `r`, decided from `store`'s copy:
+ * `write(current)` writes (carrying current's resourceVersion) and returns what the server
+ * stored, which the store keeps; it returns undefined when nothing needs writing. A 409
+ * refreshes the store from the server and decides again.
+ */
+export async function updateFromStore<T extends Named>(
+  custom: k8s.CustomObjectsApi,
+  r: Plural,
+  name: string,
+  store: ObjectStore<T>,
+  write: (current: T) => Promise<unknown> | undefined,
+): Promise<void> {
+  await retryOnConflict(async () => {
+    const current = store.get(name);
+    if (!current) return;
+    try {
+      const written = await write(current);
+      // The server's answer is the object as stored (custom objects come back as plain JSON).
+      if (written) store.upsert(written as T);
+    } catch (e) {
+      if (isConflict(e)) store.upsert((await custom.getClusterCustomObject({ ...r, name })) as T);
+      throw e;
+    }
+  });
+}
+
+/** A metav1.Time: RFC 3339 in whole seconds, as conditions carry it. */
+export const metaTime = (d: Date): string => d.toISOString().replace(/\.\d+Z$/, 'Z');
