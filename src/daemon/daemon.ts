@@ -106,6 +106,7 @@ class Daemon {
   async start(): Promise<RunningDaemon> {
     const listen = this.opts.metricsListen ?? DEFAULT_METRICS_LISTEN;
     const server = listen === '' ? undefined : await serveMetrics(this.metrics, listen);
+    if (server) this.log.info(`Serving metrics on ${server.address}`);
     this.bootId = this.opts.bootId();
     this.root = await openHostRoot(this.opts.sysroot, this.opts.readCmdline ? { readCmdline: this.opts.readCmdline } : {});
     const booted = this.root.booted;
