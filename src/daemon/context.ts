@@ -21,7 +21,7 @@ export const DAEMON_CRASH_POINTS = [
   'kargs-applied',
   'pending-written',
   'rebooted',
-  'validated',
+  'pending-validated',
 ] as const;
 export type DaemonCrashPoint = (typeof DAEMON_CRASH_POINTS)[number];
 

@@ -406,8 +406,8 @@ class Daemon {
     this.log.info(pending ? `Validating against pending config ${expected}` : `Validating against current config ${expected}`);
     await this.validate(await this.machineConfig(expected));
     this.log.info('Validated on-disk state');
-    this.opts.crashPoint?.('validated');
     if (pending) {
+      this.opts.crashPoint?.('pending-validated');
       await this.api.event('Normal', 'NodeDone', `Setting node ${this.opts.nodeName}, currentConfig ${pending} to Done`);
       await this.setState(node, STATE_DONE, { reason: '', currentConfig: pending });
       clearUpdateJournal(this.root);

@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -62,11 +63,19 @@ class NodeDaemon {
   boots = 0;
   private child: ChildProcess | undefined;
   private stopped = false;
+  /** MCO_CRASH_AT for every boot until one is killed there. */
+  private crashAt: string | undefined;
   exits: (number | string | null)[] = [];
 
   constructor(readonly name: string, readonly node: TestNode, private readonly kubeconfig: string, private readonly env: Record<string, string> = {}) {}
 
   /** Starts (boots) the daemon; `extraEnv` for this run only (e.g. MCO_CRASH_AT). */
+  /** Boots with MCO_CRASH_AT=step (through reboots) until the daemon is killed there. */
+  startCrashingAt(step: string): void {
+    this.crashAt = step;
+    this.start();
+  }
+
   start(extraEnv: Record<string, string> = {}): void {
     this.stopped = false;
     this.boots++;
@@ -78,6 +87,7 @@ class NodeDaemon {
         MCO_DAEMON_MAX_BACKOFF_MS: '2000',
         MCO_PIVOT_RETRY_DELAYS_MS: '200,200',
         ...this.env,
+        ...(this.crashAt ? { MCO_CRASH_AT: this.crashAt } : {}),
         ...extraEnv,
       },
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -90,14 +100,16 @@ class NodeDaemon {
       process.off('exit', kill);
       this.exits.push(code ?? signal);
       this.child = undefined;
+      if (signal === 'SIGKILL') this.crashAt = undefined;
       // A reboot: the supervisor boots the node again, as a machine would.
       if (code === 0 && !this.stopped) this.start();
     });
     this.child = child;
   }
 
-  get running(): boolean {
-    return this.child !== undefined;
+  /** Resolves when the daemon process is not running (killed, or stopped). */
+  async exited(): Promise<void> {
+    await until(`${this.name}'s daemon to exit`, () => this.child === undefined, 120_000, () => this.log);
   }
 
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
@@ -264,5 +276,103 @@ describe('machine-config-daemon start, end to end', { skip }, () => {
     await untilState(d, 'Done', 'rendered-worker-a2', 60_000);
     await d.stop();
     assert.deepEqual(d.exits.filter((e) => e !== 0), [], 'the daemon never failed');
+  });
+
+  test('faults: a bad image digest is Degraded naming the image and leaves the node booting v1, reverting recovers; registry 500s are retried; the API server down for 20 s mid-update never shows Degraded', async (t) => {
+    const bad = `${registry.host}/ocp/machine-os-content@sha256:${'0'.repeat(64)}`;
+    await createConfig(rendered('rendered-worker-b1', { osImageURL: os.images.v1, files: { '/etc/b.conf': 'one\n' } }));
+    await createConfig(rendered('rendered-worker-bad', { osImageURL: bad, files: { '/etc/b.conf': 'bad\n' } }));
+    // The second version through a proxy that answers 500 to the first registry requests.
+    let failures = 0;
+    const proxy = http.createServer((req, res) => {
+      if (failures < 8) {
+        failures++;
+        res.writeHead(500, { 'Content-Type': 'application/json' }).end('{"errors":[{"code":"UNKNOWN","message":"injected"}]}');
+        return;
+      }
+      const upstream = http.request({ host: '127.0.0.1', port: Number(registry.host.split(':')[1]), path: req.url, method: req.method, headers: { ...req.headers, host: registry.host } }, (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      });
+      req.pipe(upstream);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    t.after(() => new Promise<void>((r) => proxy.close(() => r())));
+    const proxyHost = `127.0.0.1:${(proxy.address() as { port: number }).port}`;
+    const v2ViaProxy = os.images.v2.replace(registry.host, proxyHost);
+    await createConfig(rendered('rendered-worker-b2', { osImageURL: v2ViaProxy, files: { '/etc/b.conf': 'two\n' } }));
+
+    const d = await newNode('worker-1', 'rendered-worker-b1', { MCO_DAEMON_TRANSIENT_BOUND_MS: '120000' });
+    fs.mkdirSync(await etcOf(d, 'etc'), { recursive: true });
+    fs.writeFileSync(await etcOf(d, 'etc/b.conf'), 'one\n');
+    d.start();
+    await until('first run', () => /In desired config rendered-worker-b1/.test(d.log), 60_000, () => d.log);
+    const cmdlineBefore = fs.readFileSync(d.node.cmdline, 'utf8');
+
+    await setDesired('worker-1', 'rendered-worker-bad');
+    const degraded = await untilState(d, 'Degraded', '', 60_000);
+    assert.ok(degraded[`${A}reason`]!.includes(bad), `the reason names the image: ${degraded[`${A}reason`]}`);
+    assert.equal(realList(d)[0], os.commits.v1, 'v1 is still the default deployment');
+    assert.equal(fs.readFileSync(d.node.cmdline, 'utf8'), cmdlineBefore, 'no reboot');
+    assert.equal(fs.readFileSync(await etcOf(d, 'etc/b.conf'), 'utf8'), 'one\n', 'the file the failed update wrote was put back');
+    await setDesired('worker-1', 'rendered-worker-b1');
+    await untilState(d, 'Done', 'rendered-worker-b1', 30_000);
+
+    // Registry 500s: retried (the pivot's own retries, then the daemon's backoff), never Degraded.
+    const states = new Set<string>();
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        const a = await annotations('worker-1').catch(() => undefined);
+        if (a) states.add(a[`${A}state`] ?? '');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    await setDesired('worker-1', 'rendered-worker-b2');
+    await untilState(d, 'Done', 'rendered-worker-b2', 120_000);
+    assert.ok(failures >= 8, 'the proxy failed requests');
+    assert.match(d.log, /transient, retrying/);
+
+    // The API server stopped for 20 s as soon as the update starts; the node finishes.
+    const address = api.url.replace('https://', '');
+    await setDesired('worker-1', 'rendered-worker-b1');
+    await until('Working', async () => ((await annotations('worker-1'))[`${A}state`] === 'Working' ? true : undefined), 60_000, () => d.log);
+    await api.stop();
+    await new Promise((r) => setTimeout(r, 20_000));
+    api = await startApiServer({ after: (fn) => teardown.push(fn) }, { dataDir, args: ['--listen', address] });
+    await untilState(d, 'Done', 'rendered-worker-b1', 120_000);
+    polling = false;
+    await poller;
+    assert.deepEqual([...states].filter((s) => s !== 'Done' && s !== 'Working'), [], `states seen: ${[...states].join(', ')}`);
+    assert.doesNotMatch(d.log.slice(d.log.lastIndexOf('rendered-worker-b2 to rendered-worker-b1')), /Marking Degraded/);
+    assert.equal(realList(d)[0], os.commits.v1);
+    await d.stop();
+  });
+
+  test('kill -9 at each named step of an update, then a restart: the node converges to the desired config', async () => {
+    await createConfig(rendered('rendered-worker-k1', { osImageURL: os.images.v1, files: { '/etc/k.conf': 'k1\n', '/etc/only-k1.conf': 'x\n' } }));
+    await createConfig(rendered('rendered-worker-k2', { osImageURL: os.images.v2, files: { '/etc/k.conf': 'k2\n' }, kernelArguments: ['nosmt'] }));
+    const d = await newNode('worker-2', 'rendered-worker-k1');
+    fs.writeFileSync(await etcOf(d, 'etc/k.conf'), 'k1\n');
+    fs.writeFileSync(await etcOf(d, 'etc/only-k1.conf'), 'x\n');
+    const steps = ['update-journal-written', 'drained', 'files-written', 'deploy-checked-out', 'os-staged', 'kargs-applied', 'pending-written', 'rebooted', 'pending-validated'];
+    let target = 'rendered-worker-k1';
+    const killed: string[] = [];
+    for (const step of steps) {
+      target = target === 'rendered-worker-k1' ? 'rendered-worker-k2' : 'rendered-worker-k1';
+      await setDesired('worker-2', target);
+      d.startCrashingAt(step);
+      await d.exited();
+      if (d.exits.at(-1) === 'SIGKILL') killed.push(step);
+      d.start();
+      await untilState(d, 'Done', target, 120_000);
+      const k2 = target === 'rendered-worker-k2';
+      assert.equal(fs.readFileSync(await etcOf(d, 'etc/k.conf'), 'utf8'), k2 ? 'k2\n' : 'k1\n', `after a kill at ${step}`);
+      assert.equal(fs.existsSync(await etcOf(d, 'etc/only-k1.conf')), !k2, `only-k1.conf after a kill at ${step}`);
+      assert.equal(realList(d)[0], k2 ? os.commits.v2 : os.commits.v1, `default deployment after a kill at ${step}`);
+      assert.equal(/(^| )nosmt( |$)/.test(fs.readFileSync(d.node.cmdline, 'utf8')), k2, `kernel arguments after a kill at ${step}`);
+      await d.stop();
+    }
+    assert.deepEqual(killed, steps, 'the daemon was killed at every step');
   });
 });
