@@ -359,6 +359,7 @@ describe('machine-config-daemon start, end to end', { skip }, () => {
     let target = 'rendered-worker-k1';
     const killed: string[] = [];
     for (const step of steps) {
+      const t0 = Date.now();
       target = target === 'rendered-worker-k1' ? 'rendered-worker-k2' : 'rendered-worker-k1';
       await setDesired('worker-2', target);
       d.startCrashingAt(step);
@@ -372,6 +373,8 @@ describe('machine-config-daemon start, end to end', { skip }, () => {
       assert.equal(realList(d)[0], k2 ? os.commits.v2 : os.commits.v1, `default deployment after a kill at ${step}`);
       assert.equal(/(^| )nosmt( |$)/.test(fs.readFileSync(d.node.cmdline, 'utf8')), k2, `kernel arguments after a kill at ${step}`);
       await d.stop();
+      if (process.env['MCO_TEST_DEBUG']) fs.writeFileSync(`/tmp/kill-${step}.log`, `${Date.now() - t0} ms\n${d.log}`);
+      d.log = '';
     }
     assert.deepEqual(killed, steps, 'the daemon was killed at every step');
   });
