@@ -381,7 +381,7 @@ class Daemon {
       if (mc.spec.osImageURL && mc.spec.osImageURL !== booted) {
         this.log.info(`Bootstrap pivot required to: ${mc.spec.osImageURL}`);
         this.updating = true;
-        await pivot(this.opts.sysroot, mc.spec.osImageURL, { source: this.opts.source, log: (l) => this.log.info(l), ...(this.opts.readCmdline ? { readCmdline: this.opts.readCmdline } : {}) });
+        await pivot(this.opts.sysroot, mc.spec.osImageURL, { source: this.opts.source, log: this.log.info, ...(this.opts.readCmdline ? { readCmdline: this.opts.readCmdline } : {}) });
         writeUpdateJournal(this.root, { from: null, to: current, step: 'pending', bootId: this.bootId });
         await rebootInto(ctx, current);
         return true;

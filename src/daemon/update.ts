@@ -70,7 +70,7 @@ export async function runUpdate(ctx: DaemonContext, req: UpdateRequest): Promise
   }
   ctx.crashPoint?.('drained');
 
-  const writes = writeHostConfig(ctx.root, [oldCfg, ...(req.alsoOnHost ?? [])], newCfg, (line) => log.info(line));
+  const writes = writeHostConfig(ctx.root, [oldCfg, ...(req.alsoOnHost ?? [])], newCfg, log.info);
   const os = { staged: false };
   try {
     writes.writeFile(CURRENT_CONFIG_PATH, Buffer.from(JSON.stringify(newMc)), 0o644);
@@ -103,7 +103,7 @@ async function applyOsChanges(ctx: DaemonContext, oldCfg: HostConfig, newCfg: Ho
     try {
       const result = await pivot(ctx.sysroot, newCfg.osImageURL, {
         source: ctx.source,
-        log: (line) => log.info(line),
+        log: log.info,
         sleep: (ms) => ctx.clock.sleep(ms, ctx.signal),
         ...(ctx.idleIo ? { idleIo: ctx.idleIo } : {}),
         ...sysrootOpts(ctx),
@@ -116,7 +116,7 @@ async function applyOsChanges(ctx: DaemonContext, oldCfg: HostConfig, newCfg: Ho
     }
   }
   ctx.crashPoint?.('os-staged');
-  if (await applyKernelArguments(ctx.sysroot, oldCfg.kernelArguments, newCfg.kernelArguments, { log: (line) => log.info(line), ...sysrootOpts(ctx) })) os.staged = true;
+  if (await applyKernelArguments(ctx.sysroot, oldCfg.kernelArguments, newCfg.kernelArguments, { log: log.info, ...sysrootOpts(ctx) })) os.staged = true;
   ctx.crashPoint?.('kargs-applied');
   if (os.staged) await api.event('Normal', 'OSUpdateStaged', 'Changes to OS staged');
 }

@@ -34,7 +34,7 @@ export const command: Command = {
       nodeName,
       kubeConfig: kc,
       sysroot,
-      source: registryImageSource(client, { log: (line) => logger.info(line) }),
+      source: registryImageSource(client, { log: logger.info }),
       rebooter: async () => {
         await reboot();
         if (simulated) logger.info(`reboot: node ${nodeName} boots its default entry (${ctx.env['MCO_KERNEL_CMDLINE_FILE']} rewritten)`);
