@@ -18,7 +18,8 @@ import { addLayerBlob, pythonLayer, writeOciLayout } from '../image/extract-test
 import { needsRegistryAndSkopeo, skopeo, startDockerRegistry, startEmbeddedRegistry } from '../image/testing.js';
 import { ok, ostree, runMco, type RunResult } from '../ostree/testing.js';
 import { bootCommandLine } from '../sysroot/boot.js';
-import { needsOstree, writeOsTree } from '../sysroot/sysroot-fixtures.js';
+import { needsOstree } from '../sysroot/sysroot-fixtures.js';
+import { buildOsImages, installNode, removeSysrootDir } from './os-images-testing.js';
 
 const DAEMON_JS = fileURLToPath(new URL('../cli/machine-config-daemon.js', import.meta.url));
 const skip = needsOstree.skip || needsRegistryAndSkopeo.skip;
@@ -63,35 +64,10 @@ const realList = (w: World): string[] => [...realStatus(w).matchAll(/^[ *] rhcos
 /** Two versions built into images on `host`, and a node installed on v1 (as a pivot to v1 would leave it). */
 async function world(t: TestContext, host: string): Promise<World> {
   const dir = fs.mkdtempSync(join(tmpdir(), 'mco-pivot-e2e-'));
-  t.after(() => {
-    // Deployment directories are immutable, as ostree leaves them.
-    const deploy = join(dir, 'sysroot', 'ostree', 'deploy', 'rhcos', 'deploy');
-    const dirs = fs.existsSync(deploy) ? fs.readdirSync(deploy).filter((n) => !n.endsWith('.origin')).map((n) => join(deploy, n)) : [];
-    if (dirs.length) spawnSync('chattr', ['-i', ...dirs]);
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-  const repo = join(dir, 'build-repo');
-  ok(ostree(['init', '--mode=archive', `--repo=${repo}`]), 'ostree init');
-  const commits = {} as World['commits'];
-  const images = {} as World['images'];
-  for (const [v, version] of [['v1', '46.82.202012051820-0'], ['v2', '46.82.202101191342-0']] as const) {
-    const tree = join(dir, `tree-${v}`);
-    writeOsTree(tree, { version, kernel: `KERNEL ${v}\n`, etc: { 'app.conf': `a=${v}\n` } });
-    for (let i = 0; i < 50; i++) fs.writeFileSync(join(tree, 'usr', `pkg-${i}`), `${i < 5 ? v : 'same'} ${i}\n`);
-    commits[v] = ok(ostree(['commit', `--repo=${repo}`, '-b', 'rhcos', '--timestamp=@1606372800', `--add-metadata-string=version=${version}`, tree]), 'commit').stdout.trim();
-    const digest = ok(runMco(['image', 'build', '--from-commit', `${repo}:${commits[v]}`, '--to', `${host}/ocp/machine-os-content:${v}`, '--insecure', '-q']), `mco image build ${v}`).stdout.trim();
-    assert.match(digest, /^sha256:[0-9a-f]{64}$/);
-    images[v] = `${host}/ocp/machine-os-content@${digest}`;
-  }
-  const sysroot = join(dir, 'sysroot');
-  fs.mkdirSync(sysroot);
-  ok(ostree(['admin', 'init-fs', sysroot]), 'init-fs');
-  ok(ostree(['admin', 'os-init', `--sysroot=${sysroot}`, 'rhcos']), 'os-init');
-  // The installer's work: v1 deployed with the pivot origin of its image.
-  ok(runMco(['host', 'rebase', `--sysroot=${sysroot}`, `${repo}:${commits.v1}`, '--os=rhcos', `--custom-origin-url=pivot://${images.v1}`, '--custom-origin-description=Managed by machine-config-operator']), 'install v1');
-  const cmdline = join(dir, 'cmdline');
-  fs.writeFileSync(cmdline, await bootCommandLine(sysroot));
-  return { dir, sysroot, cmdline, images, commits };
+  t.after(() => removeSysrootDir(dir));
+  const os = buildOsImages(dir, host);
+  const { sysroot, cmdline } = await installNode(dir, os);
+  return { dir, sysroot, cmdline, images: os.images, commits: os.commits };
 }
 
 /** The whole story on one registry. */
