@@ -318,6 +318,26 @@ describe('machine-config-daemon start, end to end', { skip }, () => {
     await setDesired('worker-1', 'rendered-worker-b1');
     await untilState(d, 'Done', 'rendered-worker-b1', 30_000);
 
+    // Bad input: a relative path and a unit name that is not one → Degraded naming config and field, nothing written.
+    await createConfig(rendered('rendered-worker-badpath', { osImageURL: os.images.v1, files: { 'etc/relative.conf': 'x\n' } }));
+    await setDesired('worker-1', 'rendered-worker-badpath');
+    const badPath = await until('Degraded for the relative path', async () => {
+      const a = await annotations('worker-1');
+      return a[`${A}state`] === 'Degraded' && a[`${A}reason`]!.includes('badpath') ? a : undefined;
+    }, 60_000, () => d.log);
+    assert.equal(badPath[`${A}reason`], 'rendered-worker-badpath: spec.config.storage.files[0].path: "etc/relative.conf" is not an absolute path');
+    assert.equal(fs.readFileSync(await etcOf(d, 'etc/b.conf'), 'utf8'), 'one\n');
+    await setDesired('worker-1', 'rendered-worker-b1');
+    await untilState(d, 'Done', 'rendered-worker-b1', 30_000);
+    await setDesired('worker-1', 'rendered-worker-missing');
+    const missing = await until('Degraded for the missing config', async () => {
+      const a = await annotations('worker-1');
+      return a[`${A}state`] === 'Degraded' && a[`${A}reason`]!.includes('missing') ? a : undefined;
+    }, 60_000, () => d.log);
+    assert.equal(missing[`${A}reason`], 'Getting MachineConfig rendered-worker-missing: machineconfigs.machineconfiguration.openshift.io "rendered-worker-missing" not found');
+    await setDesired('worker-1', 'rendered-worker-b1');
+    await untilState(d, 'Done', 'rendered-worker-b1', 30_000);
+
     // Registry 500s: retried (the pivot's own retries, then the daemon's backoff), never Degraded.
     const states = new Set<string>();
     let polling = true;
