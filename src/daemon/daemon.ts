@@ -95,6 +95,7 @@ class Daemon {
   private transientSince: number | undefined;
   private watchers: FSWatcher[] = [];
   private watchedFor: string | undefined;
+  private driftTimer: NodeJS.Timeout | undefined;
   private configs = new Map<string, MachineConfig>();
 
   constructor(private readonly opts: DaemonOptions) {
@@ -115,6 +116,7 @@ class Daemon {
     this.startInformer();
     const done = this.loop().finally(async () => {
       for (const w of this.watchers) w.close();
+      clearTimeout(this.driftTimer);
       await this.informer?.stop();
       await server?.close();
     });
@@ -312,6 +314,17 @@ class Daemon {
     if (diffs.length > 0) throw new Error(validationMessage(mc.metadata.name!, diffs));
   }
 
+  /** A drift check shortly after a change: a burst of edits is reported in one reason. */
+  private driftSoon(): void {
+    if (this.driftTimer) return;
+    this.driftTimer = setTimeout(() => {
+      this.driftTimer = undefined;
+      this.driftCheck = true;
+      this.poke();
+    }, 250);
+    this.driftTimer.unref();
+  }
+
   /** An fs watch on the directories holding the config's files: a change wakes a drift check at once. */
   private watchOwnedPaths(config: HostConfig): void {
     if (this.watchedFor === config.name) return;
@@ -320,10 +333,7 @@ class Daemon {
     this.watchedFor = config.name;
     for (const dir of new Set(ownedPaths(config).map((p) => dirname(this.root.resolve(p))))) {
       try {
-        const w = watch(dir, { persistent: false }, () => {
-          this.driftCheck = true;
-          this.poke();
-        });
+        const w = watch(dir, { persistent: false }, () => this.driftSoon());
         w.on('error', () => w.close());
         this.watchers.push(w);
       } catch (e) {
