@@ -15,6 +15,9 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import { startApiServer, type TestApiServer } from '../../apiserver/testing.js';
+import { startDaemon, type RunningDaemon } from '../../daemon/daemon.js';
+import { RegistryClient } from '../../image/registry-client.js';
+import { registryImageSource } from '../../node/os-image.js';
 import { needsRegistryAndSkopeo, startEmbeddedRegistry } from '../../image/testing.js';
 import { buildOsImages, installNode, removeSysrootDir, type OsImages, type TestNode } from '../../node/os-images-testing.js';
 import { ok, ostree } from '../../ostree/testing.js';
@@ -381,7 +384,6 @@ describe('machine-config-daemon start, end to end', { skip }, () => {
     let target = 'rendered-worker-k1';
     const killed: string[] = [];
     for (const step of steps) {
-      const t0 = Date.now();
       target = target === 'rendered-worker-k1' ? 'rendered-worker-k2' : 'rendered-worker-k1';
       await setDesired('worker-2', target);
       d.startCrashingAt(step);
@@ -395,9 +397,39 @@ describe('machine-config-daemon start, end to end', { skip }, () => {
       assert.equal(realList(d)[0], k2 ? os.commits.v2 : os.commits.v1, `default deployment after a kill at ${step}`);
       assert.equal(/(^| )nosmt( |$)/.test(fs.readFileSync(d.node.cmdline, 'utf8')), k2, `kernel arguments after a kill at ${step}`);
       await d.stop();
-      if (process.env['MCO_TEST_DEBUG']) fs.writeFileSync(`/tmp/kill-${step}.log`, `${Date.now() - t0} ms\n${d.log}`);
       d.log = '';
     }
     assert.deepEqual(killed, steps, 'the daemon was killed at every step');
+  });
+
+  test('startDaemon() in-process, as the lab hosts daemons: injected rebooter, command line reader, boot id and logger; done says reboot, then stopped', async () => {
+    await createConfig(rendered('rendered-worker-l1', { osImageURL: os.images.v1 }));
+    await createConfig(rendered('rendered-worker-l2', { osImageURL: os.images.v1, files: { '/etc/lab.conf': 'lab\n' } }));
+    const d = await newNode('worker-3', 'rendered-worker-l1');
+    const lines: string[] = [];
+    const client = new RegistryClient({ insecure: true });
+    teardown.push(() => client.close());
+    const boot = (): Promise<RunningDaemon> => startDaemon({
+      nodeName: 'worker-3',
+      kubeConfig: kubeConfigFor(api, api.tokens.node('worker-3')),
+      sysroot: d.node.sysroot,
+      source: registryImageSource(client),
+      readCmdline: () => fs.readFileSync(d.node.cmdline, 'utf8'),
+      rebooter: async () => fs.writeFileSync(d.node.cmdline, await bootCommandLine(d.node.sysroot)),
+      bootId: () => String(fs.statSync(d.node.cmdline).ctimeMs),
+      logger: { info: (m) => lines.push(`I ${m}`), warning: (m) => lines.push(`W ${m}`), error: (m) => lines.push(`E ${m}`) },
+      metricsListen: '',
+      driftIntervalMs: 500,
+    });
+    const first = await boot();
+    await until('first run', () => lines.includes('I In desired config rendered-worker-l1'), 60_000, () => lines.join('\n'));
+    await setDesired('worker-3', 'rendered-worker-l2');
+    assert.equal(await first.done, 'reboot');
+    assert.ok(lines.includes('I initiating reboot: Node will reboot into config rendered-worker-l2'), lines.join('\n'));
+    const second = await boot();
+    await untilState(d, 'Done', 'rendered-worker-l2', 60_000);
+    assert.equal(fs.readFileSync(await etcOf(d, 'etc/lab.conf'), 'utf8'), 'lab\n');
+    await second.stop();
+    assert.equal(await second.done, 'stopped');
   });
 });
