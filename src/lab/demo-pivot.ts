@@ -7,6 +7,8 @@
  */
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
+import { createKlog } from '../api/klog.js';
+import { sourceLogger } from '../daemon/log.js';
 import { buildMachineOsContent, COMMIT_LABEL } from '../image/build.js';
 import { pushLayout } from '../image/push.js';
 import { parseImageReference } from '../image/reference.js';
@@ -98,7 +100,9 @@ export async function runPivotDemo(options: PivotDemoOptions): Promise<void> {
     // 3. The seed: force-pivot to the new image, reboot, then pivot back.
     const daemon = async (image: string): Promise<void> => {
       say(`\n[root@worker-0 ~]# machine-config-daemon pivot "${image}"`);
-      await pivot(sysroot, image, { source, log: (line) => say(`I1125 pivot.go] ${line}`), readCmdline, reboot });
+      // klog lines with the real time and pid, the source being the module that logged.
+      const log = sourceLogger(createKlog({ now: () => new Date(), pid: process.pid, write: say }));
+      await pivot(sysroot, image, { source, log: log.info, readCmdline, reboot });
     };
     await daemon(imageNew);
     await status();

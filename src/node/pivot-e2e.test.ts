@@ -19,7 +19,8 @@ import { needsRegistryAndSkopeo, skopeo, startDockerRegistry, startEmbeddedRegis
 import { ok, ostree, runMco, type RunResult } from '../ostree/testing.js';
 import { parseBlsEntry } from '../sysroot/bls.js';
 import { bootSimulatedNode, writeCmdlineFile } from '../sysroot/boot.js';
-import { needsOstree, removeWithSysroot, writeOsTree } from '../sysroot/sysroot-fixtures.js';
+import { needsOstree } from '../sysroot/sysroot-fixtures.js';
+import { buildOsImages, installNode, removeNodeDir } from './os-images-testing.js';
 
 const DAEMON_JS = fileURLToPath(new URL('../cli/machine-config-daemon.js', import.meta.url));
 const skip = needsOstree.skip || needsRegistryAndSkopeo.skip;
@@ -67,36 +68,10 @@ const realList = (w: World): string[] => [...realStatus(w).matchAll(/^[ *] rhcos
  */
 async function world(t: TestContext, host: string, options: { installer?: 'mco' | 'ostree' } = {}): Promise<World> {
   const dir = fs.mkdtempSync(join(tmpdir(), 'mco-pivot-e2e-'));
-  t.after(() => removeWithSysroot(dir, join(dir, 'sysroot')));
-  const repo = join(dir, 'build-repo');
-  ok(ostree(['init', '--mode=archive', `--repo=${repo}`]), 'ostree init');
-  const commits = {} as World['commits'];
-  const images = {} as World['images'];
-  for (const [v, version] of [['v1', '46.82.202012051820-0'], ['v2', '46.82.202101191342-0']] as const) {
-    const tree = join(dir, `tree-${v}`);
-    writeOsTree(tree, { version, kernel: `KERNEL ${v}\n`, etc: { 'app.conf': `a=${v}\n` } });
-    for (let i = 0; i < 50; i++) fs.writeFileSync(join(tree, 'usr', `pkg-${i}`), `${i < 5 ? v : 'same'} ${i}\n`);
-    commits[v] = ok(ostree(['commit', `--repo=${repo}`, '-b', 'rhcos', '--timestamp=@1606372800', `--add-metadata-string=version=${version}`, tree]), 'commit').stdout.trim();
-    const digest = ok(runMco(['image', 'build', '--from-commit', `${repo}:${commits[v]}`, '--to', `${host}/ocp/machine-os-content:${v}`, '--insecure', '-q']), `mco image build ${v}`).stdout.trim();
-    assert.match(digest, /^sha256:[0-9a-f]{64}$/);
-    images[v] = `${host}/ocp/machine-os-content@${digest}`;
-  }
-  const sysroot = join(dir, 'sysroot');
-  fs.mkdirSync(sysroot);
-  ok(ostree(['admin', 'init-fs', sysroot]), 'init-fs');
-  ok(ostree(['admin', 'os-init', `--sysroot=${sysroot}`, 'rhcos']), 'os-init');
-  // The installer's work: v1 deployed with the pivot origin of its image.
-  if (options.installer === 'ostree') {
-    ok(ostree(['pull-local', `--repo=${join(sysroot, 'ostree', 'repo')}`, repo, commits.v1]), 'pull-local v1');
-    const origin = join(dir, 'v1.origin');
-    fs.writeFileSync(origin, `[origin]\nrefspec=${commits.v1}\ncustom-url=pivot://${images.v1}\ncustom-description=Managed by machine-config-operator\n`);
-    ok(ostree(['admin', 'deploy', `--sysroot=${sysroot}`, '--os=rhcos', '--karg=root=LABEL=root', `--origin-file=${origin}`, commits.v1]), 'ostree admin deploy v1');
-  } else {
-    ok(runMco(['host', 'rebase', `--sysroot=${sysroot}`, `${repo}:${commits.v1}`, '--os=rhcos', `--custom-origin-url=pivot://${images.v1}`, '--custom-origin-description=Managed by machine-config-operator']), 'install v1');
-  }
-  const cmdline = join(dir, 'cmdline');
-  await bootSimulatedNode(sysroot, cmdline);
-  return { dir, sysroot, cmdline, images, commits };
+  t.after(() => removeNodeDir(dir));
+  const os = buildOsImages(dir, host);
+  const { sysroot, cmdline } = await installNode(dir, os, options);
+  return { dir, sysroot, cmdline, images: os.images, commits: os.commits };
 }
 
 /** The whole story on one registry. */
