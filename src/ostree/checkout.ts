@@ -10,7 +10,6 @@ import {
   mkdirSync, openSync, rmSync, symlinkSync, writeSync,
 } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Limiter } from './limit.js';
 import { decodeBareUserMeta, isSymlinkMode, type DirMeta, type Xattr } from './objects.js';
@@ -42,11 +41,17 @@ export async function checkout(repo: Repo, rev: string, dest: string, options: C
   const writer = new CheckoutWriter(repo, options);
   try {
     if (entry.kind === 'file') await writer.writeFile(entry.checksum, dest);
-    else await writer.writeDir(entry.tree, entry.meta, dest);
+    else await writer.writeDir(entry.tree, entry.meta, withoutTrailingSlash(dest));
   } finally {
     await writer.close();
   }
   return writer.result();
+}
+
+/** Paths under `dest` are concatenated (names are validated), so `dest` must not end in `/`. */
+function withoutTrailingSlash(dest: string): string {
+  const trimmed = dest.replace(/\/+$/, '');
+  return trimmed === '' ? '/' : trimmed;
 }
 
 /** How files are written: derived from the repo mode and the options, shared with workers. */
@@ -213,8 +218,10 @@ class CheckoutWriter {
       // --union leaves an existing directory's own metadata alone, as ostree does.
       if (!lstatSync(path).isDirectory()) throw new RepoError(`Not a directory: ${path}`);
     }
-    for (const [name, checksum] of tree.files) this.fileInWalk(checksum, join(path, name));
-    for (const [name, t, m] of tree.dirs) this.walk(t, m, join(path, name));
+    // Concatenated, not join()ed (join normalizes, once per file): decoding validated the names.
+    const prefix = path === '/' ? '/' : `${path}/`;
+    for (const [name, checksum] of tree.files) this.fileInWalk(checksum, prefix + name);
+    for (const [name, t, m] of tree.dirs) this.walk(t, m, prefix + name);
   }
 
   /** Most directories share a handful of dirmetas: read and decode each once. */

@@ -66,12 +66,16 @@ export interface FileObject {
 export class Repo {
   private readonly knownDirs = new Set<string>();
   readonly isRoot = process.getuid?.() === 0;
+  /** `PATH/objects/`, normalized once. */
+  private readonly objectsDir: string;
 
   private constructor(
     readonly path: string,
     readonly mode: RepoMode,
     readonly config: KeyFile,
-  ) {}
+  ) {
+    this.objectsDir = `${join(path, 'objects')}/`;
+  }
 
   /** Creates a repository (like `ostree init`); an existing repo of the same mode is opened. */
   static async init(path: string, options: { mode: RepoMode }): Promise<Repo> {
@@ -127,7 +131,8 @@ export class Repo {
 
   objectPath(type: ObjectType, checksum: string): string {
     const ext = type === 'file' ? (this.mode === 'archive' ? 'filez' : 'file') : type;
-    return join(this.path, 'objects', checksum.slice(0, 2), `${checksum.slice(2)}.${ext}`);
+    // Concatenated, not join()ed: this runs once per file of a checkout or commit.
+    return `${this.objectsDir}${checksum.slice(0, 2)}/${checksum.slice(2)}.${ext}`;
   }
 
   hasObjectSync(type: ObjectType, checksum: string): boolean {
