@@ -68,6 +68,8 @@ export class Repo {
   readonly isRoot = process.getuid?.() === 0;
   /** `PATH/objects/`, normalized once. */
   private readonly objectsDir: string;
+  /** Decoded dirtrees by checksum, once keepDecodedDirTrees() was called. */
+  private dirTrees: Map<string, DirTree> | undefined;
 
   private constructor(
     readonly path: string,
@@ -162,7 +164,21 @@ export class Repo {
   }
 
   loadDirTreeSync(checksum: string): DirTree {
-    return decodeAs(checksum, 'dirtree', this.readMetadataSync('dirtree', checksum), decodeDirTree);
+    const kept = this.dirTrees?.get(checksum);
+    if (kept) return kept;
+    const tree = decodeAs(checksum, 'dirtree', this.readMetadataSync('dirtree', checksum), decodeDirTree);
+    this.dirTrees?.set(checksum, tree);
+    return tree;
+  }
+
+  /**
+   * From now on, keeps every dirtree this Repo decodes (callers must not modify them), for an
+   * operation that walks the same trees twice: a deploy checks a commit out, then its cleanup's
+   * prune walks that commit again. Objects are named by their content, so a kept tree is what
+   * reading the object again would give, as long as the object is there.
+   */
+  keepDecodedDirTrees(): void {
+    this.dirTrees ??= new Map();
   }
 
   loadDirMetaSync(checksum: string): DirMeta {
