@@ -10,12 +10,11 @@ import {
   mkdirSync, openSync, rmSync, symlinkSync, writeSync,
 } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { pipeline } from 'node:stream/promises';
 import { Limiter } from './limit.js';
 import { decodeBareUserMeta, isSymlinkMode, type DirMeta, type Xattr } from './objects.js';
 import { lookupPath } from './path.js';
 import { RepoError, STREAM_THRESHOLD, type Repo } from './repo.js';
-import { WorkerPool } from './worker-pool.js';
+import type { WorkerPool } from './worker-pool.js';
 import { readXattr, writeXattrs } from './xattrs.js';
 
 export interface CheckoutOptions {
@@ -39,6 +38,7 @@ export interface CheckoutResult {
 export async function checkout(repo: Repo, rev: string, dest: string, options: CheckoutOptions = {}): Promise<CheckoutResult> {
   const entry = await lookupPath(repo, await repo.resolveRev(rev), options.subpath ?? '/');
   const writer = new CheckoutWriter(repo, options);
+  await writer.loadPool();
   try {
     if (entry.kind === 'file') await writer.writeFile(entry.checksum, dest);
     else await writer.writeDir(entry.tree, entry.meta, withoutTrailingSlash(dest));
@@ -168,6 +168,7 @@ class CheckoutWriter {
   private copied = 0;
   private readonly policy: CheckoutPolicy;
   private pool: WorkerPool<CheckoutJob, 'linked' | 'copied' | undefined> | undefined;
+  private poolModule: typeof import('./worker-pool.js') | undefined;
   private readonly largeFiles = new Limiter(2);
   /** Work still running in workers or streams; awaited before directories get their modes. */
   private readonly pending: Promise<void>[] = [];
@@ -188,6 +189,11 @@ class CheckoutWriter {
 
   async close(): Promise<void> {
     await this.pool?.close();
+  }
+
+  /** Worker threads copy files when they cannot be linked: only then is their module loaded (start-up time). */
+  async loadPool(): Promise<void> {
+    if (!this.policy.canLink && (this.opts.workers ?? availableParallelism()) > 0) this.poolModule = await import('./worker-pool.js');
   }
 
   /**
@@ -234,8 +240,8 @@ class CheckoutWriter {
   private fileInWalk(checksum: string, path: string): void {
     this.files++;
     const job = { checksum, path };
-    if (!this.pool && !this.policy.canLink && this.files > INLINE_FILES && (this.opts.workers ?? availableParallelism()) > 0) {
-      this.pool = new WorkerPool(new URL('./checkout-worker.js', import.meta.url), { repoPath: this.repo.path, policy: this.policy }, this.opts.workers ?? availableParallelism());
+    if (!this.pool && this.poolModule && this.files > INLINE_FILES) {
+      this.pool = new this.poolModule.WorkerPool(new URL('./checkout-worker.js', import.meta.url), { repoPath: this.repo.path, policy: this.policy }, this.opts.workers ?? availableParallelism());
     }
     if (this.pool) {
       this.pending.push(this.pool.run(job).then((outcome) => this.finish(job, outcome), (e: unknown) => {
@@ -267,6 +273,7 @@ class CheckoutWriter {
   private async streamFile(job: CheckoutJob): Promise<'copied'> {
     const { header } = this.repo.statFileObjectSync(job.checksum);
     if (this.policy.union) rmSync(job.path, { force: true });
+    const { pipeline } = await import('node:stream/promises');
     await pipeline(await this.repo.openFileContent(job.checksum), createWriteStream(job.path, { flags: 'wx', mode: 0o600 }));
     applyMeta(job.path, header, this.policy, false);
     return 'copied';

@@ -4,7 +4,6 @@
  * archive) and resolves refs. Every write goes to `tmp/` first and is renamed into place, so a
  * crash leaves at most unreferenced objects; refs are written last.
  */
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   closeSync, createReadStream, createWriteStream, fchmodSync, fchownSync, constants as fsConstants, futimesSync,
@@ -12,11 +11,9 @@ import {
   symlinkSync, writeFileSync, writeSync, type Stats,
 } from 'node:fs';
 import * as fs from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { threadId } from 'node:worker_threads';
-import * as zlib from 'node:zlib';
+import type { Readable } from 'node:stream';
 import { KeyFile } from './keyfile.js';
 import {
   decodeArchiveHeader, decodeBareUserMeta, decodeCommit, decodeDirMeta, decodeDirTree, encodeArchiveHeader,
@@ -24,6 +21,14 @@ import {
   type Commit, type DirMeta, type DirTree, type FileHeader, type ObjectType,
 } from './objects.js';
 import { readXattr, readXattrs, writeXattrs } from './xattrs.js';
+
+// Loaded on first use: every CLI command opens a repository, and most never compress, stream
+// or spawn (child_process alone pulls in net and dgram): start-up time they need not pay.
+const require = createRequire(import.meta.url);
+const zlib = (): typeof import('node:zlib') => require('node:zlib');
+const streams = (): typeof import('node:stream') => require('node:stream');
+let threadIdOnce: number | undefined;
+const threadId = (): number => (threadIdOnce ??= (require('node:worker_threads') as typeof import('node:worker_threads')).threadId);
 
 export class RepoError extends Error {
   override name = 'RepoError';
@@ -224,7 +229,7 @@ export class Repo {
 
   /** A unique path under `tmp/` for an object being written. */
   tmpName(): string {
-    return join(this.tmpDir, `obj-${process.pid}-${threadId}-${tmpCounter++}-${TMP_SALT}`);
+    return join(this.tmpDir, `obj-${process.pid}-${threadId()}-${tmpCounter++}-${TMP_SALT}`);
   }
 
   private ensureObjectDir(objectPath: string): void {
@@ -241,7 +246,7 @@ export class Repo {
    * 300 MB tree). Names never parse as objects, and prune removes stale ones.
    */
   private stagingPath(dest: string): string {
-    return `${dest}${STAGING_MARK}${process.pid}-${threadId}-${tmpCounter++}`;
+    return `${dest}${STAGING_MARK}${process.pid}-${threadId()}-${tmpCounter++}`;
   }
 
   /**
@@ -345,7 +350,7 @@ export class Repo {
   async openFileContent(checksum: string): Promise<Readable> {
     const path = this.objectPath('file', checksum);
     const { header } = this.statFileObjectSync(checksum);
-    if (isSymlinkMode(header.mode)) return Readable.from([]);
+    if (isSymlinkMode(header.mode)) return streams().Readable.from([]);
     if (this.mode !== 'archive') return createReadStream(path, { highWaterMark: 1 << 20 });
     const head = Buffer.alloc(8);
     const fd = openSync(path, 'r');
@@ -355,7 +360,7 @@ export class Repo {
       closeSync(fd);
     }
     const stream = createReadStream(path, { start: 8 + head.readUInt32BE(0), highWaterMark: 1 << 20 });
-    return stream.pipe(zlib.createInflateRaw());
+    return stream.pipe(zlib().createInflateRaw());
   }
 
   /** Reads a whole file object into memory: for small files. */
@@ -376,7 +381,7 @@ export class Repo {
     if (isSymlinkMode(header.mode)) return { header, size: 0, content: Buffer.alloc(0) };
     let content: Buffer;
     try {
-      content = zlib.inflateRawSync(raw.subarray(dataOffset));
+      content = zlib().inflateRawSync(raw.subarray(dataOffset));
     } catch (e) {
       throw new ObjectError(`Corrupted archive object ${checksum}: ${(e as Error).message}`, { cause: e });
     }
@@ -445,7 +450,7 @@ export class Repo {
     let mode = header.mode & 0o7777;
     if (this.mode === 'archive') {
       const head = encodeArchiveHeader(header, content.length);
-      data = symlink ? [head] : [head, zlib.deflateRawSync(content, { level: this.zlibLevel })];
+      data = symlink ? [head] : [head, zlib().deflateRawSync(content, { level: this.zlibLevel })];
       mode = 0o644;
     } else if (this.mode === 'bare-user') {
       if (symlink) data = Buffer.from(header.symlinkTarget + '\0');
@@ -488,7 +493,7 @@ export class Repo {
     if (this.mode === 'archive') {
       const out = createWriteStream(tmp, { mode: 0o644 });
       out.write(encodeArchiveHeader(header, source.size));
-      await pipeline(createReadStream(source.path, { highWaterMark: 1 << 20 }), zlib.createDeflateRaw({ level: this.zlibLevel }), out);
+      await streams().promises.pipeline(createReadStream(source.path, { highWaterMark: 1 << 20 }), zlib().createDeflateRaw({ level: this.zlibLevel }), out);
       return;
     }
     await fs.copyFile(source.path, tmp);
@@ -545,6 +550,7 @@ export class Repo {
   /** Makes everything written so far durable (like ostree's syncfs at transaction commit). */
   sync(): void {
     if (this.config.getBoolean('core', 'fsync') === false) return;
+    const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
     const r = spawnSync('sync', ['-f', this.path], { stdio: 'ignore' });
     if (r.error || r.status !== 0) throw new RepoError(`Syncing ${this.path} to disk failed`);
   }
