@@ -190,3 +190,48 @@ test('file checksum prefixes laid out directly are the generic serializer\'s byt
   // The libostree vectors above pin the layout itself; xattrs still go through the generic path.
   assert.throws(() => fileChecksumPrefix({ uid: 0, gid: 0, mode: 0o120777, symlinkTarget: 'a\0b', xattrs: [] }), /NUL/);
 });
+
+test('archive headers read directly agree with the generic reader, with and without xattrs, whole or damaged', () => {
+  const reference = (buf: Buffer): unknown => {
+    try {
+      const len = buf.readUInt32BE(0);
+      if (8 + len > buf.length) throw new Error('truncated');
+      const [size, uid, gid, mode, , target, xattrs] = deserialize('(tuuuusa(ayay))', buf.subarray(8, 8 + len)) as [bigint, number, number, number, number, string, [Buffer, Buffer][]];
+      const be = (n: number): number => Buffer.from(Uint32Array.of(n).buffer).readUInt32BE(0);
+      const names = xattrs.map(([n, v]) => {
+        if (n.length === 0 || n[n.length - 1] !== 0) throw new Error('xattr name');
+        return [n.subarray(0, -1).toString('utf8'), Buffer.from(v)];
+      });
+      const bytes = Buffer.alloc(8);
+      bytes.writeBigUInt64LE(size);
+      return { header: { uid: be(uid), gid: be(gid), mode: be(mode), symlinkTarget: target, xattrs: names }, size: Number(bytes.readBigUInt64BE(0)), dataOffset: 8 + len };
+    } catch {
+      return 'error';
+    }
+  };
+  const ours = (buf: Buffer): unknown => {
+    try {
+      return decodeArchiveHeader(buf);
+    } catch (e) {
+      assert.ok(e instanceof ObjectError, `not an ObjectError: ${(e as Error).message}`);
+      return 'error';
+    }
+  };
+  let seed = 11;
+  const rand = (n: number): number => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+  const targets = ['', 'libfoo.so.1', 'ünï/名前', 'x'.repeat(240), 'y'.repeat(300)];
+  let plain = 0;
+  for (let i = 0; i < 600; i++) {
+    const h: FileHeader = {
+      uid: [0, 1000, 4294967294][rand(3)]!, gid: rand(70000), mode: [0o100644, 0o120777, 0o104755][rand(3)]!,
+      symlinkTarget: targets[rand(targets.length)]!, xattrs: rand(3) === 0 ? [['security.capability', Buffer.from([1, 0, 0, 2, 0x80 + rand(100)])]] : [],
+    };
+    const buf = encodeArchiveHeader(h, [0, 1, 2 ** 31 + rand(1000), 2 ** 40][rand(4)]!);
+    assert.deepEqual(ours(buf), reference(buf), `header #${i}`);
+    if (h.xattrs.length === 0) plain++;
+    const bad = Buffer.from(buf);
+    bad[8 + rand(bad.length - 8)] ^= 1 << rand(8);
+    assert.deepEqual(ours(bad), reference(bad), `damaged header #${i}`);
+  }
+  assert.ok(plain > 100);
+});

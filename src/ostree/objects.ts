@@ -177,9 +177,32 @@ export function decodeArchiveHeader(buf: Buffer): { header: FileHeader; size: nu
   if (buf.length < 8) throw new ObjectError('Truncated archive object header');
   const len = buf.readUInt32BE(0);
   if (8 + len > buf.length) throw new ObjectError('Truncated archive object header');
+  const plain = plainArchiveHeader(buf, len);
+  if (plain) return { ...plain, dataOffset: 8 + len };
   const fields = parse(ARCHIVE_HEADER, buf.subarray(8, 8 + len), 'archive file header') as GValue[];
   const size = Number(bswap64(fields[0] as bigint));
   return { header: decodeFileHeaderFields(fields.slice(1)), size, dataOffset: 8 + len };
+}
+
+/**
+ * `(tuuuusa(ayay))` read directly when it has no xattrs and an ASCII symlink target (one per
+ * file of an archive checkout or pull); undefined for anything else, which the generic reader
+ * decodes or rejects: both give the same (tested).
+ */
+function plainArchiveHeader(buf: Buffer, len: number): { header: FileHeader; size: number } | undefined {
+  const k = len <= 0xff ? 1 : len <= 0xffff ? 2 : 4;
+  if (len < 25 + k || len > 0xffffffff) return undefined;
+  const at = 8 + len - k;
+  const targetEnd = 8 + (k === 1 ? buf[at]! : k === 2 ? buf.readUInt16LE(at) : buf.readUInt32LE(at));
+  // The xattr array (last) is empty only when the target ends where the framing offset starts.
+  if (targetEnd !== at || buf[targetEnd - 1] !== 0) return undefined;
+  for (let i = 32; i < targetEnd - 1; i++) if (buf[i]! === 0 || buf[i]! >= 0x80) return undefined;
+  const size = buf.readUInt32BE(8) * 2 ** 32 + buf.readUInt32BE(12);
+  if (size > Number.MAX_SAFE_INTEGER) return undefined;
+  return {
+    header: { uid: buf.readUInt32BE(16), gid: buf.readUInt32BE(20), mode: buf.readUInt32BE(24), symlinkTarget: buf.toString('latin1', 32, targetEnd - 1), xattrs: [] },
+    size,
+  };
 }
 
 // ---- dirmeta
