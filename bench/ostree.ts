@@ -461,10 +461,11 @@ function checks(rows: Row[]): Check[] {
 }
 
 function table(rows: Row[]): string {
-  const head = ['workload', 'mode', 'op', 'ours s', 'ostree s', 'ratio', 'ours peak MB', 'ostree peak MB', 'ours cpu s', 'ostree cpu s'];
+  const head = ['workload', 'mode', 'op', 'ours s', 'ostree s', 'ratio', 'ours peak MB', 'ostree peak MB', 'ours cpu s', 'ostree cpu s', 'cpu ratio'];
   const body = rows.map((r) => [
     r.workload, r.mode, r.op, r.ours.medianSeconds.toFixed(2), r.ostree.medianSeconds.toFixed(2), r.ratio.toFixed(2),
     r.ours.peakMB.toFixed(0), r.ostree.peakMB.toFixed(0), r.ours.medianCpuSeconds.toFixed(2), r.ostree.medianCpuSeconds.toFixed(2),
+    (r.ours.medianCpuSeconds / r.ostree.medianCpuSeconds).toFixed(2),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const fmt = (cells: string[]): string => cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
@@ -548,7 +549,7 @@ async function main(): Promise<number> {
     if (meta.maxLoadAverage > meta.cpus * 0.75) {
       out.push(`  note: 1-minute load average reached ${meta.maxLoadAverage.toFixed(1)} on ${meta.cpus} CPUs during the run: other processes competed, wall times are noisy (cpu s is the steadier figure)`);
     }
-    out.push('', table(rows), '  (s: median wall seconds; ratio: ours/ostree of those; peak MB: max RSS of the process tree; cpu s: median user+system seconds)', '');
+    out.push('', table(rows), '  (s: median wall seconds; ratio: ours/ostree of those; peak MB: max RSS of the process tree; cpu s: median user+system seconds; cpu ratio: ours/ostree of those)', '');
     out.push(`targets: commit ≤ ${TARGETS.commitRatio}× ostree's time, checkout ≤ ${TARGETS.checkoutRatio}×, deploy ≤ ${TARGETS.deployRatio}×, our peak RSS < ${TARGETS.peakMB} MB`);
     for (const c of results) out.push(checkLine(c));
     out.push(`(${results.filter((c) => c.pass).length}/${results.length} targets met; total bench time ${meta.totalSeconds.toFixed(0)} s)`);
