@@ -25,10 +25,14 @@ import { readXattr, readXattrs, writeXattrs } from './xattrs.js';
 // Loaded on first use: every CLI command opens a repository, and most never compress, stream
 // or spawn (child_process alone pulls in net and dgram): start-up time they need not pay.
 const require = createRequire(import.meta.url);
-const zlib = (): typeof import('node:zlib') => require('node:zlib');
-const streams = (): typeof import('node:stream') => require('node:stream');
-let threadIdOnce: number | undefined;
-const threadId = (): number => (threadIdOnce ??= (require('node:worker_threads') as typeof import('node:worker_threads')).threadId);
+/** `load()`, called once: zlib runs once per file of an archive repo, where a require() each would show. */
+function once<T>(load: () => T): () => T {
+  let value: T | undefined;
+  return () => (value ??= load());
+}
+const zlib = once((): typeof import('node:zlib') => require('node:zlib'));
+const streams = once((): typeof import('node:stream') => require('node:stream'));
+const threadId = once((): number => (require('node:worker_threads') as typeof import('node:worker_threads')).threadId);
 
 export class RepoError extends Error {
   override name = 'RepoError';
