@@ -10,13 +10,11 @@ import {
   mkdirSync, openSync, rmSync, symlinkSync, writeSync,
 } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { Limiter } from './limit.js';
 import { decodeBareUserMeta, isSymlinkMode, type DirMeta, type Xattr } from './objects.js';
 import { lookupPath } from './path.js';
 import { RepoError, STREAM_THRESHOLD, type Repo } from './repo.js';
-import { WorkerPool } from './worker-pool.js';
+import type { WorkerPool } from './worker-pool.js';
 import { readXattr, writeXattrs } from './xattrs.js';
 
 export interface CheckoutOptions {
@@ -40,13 +38,20 @@ export interface CheckoutResult {
 export async function checkout(repo: Repo, rev: string, dest: string, options: CheckoutOptions = {}): Promise<CheckoutResult> {
   const entry = await lookupPath(repo, await repo.resolveRev(rev), options.subpath ?? '/');
   const writer = new CheckoutWriter(repo, options);
+  await writer.loadPool();
   try {
     if (entry.kind === 'file') await writer.writeFile(entry.checksum, dest);
-    else await writer.writeDir(entry.tree, entry.meta, dest);
+    else await writer.writeDir(entry.tree, entry.meta, withoutTrailingSlash(dest));
   } finally {
     await writer.close();
   }
   return writer.result();
+}
+
+/** Paths under `dest` are concatenated (names are validated), so `dest` must not end in `/`. */
+function withoutTrailingSlash(dest: string): string {
+  const trimmed = dest.replace(/\/+$/, '');
+  return trimmed === '' ? '/' : trimmed;
 }
 
 /** How files are written: derived from the repo mode and the options, shared with workers. */
@@ -163,6 +168,7 @@ class CheckoutWriter {
   private copied = 0;
   private readonly policy: CheckoutPolicy;
   private pool: WorkerPool<CheckoutJob, 'linked' | 'copied' | undefined> | undefined;
+  private poolModule: typeof import('./worker-pool.js') | undefined;
   private readonly largeFiles = new Limiter(2);
   /** Work still running in workers or streams; awaited before directories get their modes. */
   private readonly pending: Promise<void>[] = [];
@@ -183,6 +189,11 @@ class CheckoutWriter {
 
   async close(): Promise<void> {
     await this.pool?.close();
+  }
+
+  /** Worker threads copy files when they cannot be linked: only then is their module loaded (start-up time). */
+  async loadPool(): Promise<void> {
+    if (!this.policy.canLink && (this.opts.workers ?? availableParallelism()) > 0) this.poolModule = await import('./worker-pool.js');
   }
 
   /**
@@ -213,8 +224,10 @@ class CheckoutWriter {
       // --union leaves an existing directory's own metadata alone, as ostree does.
       if (!lstatSync(path).isDirectory()) throw new RepoError(`Not a directory: ${path}`);
     }
-    for (const [name, checksum] of tree.files) this.fileInWalk(checksum, join(path, name));
-    for (const [name, t, m] of tree.dirs) this.walk(t, m, join(path, name));
+    // Concatenated, not join()ed (join normalizes, once per file): decoding validated the names.
+    const prefix = path === '/' ? '/' : `${path}/`;
+    for (const [name, checksum] of tree.files) this.fileInWalk(checksum, prefix + name);
+    for (const [name, t, m] of tree.dirs) this.walk(t, m, prefix + name);
   }
 
   /** Most directories share a handful of dirmetas: read and decode each once. */
@@ -227,8 +240,8 @@ class CheckoutWriter {
   private fileInWalk(checksum: string, path: string): void {
     this.files++;
     const job = { checksum, path };
-    if (!this.pool && !this.policy.canLink && this.files > INLINE_FILES && (this.opts.workers ?? availableParallelism()) > 0) {
-      this.pool = new WorkerPool(new URL('./checkout-worker.js', import.meta.url), { repoPath: this.repo.path, policy: this.policy }, this.opts.workers ?? availableParallelism());
+    if (!this.pool && this.poolModule && this.files > INLINE_FILES) {
+      this.pool = new this.poolModule.WorkerPool(new URL('./checkout-worker.js', import.meta.url), { repoPath: this.repo.path, policy: this.policy }, this.opts.workers ?? availableParallelism());
     }
     if (this.pool) {
       this.pending.push(this.pool.run(job).then((outcome) => this.finish(job, outcome), (e: unknown) => {
@@ -260,6 +273,7 @@ class CheckoutWriter {
   private async streamFile(job: CheckoutJob): Promise<'copied'> {
     const { header } = this.repo.statFileObjectSync(job.checksum);
     if (this.policy.union) rmSync(job.path, { force: true });
+    const { pipeline } = await import('node:stream/promises');
     await pipeline(await this.repo.openFileContent(job.checksum), createWriteStream(job.path, { flags: 'wx', mode: 0o600 }));
     applyMeta(job.path, header, this.policy, false);
     return 'copied';

@@ -199,7 +199,8 @@ export function deserialize(type: string, bytes: Uint8Array): GValue {
 }
 
 function readOffset(b: Buffer, at: number, k: number): number {
-  if (at < 0 || at + k > b.length) throw new GVariantError('Framing offset out of range');
+  // k is 0 for an empty container, which has no room for the offset it needs.
+  if (k === 0 || at < 0 || at + k > b.length) throw new GVariantError('Framing offset out of range');
   if (k === 1) return b.readUInt8(at);
   if (k === 2) return b.readUInt16LE(at);
   if (k === 4) return b.readUInt32LE(at);

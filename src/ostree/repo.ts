@@ -4,7 +4,6 @@
  * archive) and resolves refs. Every write goes to `tmp/` first and is renamed into place, so a
  * crash leaves at most unreferenced objects; refs are written last.
  */
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   closeSync, createReadStream, createWriteStream, fchmodSync, fchownSync, constants as fsConstants, futimesSync,
@@ -12,11 +11,9 @@ import {
   symlinkSync, writeFileSync, writeSync, type Stats,
 } from 'node:fs';
 import * as fs from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { threadId } from 'node:worker_threads';
-import * as zlib from 'node:zlib';
+import type { Readable } from 'node:stream';
 import { KeyFile } from './keyfile.js';
 import {
   decodeArchiveHeader, decodeBareUserMeta, decodeCommit, decodeDirMeta, decodeDirTree, encodeArchiveHeader,
@@ -24,6 +21,18 @@ import {
   type Commit, type DirMeta, type DirTree, type FileHeader, type ObjectType,
 } from './objects.js';
 import { readXattr, readXattrs, writeXattrs } from './xattrs.js';
+
+// Loaded on first use: every CLI command opens a repository, and most never compress, stream
+// or spawn (child_process alone pulls in net and dgram): start-up time they need not pay.
+const require = createRequire(import.meta.url);
+/** `load()`, called once: zlib runs once per file of an archive repo, where a require() each would show. */
+function once<T>(load: () => T): () => T {
+  let value: T | undefined;
+  return () => (value ??= load());
+}
+const zlib = once((): typeof import('node:zlib') => require('node:zlib'));
+const streams = once((): typeof import('node:stream') => require('node:stream'));
+const threadId = once((): number => (require('node:worker_threads') as typeof import('node:worker_threads')).threadId);
 
 export class RepoError extends Error {
   override name = 'RepoError';
@@ -66,12 +75,18 @@ export interface FileObject {
 export class Repo {
   private readonly knownDirs = new Set<string>();
   readonly isRoot = process.getuid?.() === 0;
+  /** `PATH/objects/`, normalized once. */
+  private readonly objectsDir: string;
+  /** Decoded dirtrees by checksum, once keepDecodedDirTrees() was called. */
+  private dirTrees: Map<string, DirTree> | undefined;
 
   private constructor(
     readonly path: string,
     readonly mode: RepoMode,
     readonly config: KeyFile,
-  ) {}
+  ) {
+    this.objectsDir = `${join(path, 'objects')}/`;
+  }
 
   /** Creates a repository (like `ostree init`); an existing repo of the same mode is opened. */
   static async init(path: string, options: { mode: RepoMode }): Promise<Repo> {
@@ -127,7 +142,8 @@ export class Repo {
 
   objectPath(type: ObjectType, checksum: string): string {
     const ext = type === 'file' ? (this.mode === 'archive' ? 'filez' : 'file') : type;
-    return join(this.path, 'objects', checksum.slice(0, 2), `${checksum.slice(2)}.${ext}`);
+    // Concatenated, not join()ed: this runs once per file of a checkout or commit.
+    return `${this.objectsDir}${checksum.slice(0, 2)}/${checksum.slice(2)}.${ext}`;
   }
 
   hasObjectSync(type: ObjectType, checksum: string): boolean {
@@ -157,7 +173,21 @@ export class Repo {
   }
 
   loadDirTreeSync(checksum: string): DirTree {
-    return decodeAs(checksum, 'dirtree', this.readMetadataSync('dirtree', checksum), decodeDirTree);
+    const kept = this.dirTrees?.get(checksum);
+    if (kept) return kept;
+    const tree = decodeAs(checksum, 'dirtree', this.readMetadataSync('dirtree', checksum), decodeDirTree);
+    this.dirTrees?.set(checksum, tree);
+    return tree;
+  }
+
+  /**
+   * From now on, keeps every dirtree this Repo decodes (callers must not modify them), for an
+   * operation that walks the same trees twice: a deploy checks a commit out, then its cleanup's
+   * prune walks that commit again. Objects are named by their content, so a kept tree is what
+   * reading the object again would give, as long as the object is there.
+   */
+  keepDecodedDirTrees(): void {
+    this.dirTrees ??= new Map();
   }
 
   loadDirMetaSync(checksum: string): DirMeta {
@@ -203,7 +233,7 @@ export class Repo {
 
   /** A unique path under `tmp/` for an object being written. */
   tmpName(): string {
-    return join(this.tmpDir, `obj-${process.pid}-${threadId}-${tmpCounter++}-${TMP_SALT}`);
+    return join(this.tmpDir, `obj-${process.pid}-${threadId()}-${tmpCounter++}-${TMP_SALT}`);
   }
 
   private ensureObjectDir(objectPath: string): void {
@@ -220,7 +250,7 @@ export class Repo {
    * 300 MB tree). Names never parse as objects, and prune removes stale ones.
    */
   private stagingPath(dest: string): string {
-    return `${dest}${STAGING_MARK}${process.pid}-${threadId}-${tmpCounter++}`;
+    return `${dest}${STAGING_MARK}${process.pid}-${threadId()}-${tmpCounter++}`;
   }
 
   /**
@@ -324,7 +354,7 @@ export class Repo {
   async openFileContent(checksum: string): Promise<Readable> {
     const path = this.objectPath('file', checksum);
     const { header } = this.statFileObjectSync(checksum);
-    if (isSymlinkMode(header.mode)) return Readable.from([]);
+    if (isSymlinkMode(header.mode)) return streams().Readable.from([]);
     if (this.mode !== 'archive') return createReadStream(path, { highWaterMark: 1 << 20 });
     const head = Buffer.alloc(8);
     const fd = openSync(path, 'r');
@@ -334,7 +364,7 @@ export class Repo {
       closeSync(fd);
     }
     const stream = createReadStream(path, { start: 8 + head.readUInt32BE(0), highWaterMark: 1 << 20 });
-    return stream.pipe(zlib.createInflateRaw());
+    return stream.pipe(zlib().createInflateRaw());
   }
 
   /** Reads a whole file object into memory: for small files. */
@@ -355,7 +385,7 @@ export class Repo {
     if (isSymlinkMode(header.mode)) return { header, size: 0, content: Buffer.alloc(0) };
     let content: Buffer;
     try {
-      content = zlib.inflateRawSync(raw.subarray(dataOffset));
+      content = zlib().inflateRawSync(raw.subarray(dataOffset));
     } catch (e) {
       throw new ObjectError(`Corrupted archive object ${checksum}: ${(e as Error).message}`, { cause: e });
     }
@@ -424,7 +454,7 @@ export class Repo {
     let mode = header.mode & 0o7777;
     if (this.mode === 'archive') {
       const head = encodeArchiveHeader(header, content.length);
-      data = symlink ? [head] : [head, zlib.deflateRawSync(content, { level: this.zlibLevel })];
+      data = symlink ? [head] : [head, zlib().deflateRawSync(content, { level: this.zlibLevel })];
       mode = 0o644;
     } else if (this.mode === 'bare-user') {
       if (symlink) data = Buffer.from(header.symlinkTarget + '\0');
@@ -467,7 +497,7 @@ export class Repo {
     if (this.mode === 'archive') {
       const out = createWriteStream(tmp, { mode: 0o644 });
       out.write(encodeArchiveHeader(header, source.size));
-      await pipeline(createReadStream(source.path, { highWaterMark: 1 << 20 }), zlib.createDeflateRaw({ level: this.zlibLevel }), out);
+      await streams().promises.pipeline(createReadStream(source.path, { highWaterMark: 1 << 20 }), zlib().createDeflateRaw({ level: this.zlibLevel }), out);
       return;
     }
     await fs.copyFile(source.path, tmp);
@@ -524,6 +554,7 @@ export class Repo {
   /** Makes everything written so far durable (like ostree's syncfs at transaction commit). */
   sync(): void {
     if (this.config.getBoolean('core', 'fsync') === false) return;
+    const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
     const r = spawnSync('sync', ['-f', this.path], { stdio: 'ignore' });
     if (r.error || r.status !== 0) throw new RepoError(`Syncing ${this.path} to disk failed`);
   }

@@ -26,6 +26,8 @@ export interface CleanupOptions {
   /** Prune the repository afterwards (default true). */
   prune?: boolean;
   crashPoint?: CrashPoint;
+  /** The sysroot's repository, when the caller has it open already (its decoded trees are reused). */
+  repo?: Repo;
 }
 
 export interface CleanupResult {
@@ -94,7 +96,7 @@ export async function cleanupSysroot(sysroot: string, options: CleanupOptions): 
   crash('cleanup-kernels-removed');
 
   // 4. Deployment refs ostree/B/S/I keep each deployed commit out of any prune.
-  const repo = await Repo.open(join(sysroot, 'ostree', 'repo'));
+  const repo = options.repo ?? (await Repo.open(join(sysroot, 'ostree', 'repo')));
   for (const [ref] of await repo.listRefs()) if (ref.startsWith('ostree/')) await repo.setRef(ref, null);
   for (const [i, d] of all.entries()) await repo.setRef(`ostree/${b}/${s}/${i}`, d.checksum);
   crash('cleanup-refs-written');

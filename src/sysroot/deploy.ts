@@ -126,14 +126,14 @@ async function entryText(sysroot: string, repo: Repo, d: Deployment, at: { index
  * Writes `list` as the deployment list of the sysroot (switching the boot entries), then
  * cleans up. Shared by deploy, rollback, undeploy and kargs.
  */
-export async function commitDeploymentList(state: SysrootState, list: Deployment[], options: { prune?: boolean; crashPoint?: CrashPoint; kernels?: Map<string, KernelLayout>; keepStaged?: boolean }): Promise<CleanupResult> {
+export async function commitDeploymentList(state: SysrootState, list: Deployment[], options: { prune?: boolean; crashPoint?: CrashPoint; kernels?: Map<string, KernelLayout>; keepStaged?: boolean; repo?: Repo }): Promise<CleanupResult> {
   // A new list replaces a staged deployment unless the edit leaves it alone (as libostree:
   // the state file goes first; the directory goes with the cleanup below).
   const staged = options.keepStaged ? state.staged : null;
   if (state.staged && !staged) {
     rmSync(stagedDeploymentPath(state.path), { force: true });
   }
-  const repo = await Repo.open(join(state.path, 'ostree', 'repo'));
+  const repo = options.repo ?? (await Repo.open(join(state.path, 'ostree', 'repo')));
   const multiple = new Set(list.map((d) => d.osname)).size > 1;
   // Hashing a kernel and initramfs is the costly part of finding them: once per deployment.
   const kernels = options.kernels ?? new Map<string, KernelLayout>();
@@ -159,6 +159,7 @@ export async function commitDeploymentList(state: SysrootState, list: Deployment
     staged,
     ...(options.prune !== undefined ? { prune: options.prune } : {}),
     ...(options.crashPoint ? { crashPoint: options.crashPoint } : {}),
+    repo,
   });
 }
 
@@ -171,13 +172,14 @@ export async function deploy(sysroot: string, revision: string, options: DeployO
     const prepared = await prepareDeployment(state, revision, options, { mergeEtc: true });
     makeImmutable(prepared.dir);
     crash('deploy-finalized');
-    const { deployment, merge, etc, kernel, dir } = prepared;
+    const { deployment, merge, etc, kernel, dir, repo } = prepared;
     const kept = retainedDeployments(state, deployment.osname, merge, options);
     const list = options.notAsDefault && kept.length > 0 ? [kept[0]!, deployment, ...kept.slice(1)] : [deployment, ...kept];
     let cleanup: CleanupResult;
     try {
       const kernels = new Map([[dir, kernel]]);
-      cleanup = await commitDeploymentList(state, list, { ...(options.prune !== undefined ? { prune: options.prune } : {}), crashPoint: crash, kernels });
+      // The same Repo: the prune walks the trees the checkout just decoded.
+      cleanup = await commitDeploymentList(state, list, { ...(options.prune !== undefined ? { prune: options.prune } : {}), crashPoint: crash, kernels, repo });
     } catch (e) {
       throw new DeployError(`Deploying ${deployment.checksum} (${revision}) to ${sysroot}: ${(e as Error).message}`, { cause: e });
     }
@@ -225,6 +227,8 @@ export interface PreparedDeployment {
   kernel: KernelLayout;
   /** Whether the caller set kernel arguments (a staged file records them only then). */
   kargsGiven: boolean;
+  /** The sysroot's repository, keeping the trees the checkout decoded. */
+  repo: Repo;
 }
 
 /**
@@ -237,6 +241,7 @@ export async function prepareDeployment(state: SysrootState, revision: string, o
   const sysroot = state.path;
   const osname = chooseOsname(state, options.osname);
   const repo = await Repo.open(join(sysroot, 'ostree', 'repo'));
+  repo.keepDecodedDirTrees();
   const checksum = await repo.resolveRev(revision);
   const merge = state.booted?.osname === osname ? state.booted : (state.deployments.find((d) => d.osname === osname) ?? null);
 
@@ -262,5 +267,5 @@ export async function prepareDeployment(state: SysrootState, revision: string, o
   if (options.kargsAppend?.length) kargs = [...kargs, ...options.kargsAppend];
   const kargsGiven = options.kargs !== undefined || (options.kargsAppend?.length ?? 0) > 0;
   const deployment: Deployment = { ...target, bootcsum: kernel.bootcsum, bootserial: 0, kargs, origin };
-  return { deployment, dir, merge, etc, kernel, kargsGiven };
+  return { deployment, dir, merge, etc, kernel, kargsGiven, repo };
 }
