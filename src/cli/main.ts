@@ -15,6 +15,7 @@ const GROUPS: Record<string, { summary: string; load: () => Promise<Group> }> = 
   release: { summary: 'Release payloads: build one, find an image in one (as oc adm release)', load: async () => (await import('./release/index.js')).releaseGroup },
   node: { summary: 'Host operations of the machine-config daemon: pivot to an OS image', load: async () => (await import('./node/index.js')).nodeGroup },
   apiserver: { summary: 'Embedded Kubernetes-compatible API server (HTTPS, SQLite)', load: async () => (await import('./apiserver/index.js')).apiserverGroup },
+  lab: { summary: 'A one-machine cluster: API server, registry, controllers and simulated nodes (up, down, status, ssh, demo)', load: async () => (await import('./lab/index.js')).labGroup },
 };
 
 function usage(): string {

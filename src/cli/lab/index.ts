@@ -1,0 +1,23 @@
+/** `mco lab`: the whole fleet on one machine — API server, registry, controllers, simulated nodes. */
+import { lazyVerb as verb, type Command, type Group } from '../command.js';
+
+/** `--dir`, shared by every lab verb. */
+export const DIR_OPTION: Command['options'] = {
+  dir: { type: 'string', description: 'The lab\'s directory (default: .lab)', argument: 'DIR' },
+};
+
+export const labGroup: Group = {
+  name: 'lab',
+  summary: 'A one-machine cluster: the API server, a registry, the operator, the controller and simulated nodes.',
+  globals: DIR_OPTION,
+  verbs: {
+    up: verb('Start the lab in the background (create it the first time, resume it later); returns when it is ready', () => import('./up.js')),
+    down: verb('Stop every process of the lab; its state stays for the next up', () => import('./down.js')),
+    status: verb('Print the pools, the nodes and the lab\'s processes', () => import('./status.js')),
+    kubeconfig: verb('Print the path of the lab\'s admin kubeconfig', () => import('./kubeconfig.js')),
+    ssh: verb('A shell, or one command, on a node: rpm-ostree, ostree admin, machine-config-daemon pivot and reboot act on it', () => import('./ssh.js')),
+    reboot: verb('Reboot a node: its daemon stops, its firmware boots the default boot entry, its daemon starts', () => import('./reboot.js')),
+    demo: verb('Play the seed\'s cluster story against the running lab, each command before its output', () => import('./demo.js')),
+    supervise: verb('Run the lab\'s supervisor in the foreground (what up starts in the background)', () => import('./supervise.js')),
+  },
+};
