@@ -1,12 +1,13 @@
 /**
  * What every sysroot command shares: `--sysroot` (default `/`), and the kernel command line
- * that says which deployment is booted — the file named by MCO_KERNEL_CMDLINE_FILE (tests
- * and the lab), else /proc/cmdline, but only for the sysroot `/`: another --sysroot is never
- * booted, as with the real tools.
+ * that says which deployment is booted — the file named by MCO_KERNEL_CMDLINE_FILE (a
+ * simulated node, tests and the lab: its `ostree=` resolved once per boot, sysroot/boot.ts),
+ * else /proc/cmdline, but only for the sysroot `/`: another --sysroot is never booted, as with
+ * the real tools.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { bootCommandLine } from '../sysroot/boot.js';
+import { readFileSync } from 'node:fs';
+import { bootSimulatedNode, simulatedBoot } from '../sysroot/boot.js';
 import { SysrootError } from '../sysroot/sysroot.js';
 import type { KernelCmdlineReader } from '../sysroot/types.js';
 import { str, type Parsed } from './args.js';
@@ -20,15 +21,14 @@ export const sysrootOf = (args: Parsed): string => str(args, 'sysroot') ?? '/';
 
 /** The kernel command line reader for `sysroot`, or none when that sysroot cannot be booted. */
 export function cmdlineReader(sysroot: string, ctx: Context): KernelCmdlineReader | undefined {
-  const override = ctx.env['MCO_KERNEL_CMDLINE_FILE'];
-  const file = override || (sysroot === '/' ? '/proc/cmdline' : undefined);
-  if (!file) return undefined;
+  const simulated = ctx.env['MCO_KERNEL_CMDLINE_FILE'];
+  if (simulated) return simulatedBoot(sysroot, simulated, { source: 'MCO_KERNEL_CMDLINE_FILE' });
+  if (sysroot !== '/') return undefined;
   return () => {
     try {
-      return readFileSync(file, 'utf8');
+      return readFileSync('/proc/cmdline', 'utf8');
     } catch (e) {
-      const from = override ? ' (MCO_KERNEL_CMDLINE_FILE)' : '';
-      throw new SysrootError(`Cannot read the kernel command line from ${file}${from}: ${(e as Error).message}`, { cause: e });
+      throw new SysrootError(`Cannot read the kernel command line from /proc/cmdline: ${(e as Error).message}`, { cause: e });
     }
   };
 }
@@ -61,9 +61,7 @@ export function rebooter(sysroot: string, ctx: Context): () => Promise<void> {
   const cmdlineFile = ctx.env['MCO_KERNEL_CMDLINE_FILE'];
   if (cmdlineFile) {
     return async () => {
-      const line = await bootCommandLine(sysroot);
-      writeFileSync(`${cmdlineFile}.tmp`, `${line}\n`);
-      renameSync(`${cmdlineFile}.tmp`, cmdlineFile);
+      await bootSimulatedNode(sysroot, cmdlineFile);
     };
   }
   return async () => {

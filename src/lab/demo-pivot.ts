@@ -6,14 +6,13 @@
  * is printed at each step, and the real `ostree admin status` when it is installed.
  */
 import * as fs from 'node:fs/promises';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RegistryClient } from '../image/registry-client.js';
 import { startRegistryServer } from '../image/registry-server.js';
 import { registryImageSource } from '../node/os-image.js';
 import { pivot } from '../node/pivot.js';
 import { Repo } from '../ostree/repo.js';
-import { bootCommandLine } from '../sysroot/boot.js';
+import { bootSimulatedNode, simulatedBoot } from '../sysroot/boot.js';
 import { formatHostStatus, hostStatusModel } from '../sysroot/host-status.js';
 import { loadSysroot } from '../sysroot/sysroot.js';
 import { realOstree } from './demo-ostree.js';
@@ -45,10 +44,12 @@ export async function runPivotDemo(options: PivotDemoOptions): Promise<void> {
     await installNode(sysroot, await extractOsContent(source, imageOld, installDir));
     await fs.rm(installDir, { recursive: true, force: true });
     const cmdlineFile = join(stateDir, 'node', 'cmdline');
-    const reboot = async (): Promise<void> => writeFileSync(cmdlineFile, `${await bootCommandLine(sysroot)}\n`);
+    const reboot = async (): Promise<void> => {
+      await bootSimulatedNode(sysroot, cmdlineFile);
+    };
     await reboot();
     say(`\nNode installed on ${images[0]!.version}; it boots with: ${(await fs.readFile(cmdlineFile, 'utf8')).trim()}`);
-    const readCmdline = (): string => readFileSync(cmdlineFile, 'utf8');
+    const readCmdline = simulatedBoot(sysroot, cmdlineFile);
     const status = async (): Promise<void> => {
       say(`\n[root@worker-0 ~]# rpm-ostree status`);
       const model = await hostStatusModel(await loadSysroot(sysroot, { readCmdline }), await Repo.open(join(sysroot, 'ostree', 'repo')));

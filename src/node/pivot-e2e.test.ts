@@ -17,7 +17,8 @@ import { fileURLToPath } from 'node:url';
 import { addLayerBlob, pythonLayer, writeOciLayout } from '../image/extract-testing.js';
 import { needsRegistryAndSkopeo, skopeo, startDockerRegistry, startEmbeddedRegistry } from '../image/testing.js';
 import { ok, ostree, runMco, type RunResult } from '../ostree/testing.js';
-import { bootCommandLine } from '../sysroot/boot.js';
+import { parseBlsEntry } from '../sysroot/bls.js';
+import { bootSimulatedNode, writeCmdlineFile } from '../sysroot/boot.js';
 import { needsOstree, writeOsTree } from '../sysroot/sysroot-fixtures.js';
 
 const DAEMON_JS = fileURLToPath(new URL('../cli/machine-config-daemon.js', import.meta.url));
@@ -60,8 +61,11 @@ const realStatus = (w: World): string => ok(ostree(['admin', 'status', `--sysroo
 /** `CSUM.SERIAL` of the deployments, in the order the real tool lists them. */
 const realList = (w: World): string[] => [...realStatus(w).matchAll(/^[ *] rhcos ([0-9a-f]{64}\.\d+)/gm)].map((m) => m[1]!);
 
-/** Two versions built into images on `host`, and a node installed on v1 (as a pivot to v1 would leave it). */
-async function world(t: TestContext, host: string): Promise<World> {
+/**
+ * Two versions built into images on `host`, and a node installed on v1 (as a pivot to v1 would
+ * leave it), by `mco host rebase` or, with `installer: 'ostree'`, by the real `ostree admin deploy`.
+ */
+async function world(t: TestContext, host: string, options: { installer?: 'mco' | 'ostree' } = {}): Promise<World> {
   const dir = fs.mkdtempSync(join(tmpdir(), 'mco-pivot-e2e-'));
   t.after(() => {
     // Deployment directories are immutable, as ostree leaves them.
@@ -88,9 +92,16 @@ async function world(t: TestContext, host: string): Promise<World> {
   ok(ostree(['admin', 'init-fs', sysroot]), 'init-fs');
   ok(ostree(['admin', 'os-init', `--sysroot=${sysroot}`, 'rhcos']), 'os-init');
   // The installer's work: v1 deployed with the pivot origin of its image.
-  ok(runMco(['host', 'rebase', `--sysroot=${sysroot}`, `${repo}:${commits.v1}`, '--os=rhcos', `--custom-origin-url=pivot://${images.v1}`, '--custom-origin-description=Managed by machine-config-operator']), 'install v1');
+  if (options.installer === 'ostree') {
+    ok(ostree(['pull-local', `--repo=${join(sysroot, 'ostree', 'repo')}`, repo, commits.v1]), 'pull-local v1');
+    const origin = join(dir, 'v1.origin');
+    fs.writeFileSync(origin, `[origin]\nrefspec=${commits.v1}\ncustom-url=pivot://${images.v1}\ncustom-description=Managed by machine-config-operator\n`);
+    ok(ostree(['admin', 'deploy', `--sysroot=${sysroot}`, '--os=rhcos', '--karg=root=LABEL=root', `--origin-file=${origin}`, commits.v1]), 'ostree admin deploy v1');
+  } else {
+    ok(runMco(['host', 'rebase', `--sysroot=${sysroot}`, `${repo}:${commits.v1}`, '--os=rhcos', `--custom-origin-url=pivot://${images.v1}`, '--custom-origin-description=Managed by machine-config-operator']), 'install v1');
+  }
   const cmdline = join(dir, 'cmdline');
-  fs.writeFileSync(cmdline, await bootCommandLine(sysroot));
+  await bootSimulatedNode(sysroot, cmdline);
   return { dir, sysroot, cmdline, images, commits };
 }
 
@@ -116,7 +127,7 @@ async function story(t: TestContext, host: string): Promise<void> {
   assert.match(ok(daemon(w, ['pivot', `--sysroot=${w.sysroot}`, '--insecure', '-q', w.images.v2]), 'pivot again').stderr, /^No changes; already at target oscontainer$/m);
 
   // 2. "Reboot": the node boots the default entry.
-  fs.writeFileSync(w.cmdline, await bootCommandLine(w.sysroot));
+  await bootSimulatedNode(w.sysroot, w.cmdline);
   assert.match(hostStatus(w), new RegExp(`^● pivot://${w.images.v2.replace(/[.]/g, '\\.')}$`, 'm'));
 
   // 3. Pivot back to v1, rebooting at once (--reboot rewrites the simulated command line).
@@ -139,6 +150,33 @@ describe('machine-config-daemon pivot, end to end', { skip }, () => {
   test('pivot, reboot, pivot back — images in Debian\'s docker-registry', async (t) => {
     const registry = await startDockerRegistry(t);
     await story(t, registry.host);
+  });
+
+  test('a node installed by the real ostree admin deploy, booted with its entry\'s options line: after a pivot, status, a second pivot and a failed one all work', async (t) => {
+    const registry = await startEmbeddedRegistry(t);
+    const w = await world(t, registry.host, { installer: 'ostree' });
+    // Exactly what a boot loader passes: the default entry's options line, bootlink and all.
+    const entries = join(w.sysroot, 'boot', 'loader', 'entries');
+    const options = parseBlsEntry(fs.readFileSync(join(entries, fs.readdirSync(entries)[0]!), 'utf8')).fields.get('options')!;
+    assert.match(options, /^root=LABEL=root ostree=\/ostree\/boot\.1\/rhcos\/[0-9a-f]{64}\/0$/);
+    writeCmdlineFile(w.cmdline, options);
+
+    ok(daemon(w, ['pivot', `--sysroot=${w.sysroot}`, '--insecure', '-q', w.images.v2]), 'pivot to v2');
+    // The deploy flipped the bootversion: the command line's bootlink is gone, as on a real host.
+    assert.equal(fs.existsSync(join(w.sysroot, 'ostree', 'boot.1')), false);
+    const status = hostStatus(w);
+    assert.match(status, new RegExp(`^● pivot://${w.images.v1.replace(/[.]/g, '\\.')}$`, 'm'), 'still booted on v1');
+    assert.match(status, new RegExp(`^  pivot://${w.images.v2.replace(/[.]/g, '\\.')}$`, 'm'), 'v2 pending');
+    assert.match(ok(daemon(w, ['pivot', `--sysroot=${w.sysroot}`, '--insecure', '-q', w.images.v2]), 'pivot again').stderr, /^No changes; already at target oscontainer$/m);
+    const missing = `${registry.host}/ocp/machine-os-content@sha256:${'0'.repeat(64)}`;
+    const r = daemon(w, ['pivot', `--sysroot=${w.sysroot}`, '--insecure', '-q', missing], { MCO_PIVOT_RETRY_DELAYS_MS: '0,0' });
+    assertPivotFailed(r, 'pivot to a missing image', [missing, 'manifest']);
+    assert.deepEqual(realList(w).map((n) => n.slice(0, 64)), [w.commits.v2, w.commits.v1], 'the failed pivot changed nothing');
+
+    // The next boot reads the new default entry's line, bootlink form, and boots v2.
+    await bootSimulatedNode(w.sysroot, w.cmdline);
+    assert.match(fs.readFileSync(w.cmdline, 'utf8'), /^root=LABEL=root ostree=\/ostree\/boot\.0\/rhcos\/[0-9a-f]{64}\/0\n$/);
+    assert.match(hostStatus(w), new RegExp(`^● pivot://${w.images.v2.replace(/[.]/g, '\\.')}$`, 'm'));
   });
 
   test('a registry that is down: the error names the image, the node is untouched', async (t) => {

@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { ok, ostree } from '../ostree/testing.js';
-import { bootCommandLine } from '../sysroot/boot.js';
+import { bootSimulatedNode, simulatedBoot } from '../sysroot/boot.js';
 import { needsOstree, RealSysroot, writeOsTree } from '../sysroot/sysroot-fixtures.js';
 import { EXTRACT_PARENT, pivot, PivotError, type OsImageSource, type PivotEffects } from './pivot.js';
 
@@ -61,14 +61,14 @@ function source(images: Record<string, FakeImage>, failures = 0): OsImageSource 
   };
 }
 
-function effects(src: OsImageSource, cmdlineFile?: string): PivotEffects & { lines: string[] } {
+function effects(src: OsImageSource, node?: { s: RealSysroot; cmdline: string }): PivotEffects & { lines: string[] } {
   const lines: string[] = [];
   return {
     lines,
     source: src,
     log: (line) => lines.push(line),
     sleep: async () => undefined,
-    ...(cmdlineFile ? { readCmdline: () => fs.readFileSync(cmdlineFile, 'utf8') } : {}),
+    ...(node ? { readCmdline: simulatedBoot(node.s.path, node.cmdline) } : {}),
   };
 }
 
@@ -82,8 +82,8 @@ async function nodeOnA(t: TestContext): Promise<{ s: RealSysroot; a: FakeImage; 
   fs.writeFileSync(origin, `[origin]\nrefspec=${a.checksum}\ncustom-url=pivot://${IMAGE_A}\ncustom-description=Managed by machine-config-operator\n`);
   s.deploy('--os=rhcos', '--karg=root=LABEL=root', `--origin-file=${origin}`, a.checksum);
   const cmdline = join(base, 'cmdline');
-  // Pinned to the deployment's path, as a booted node's stays valid across deploys.
-  fs.writeFileSync(cmdline, await bootCommandLine(s.path));
+  // Booted as a boot loader would: the default entry's options line, resolved once for this boot.
+  await bootSimulatedNode(s.path, cmdline);
   return { s, a, cmdline, base };
 }
 
@@ -96,7 +96,7 @@ describe('pivot()', needsOstree, () => {
   test('rebases the node onto the image\'s commit with a pivot:// origin, logging the daemon\'s lines', async (t) => {
     const { s, a, cmdline, base } = await nodeOnA(t);
     const b = osContent(t, base, '46.82.202101191342-0');
-    const fx = effects(source({ [IMAGE_A]: a, [IMAGE_B]: b }), cmdline);
+    const fx = effects(source({ [IMAGE_A]: a, [IMAGE_B]: b }), { s, cmdline });
     const result = await pivot(s.path, IMAGE_B, fx);
     assert.equal(result.changed, true);
     assert.deepEqual(fx.lines.slice(0, 2), [`Previous pivot: ${IMAGE_A}`, `Pivoting to: 46.82.202101191342-0 (${b.checksum})`]);
@@ -116,12 +116,12 @@ describe('pivot()', needsOstree, () => {
     const { s, a, cmdline, base } = await nodeOnA(t);
     const b = osContent(t, base, '2');
     const src = source({ [IMAGE_A]: a, [IMAGE_B]: b });
-    const fx = effects(src, cmdline);
+    const fx = effects(src, { s, cmdline });
     assert.deepEqual(await pivot(s.path, IMAGE_A, fx), { changed: false });
     assert.deepEqual(fx.lines, [`Previous pivot: ${IMAGE_A}`, 'No changes; already at target oscontainer']);
     await pivot(s.path, IMAGE_B, fx);
     const before = s.status();
-    const again = effects(src, cmdline);
+    const again = effects(src, { s, cmdline });
     assert.deepEqual(await pivot(s.path, IMAGE_B, again), { changed: false }, 'B is pending: nothing to do');
     assert.equal(src.extractions, 1);
     assert.equal(s.status(), before);
@@ -130,14 +130,14 @@ describe('pivot()', needsOstree, () => {
   test('without the commit label, the single ref of /srv/repo; several refs: a clear error', async (t) => {
     const { s, a, cmdline, base } = await nodeOnA(t);
     const unlabelled = osContent(t, base, 'u', { label: false });
-    const fx = effects(source({ [IMAGE_A]: a, [IMAGE_B]: unlabelled }), cmdline);
+    const fx = effects(source({ [IMAGE_A]: a, [IMAGE_B]: unlabelled }), { s, cmdline });
     await pivot(s.path, IMAGE_B, fx);
     assert.equal(fx.lines[1], 'No com.coreos.ostree-commit label found in metadata! Inspecting...');
     assert.match(s.status(), new RegExp(`^  rhcos ${unlabelled.checksum}\\.0\\n`));
 
     const several = osContent(t, base, 'm', { label: false, refs: ['one', 'two'] });
     const before = s.status();
-    await assert.rejects(pivot(s.path, 'registry.example/os@sha256:' + 'c'.repeat(64), effects(source({ ['registry.example/os@sha256:' + 'c'.repeat(64)]: several }), cmdline)),
+    await assert.rejects(pivot(s.path, 'registry.example/os@sha256:' + 'c'.repeat(64), effects(source({ ['registry.example/os@sha256:' + 'c'.repeat(64)]: several }), { s, cmdline })),
       (e: Error) => e instanceof PivotError && /multiple refs found in repo .*one, two/.test(e.message));
     assert.equal(s.status(), before);
     assert.deepEqual(leftovers(s), []);
@@ -147,7 +147,7 @@ describe('pivot()', needsOstree, () => {
     const { s, a, cmdline, base } = await nodeOnA(t);
     const b = osContent(t, base, '2');
     const flaky = source({ [IMAGE_A]: a, [IMAGE_B]: b }, 2);
-    const fx = effects(flaky, cmdline);
+    const fx = effects(flaky, { s, cmdline });
     const slept: number[] = [];
     fx.sleep = async (ms) => void slept.push(ms);
     await pivot(s.path, IMAGE_B, fx);
@@ -157,7 +157,7 @@ describe('pivot()', needsOstree, () => {
     const { s: s2, a: a2, cmdline: c2 } = await nodeOnA(t);
     const before = s2.status();
     const broken = source({ [IMAGE_A]: a2, [IMAGE_B]: b }, 99);
-    await assert.rejects(pivot(s2.path, IMAGE_B, effects(broken, c2)), (e: Error) => e instanceof PivotError && e.message.includes(`Extracting ${IMAGE_B} failed after 3 attempts: connection reset by peer`));
+    await assert.rejects(pivot(s2.path, IMAGE_B, effects(broken, { s: s2, cmdline: c2 })), (e: Error) => e instanceof PivotError && e.message.includes(`Extracting ${IMAGE_B} failed after 3 attempts: connection reset by peer`));
     assert.equal(s2.status(), before);
     assert.deepEqual(leftovers(s2), []);
   });
@@ -171,13 +171,13 @@ describe('pivot()', needsOstree, () => {
     // A live process holds the pivot lock: our parent, the test runner.
     fs.writeFileSync(join(s.path, 'run', 'mco-pivot.lock'), `${process.ppid} pivot other-image\n`);
     const before = s.status();
-    await assert.rejects(pivot(s.path, IMAGE_B, effects(source({ [IMAGE_A]: a, [IMAGE_B]: b }), cmdline)),
+    await assert.rejects(pivot(s.path, IMAGE_B, effects(source({ [IMAGE_A]: a, [IMAGE_B]: b }), { s, cmdline })),
       /Another operation is running on .*: pivot other-image \(pid \d+\)/);
     assert.equal(s.status(), before);
     assert.deepEqual(leftovers(s).sort(), ['.os-content-987654321.partial-AbC123', 'os-content-123456789'], 'nothing removed while another pivot may use it');
 
     fs.rmSync(join(s.path, 'run', 'mco-pivot.lock'));
-    const fx = effects(source({ [IMAGE_A]: a, [IMAGE_B]: b }), cmdline);
+    const fx = effects(source({ [IMAGE_A]: a, [IMAGE_B]: b }), { s, cmdline });
     await pivot(s.path, IMAGE_B, fx);
     assert.deepEqual(leftovers(s), []);
     assert.equal(fx.lines.filter((l) => / left by an interrupted pivot$/.test(l)).length, 2);
@@ -188,7 +188,7 @@ describe('pivot()', needsOstree, () => {
     const b = osContent(t, base, '2');
     const lying = { ...b, labels: { ...b.labels, 'com.coreos.ostree-commit': 'd'.repeat(64) } };
     const before = s.status();
-    await assert.rejects(pivot(s.path, IMAGE_B, effects(source({ [IMAGE_A]: a, [IMAGE_B]: lying }), cmdline)),
+    await assert.rejects(pivot(s.path, IMAGE_B, effects(source({ [IMAGE_A]: a, [IMAGE_B]: lying }), { s, cmdline })),
       (e: Error) => e instanceof PivotError && e.message.includes(`Rebasing to ${'d'.repeat(64)} from ${IMAGE_B}`));
     assert.equal(s.status(), before);
     assert.deepEqual(leftovers(s), []);

@@ -23,7 +23,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { after, describe, test, type TestContext } from 'node:test';
 import { hasOstree, noFsync } from '../ostree/testing.js';
-import { bootCommandLine } from './boot.js';
+import { bootSimulatedNode } from './boot.js';
 import {
   checksumsOf, copySysroot, crashStepsInSource, deploymentDirs, describeRun, mco, readBootView, realOstree, removeSysroots,
   statusDeployments, SYSROOT_SOURCES,
@@ -280,7 +280,7 @@ const SCENARIOS: Scenario[] = [
     build: async (dir) => {
       const b = await withV1(dir);
       const cmdline = join(dir, 'cmdline');
-      writeFileSync(cmdline, await bootCommandLine(b.root));
+      await bootSimulatedNode(b.root, cmdline);
       b.env = { MCO_KERNEL_CMDLINE_FILE: cmdline };
       const r = await mco(['ostree', 'admin', 'deploy', '--stage', sysroot(b.root), '--os=rhcos', 'v2'], b.env);
       assert.equal(r.status, 0, describeRun('staging v2 for the finalize template', r));

@@ -6,7 +6,7 @@
  * directory only; never writes. The kernel command line comes in through a reader, so tests
  * and the lab decide what "booted" means.
  */
-import { promises as fs, type Stats } from 'node:fs';
+import { promises as fs, realpathSync, statSync, type Stats } from 'node:fs';
 import { basename, join, relative, sep } from 'node:path';
 import { deserialize, type GValue, type Variant } from '../ostree/gvariant.js';
 import { KeyFile, KeyFileError } from '../ostree/keyfile.js';
@@ -20,7 +20,7 @@ import {
   splitKargs,
   withoutOstreeKarg,
 } from './bls.js';
-import { type Deployment, deploymentPath, type KernelCmdlineReader, sameDeployment, type SysrootState } from './types.js';
+import { type Deployment, deploymentPath, type DeploymentRef, type KernelCmdlineReader, sameDeployment, type SysrootState } from './types.js';
 
 export class SysrootError extends Error {
   override name = 'SysrootError';
@@ -172,42 +172,57 @@ async function entryDeployment(sysroot: string, file: string, entry: BlsEntry): 
  *
  * A bootlink form goes stale once a new bootversion is written (cleanup deletes the old
  * `ostree/boot.B`) while the host keeps running; libostree never notices, because it compares
- * inodes with "/". Here that is an error: whoever writes the command line must name a path
- * that still resolves (the deploy path form always does).
+ * inodes with "/", and so does this for the sysroot "/". A simulated node resolves its
+ * command line once per boot instead (boot.ts, `simulatedBoot`).
  */
-export async function resolveBootedDeployment(
-  sysroot: string,
-  cmdline: string,
-): Promise<Pick<Deployment, 'osname' | 'checksum' | 'serial'> | null> {
+export async function resolveBootedDeployment(sysroot: string, cmdline: string): Promise<DeploymentRef | null> {
   const value = ostreeKarg(splitKargs(cmdline));
   if (value === undefined) return null;
+  try {
+    return resolveOstreeArgument(sysroot, value);
+  } catch (e) {
+    // On a live host the bootlink goes stale after the next deploy; "/" itself still says.
+    const live = e instanceof StaleBootlinkError && e.root === '/' ? await deploymentOfRoot(e.root) : null;
+    if (live) return live;
+    throw e;
+  }
+}
+
+/** `ostree=VALUE` leads nowhere under `root`: a bootlink removed by a later deploy, or a typo. */
+class StaleBootlinkError extends SysrootError {
+  constructor(message: string, readonly root: string, options: ErrorOptions) {
+    super(message, options);
+  }
+}
+
+/**
+ * The deployment directory `ostree=VALUE` leads to under `sysroot` (synchronous: kernel command
+ * line readers are). Throws SysrootError when it leads nowhere or elsewhere.
+ */
+export function resolveOstreeArgument(sysroot: string, value: string): DeploymentRef {
   const where = `ostree=${value} from the kernel command line`;
   let root: string;
   let real: string;
   try {
-    root = await fs.realpath(sysroot);
+    root = realpathSync(sysroot);
   } catch (e) {
     throw new SysrootError(`Cannot open sysroot ${sysroot}: ${(e as Error).message}`, { cause: e });
   }
   try {
-    real = await fs.realpath(join(root, value));
+    real = realpathSync(join(root, value));
   } catch (e) {
-    // On a live host the bootlink goes stale after the next deploy; "/" itself still says.
-    const live = root === '/' ? await deploymentOfRoot(root) : null;
-    if (live) return live;
-    throw new SysrootError(`${where} does not resolve under sysroot ${sysroot}: ${join(sysroot, value)}: ${(e as Error).message}`, { cause: e });
+    throw new StaleBootlinkError(`${where} does not resolve under sysroot ${sysroot}: ${join(sysroot, value)}: ${(e as Error).message}`, root, { cause: e });
   }
   const rel = relative(root, real).split(sep).join('/');
   const m = /^ostree\/deploy\/([^/]+)\/deploy\/([^/]+)$/.exec(rel);
   const name = m ? parseDeployName(m[2]!) : null;
   if (!m || !name) throw new SysrootError(`${where} resolves to ${real}, which is not a deployment directory ostree/deploy/OS/deploy/CHECKSUM.SERIAL of sysroot ${sysroot}`);
-  const st = await fs.stat(real);
-  if (!st.isDirectory()) throw new SysrootError(`${where} resolves to ${real}, which is not a directory`);
+  if (!statSync(real).isDirectory()) throw new SysrootError(`${where} resolves to ${real}, which is not a directory`);
   return { osname: m[1]!, ...name };
 }
 
 /** The deployment directory that is "/" (same device and inode), as libostree finds the booted one. */
-async function deploymentOfRoot(root: string): Promise<Pick<Deployment, 'osname' | 'checksum' | 'serial'> | null> {
+async function deploymentOfRoot(root: string): Promise<DeploymentRef | null> {
   const slash = await fs.stat('/');
   const deployRoot = join(root, 'ostree', 'deploy');
   for (const osname of await fs.readdir(deployRoot).catch(() => [] as string[])) {

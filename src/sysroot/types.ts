@@ -38,6 +38,9 @@ export interface SysrootState {
   staged: Deployment | null;
 }
 
+/** A deployment's identity: what `ostree/deploy/OS/deploy/CHECKSUM.SERIAL` names. */
+export type DeploymentRef = Pick<Deployment, 'osname' | 'checksum' | 'serial'>;
+
 /** `ostree/deploy/OS/deploy/CHECKSUM.SERIAL` under the sysroot. */
 export function deploymentPath(sysroot: string, d: Pick<Deployment, 'osname' | 'checksum' | 'serial'>): string {
   return join(sysroot, 'ostree', 'deploy', d.osname, 'deploy', `${d.checksum}.${d.serial}`);
