@@ -192,6 +192,21 @@ describe('mco apiserver with @kubernetes/client-node', () => {
     }
   });
 
+  test('Leases for leader election: create, read, replace with the read resourceVersion; a stale replace gets 409 and the holder stays', async () => {
+    const coord = kc.makeApiClient(k8s.CoordinationV1Api);
+    const ns = 'openshift-machine-config-operator';
+    const now = new k8s.V1MicroTime();
+    const lease = await coord.createNamespacedLease({ namespace: ns, body: { metadata: { name: 'machine-config' }, spec: { holderIdentity: 'a', leaseDurationSeconds: 15, acquireTime: now, renewTime: now, leaseTransitions: 0 } } });
+    const read = await coord.readNamespacedLease({ namespace: ns, name: 'machine-config' });
+    assert.equal(read.spec!.holderIdentity, 'a');
+    assert.equal(new Date(read.spec!.renewTime as unknown as string).getTime(), now.getTime(), 'MicroTime fields read back');
+    const renewed = await coord.replaceNamespacedLease({ namespace: ns, name: 'machine-config', body: { ...read, spec: { ...read.spec, renewTime: new k8s.V1MicroTime() } } });
+    assert.ok(Number(renewed.metadata!.resourceVersion) > Number(lease.metadata!.resourceVersion));
+    const stolen = await statusOf(coord.replaceNamespacedLease({ namespace: ns, name: 'machine-config', body: { ...read, spec: { ...read.spec, holderIdentity: 'b', leaseTransitions: 1 } } }));
+    assert.deepEqual([stolen.code, stolen.reason], [409, 'Conflict']);
+    assert.equal((await coord.readNamespacedLease({ namespace: ns, name: 'machine-config' })).spec!.holderIdentity, 'a');
+  });
+
   test('lists page with limit and continue, and field selectors pick events about a cluster-scoped object', async () => {
     const page1 = await core.listNamespacedConfigMap({ namespace: 'default', limit: 10 });
     assert.equal(page1.items.length, 10);

@@ -64,6 +64,7 @@ export function apiResourceList(registry: ResourceRegistry, group: string, versi
       subs.push({ name: `${d.plural}/scale`, singularName: '', namespaced: d.namespaced, group: 'autoscaling', version: 'v1', kind: 'Scale', verbs: SUB_VERBS });
     if (d.subresources.eviction)
       subs.push({ name: `${d.plural}/eviction`, singularName: '', namespaced: d.namespaced, group: 'policy', version: 'v1', kind: 'Eviction', verbs: ['create'] });
+    if (d.subresources.log) subs.push({ name: `${d.plural}/log`, singularName: '', namespaced: d.namespaced, kind: d.kind, verbs: ['get'] });
     return [main, ...subs];
   });
   return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: group ? `${group}/${version}` : version, resources };
@@ -75,6 +76,7 @@ function aggregatedResource(d: ResourceDef): object {
   if (d.subresources.status) subresources.push({ subresource: 'status', responseKind: kind, verbs: SUB_VERBS });
   if (d.subresources.scale) subresources.push({ subresource: 'scale', responseKind: { group: 'autoscaling', version: 'v1', kind: 'Scale' }, verbs: SUB_VERBS });
   if (d.subresources.eviction) subresources.push({ subresource: 'eviction', responseKind: { group: 'policy', version: 'v1', kind: 'Eviction' }, verbs: ['create'] });
+  if (d.subresources.log) subresources.push({ subresource: 'log', responseKind: kind, verbs: ['get'] });
   return {
     resource: d.plural,
     singularResource: d.singular,

@@ -24,7 +24,8 @@ import { ApiError, badRequest, forbidden, methodNotAllowed, pathNotFound, unauth
 import { PATCH_TYPES, type FieldValidation, type ObjectsApi, type WriteOptions } from './objects-api.js';
 import { isPlainObject } from './objects.js';
 import type { ResourceRegistry } from './registry.js';
-import { groupVersion, type ResourceDef } from './resources.js';
+import { PODS, groupVersion, resourceKey, type ResourceDef } from './resources.js';
+import { parsePodLogOptions, podLogFile, servePodLog } from './pod-log.js';
 import { selectorPredicate } from './selectors.js';
 import { buildTable, printerColumnsFor, type PrinterColumn } from './table.js';
 import type { KubeObject, Store } from './store.js';
@@ -37,6 +38,8 @@ export interface HandlerDeps {
   tokenSecret: Buffer;
   now: () => Date;
   watch: WatchSettings;
+  /** Where pod logs are read from (`DIR/NS/NAME.log`); undefined: pods/log is not served. */
+  podLogDir?: string;
 }
 
 /** Largest request body accepted, as kube-apiserver's 3 MiB limit. */
@@ -187,19 +190,22 @@ async function handle(deps: HandlerDeps, req: IncomingMessage, res: ServerRespon
   switch (verb) {
     case 'get':
       if (r.subresource === 'scale') return respond(200, deps.objects.getScale(ns, r.name!));
+      if (r.subresource === 'log') return podLog(deps, res, ns, r.name!, q);
       return respond(200, deps.objects.get(def, ns, r.name!));
     case 'list': {
       const predicate = selectorPredicate(def, q.get('labelSelector'), q.get('fieldSelector'));
       const limit = q.get('limit') ? Number(q.get('limit')) : undefined;
       if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0)) throw badRequest(`limit must be a non-negative integer, not "${q.get('limit')}"`);
-      const list = deps.objects.list(def, r.namespace, { predicate, ...(limit ? { limit } : {}), ...(q.get('continue') ? { continueToken: q.get('continue')! } : {}) });
+      const selective = Boolean(q.get('labelSelector') || q.get('fieldSelector'));
+      const list = deps.objects.list(def, r.namespace, { predicate, selective, ...(limit ? { limit } : {}), ...(q.get('continue') ? { continueToken: q.get('continue')! } : {}) });
       if (wantsTable) return sendJson(res, 200, table(deps, def, list.items, q, list.resourceVersion, list.continueToken), TABLE_CONTENT_TYPE);
       return sendJson(res, 200, {
         kind: `${def.kind}List`,
         apiVersion: groupVersion(def),
         metadata: {
           resourceVersion: list.resourceVersion,
-          ...(list.continueToken ? { continue: list.continueToken, remainingItemCount: list.remainingItemCount } : {}),
+          ...(list.continueToken ? { continue: list.continueToken } : {}),
+          ...(list.remainingItemCount !== undefined ? { remainingItemCount: list.remainingItemCount } : {}),
         },
         items: list.items,
       });
@@ -271,6 +277,24 @@ async function handle(deps: HandlerDeps, req: IncomingMessage, res: ServerRespon
       return sendJson(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success' });
     }
   }
+}
+
+function podLog(deps: HandlerDeps, res: ServerResponse, namespace: string, name: string, q: URLSearchParams): Promise<void> {
+  const pod = deps.objects.get(PODS, namespace, name);
+  if (deps.podLogDir === undefined) throw new ApiError(404, 'NotFound', 'pod logs are not served: the API server was started without --pod-log-dir');
+  const options = parsePodLogOptions(q);
+  const file = podLogFile(deps.podLogDir, pod, options);
+  let unsubscribe = (): void => {};
+  const podGone = new Promise<void>((resolve) => {
+    unsubscribe = deps.store.subscribe(resourceKey(PODS), (change) => {
+      const m = change.object.metadata;
+      if (change.type === 'DELETED' && m.namespace === namespace && m.name === name) resolve();
+    });
+  });
+  res.on('close', unsubscribe);
+  return servePodLog(res, { file, pod, options, podGone }).finally(() => {
+    if (!options.follow) unsubscribe();
+  });
 }
 
 function verbOf(method: string, r: ResourceRequest, q: URLSearchParams): Verb {

@@ -301,6 +301,19 @@ describe('mco apiserver with the real kubectl', needsKubectl, () => {
     assert.match(ok(kubectl(['uncordon', 'worker-1']), 'uncordon'), /node\/worker-1 uncordoned/);
   });
 
+  test('kubectl delete ns shows the namespace Terminating while content with finalizers remains, then it goes', () => {
+    const file = join(dir, 'team.yaml');
+    fs.writeFileSync(file, 'apiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: held, namespace: team, finalizers: [example.com/hold]}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: plain, namespace: team}\n');
+    ok(kubectl(['apply', '-f', file]), 'create');
+    assert.match(ok(kubectl(['delete', 'ns', 'team', '--wait=false']), 'delete ns'), /namespace "team" deleted/);
+    assert.match(ok(kubectl(['get', 'ns', 'team']), 'get ns'), /^team\s+Terminating\s/m);
+    assert.equal(ok(kubectl(['get', 'cm', '-n', 'team', '-o', 'name']), 'get cm').trim(), 'configmap/held');
+    fs.writeFileSync(join(dir, 'late.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: late, namespace: team}\n');
+    fails(kubectl(['apply', '-f', join(dir, 'late.yaml')]), 'create in terminating', /configmaps "late" is forbidden: unable to create new content in namespace team because it is being terminated/);
+    ok(kubectl(['patch', 'cm', '-n', 'team', 'held', '--type=merge', '-p', '{"metadata":{"finalizers":null}}']), 'release');
+    fails(kubectl(['get', 'ns', 'team']), 'get ns after', /namespaces "team" not found/);
+  });
+
   test('an unknown token is refused with 401', () => {
     fails(kubectl(['get', 'mcp'], { token: 'bm90LWEtdXNlcg.Zm9yZ2Vk' }), 'bogus token', /You must be logged in to the server \(Unauthorized\)/);
   });

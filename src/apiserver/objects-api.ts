@@ -9,13 +9,14 @@
 import { randomUUID } from 'node:crypto';
 import type { User } from './auth.js';
 import { admitNodeWrite, type RequestAttributes } from './authz.js';
-import { ApiError, alreadyExists, badRequest, conflict, expired, invalid, notFound, unsupportedMediaType, type FieldCause } from './errors.js';
+import { ApiError, alreadyExists, badRequest, conflict, expired, forbidden, invalid, notFound, unsupportedMediaType, type FieldCause } from './errors.js';
 import { deepEqual, isPlainObject, without } from './objects.js';
 import type { ResourceRegistry } from './registry.js';
 import { CRDS, DEPLOYMENTS, NAMESPACES, PODS, groupVersion, resourceKey, type CrdObject, type ResourceDef } from './resources.js';
 import type { Predicate } from './selectors.js';
 import { PatchError, applyJsonPatch, applyMergePatch, applyStrategicMergePatch } from './patch.js';
 import { applyDefaults, pruneUnknownFields, unknownFields, validateObject } from './schema.js';
+import { jsonPathProblem } from './table.js';
 import type { KubeObject, Store } from './store.js';
 
 export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
@@ -31,6 +32,8 @@ export interface WriteOptions {
 
 export interface ListOptions {
   predicate: Predicate;
+  /** A label or field selector was given: remainingItemCount is then left out, as kube does. */
+  selective?: boolean;
   limit?: number;
   continueToken?: string;
 }
@@ -77,22 +80,33 @@ export class ObjectsApi {
     return obj;
   }
 
+  /**
+   * A list, or one page of it. Later pages are read from the snapshot of the first (the
+   * continue token's revision), as etcd serves them, so a paginated list is one consistent
+   * state at one resourceVersion; a snapshot no longer in the history is 410 Expired.
+   */
   list(def: ResourceDef, namespace: string | undefined, options: ListOptions): ListResult {
+    const key = resourceKey(def);
+    const ns = def.namespaced ? namespace : undefined;
     let listRv = this.store.revision;
-    let after: [string, string] = ['', ''];
+    let source: Iterable<KubeObject>;
+    let snapshot: KubeObject[] | undefined;
     if (options.continueToken) {
       const token = decodeContinue(options.continueToken);
-      if (token.rv <= this.store.compacted) {
+      snapshot = token.rv > this.store.compacted && token.rv <= this.store.revision ? this.store.listAt(key, ns, token.rv, token.after) : undefined;
+      if (!snapshot) {
         throw expired(
           'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.',
         );
       }
       listRv = token.rv;
-      after = token.after;
+      source = snapshot;
+    } else {
+      source = this.store.list(key, ns);
     }
     const items: KubeObject[] = [];
     let more = false;
-    for (const obj of this.store.list(resourceKey(def), def.namespaced ? namespace : undefined, after)) {
+    for (const obj of source) {
       if (!options.predicate(obj)) continue;
       if (options.limit !== undefined && items.length === options.limit) {
         more = true;
@@ -105,7 +119,8 @@ export class ObjectsApi {
       const last = items[items.length - 1]!.metadata;
       const pos: [string, string] = [last.namespace ?? '', last.name];
       result.continueToken = encodeContinue(listRv, pos);
-      result.remainingItemCount = this.store.countAfter(resourceKey(def), def.namespaced ? namespace : undefined, pos);
+      // With a selector the real server leaves the count out: it would have to read the rest.
+      if (!options.selective) result.remainingItemCount = snapshot ? snapshot.length - items.length : this.store.countAfter(key, ns, pos);
     }
     return result;
   }
@@ -123,7 +138,11 @@ export class ObjectsApi {
     }
     if (!meta.name && meta.generateName) meta.name = this.generateName(def, meta.namespace ?? '', meta.generateName);
     this.validateName(def, meta.name);
-    if (def.namespaced && !this.store.get(resourceKey(NAMESPACES), '', meta.namespace!)) throw notFound(NAMESPACES, meta.namespace!);
+    if (def.namespaced) {
+      const ns = this.store.get(resourceKey(NAMESPACES), '', meta.namespace!);
+      if (!ns) throw notFound(NAMESPACES, meta.namespace!);
+      if (ns.metadata.deletionTimestamp) throw forbidden(def, meta.name, `unable to create new content in namespace ${meta.namespace!} because it is being terminated`);
+    }
     if (this.store.get(resourceKey(def), meta.namespace ?? '', meta.name)) throw alreadyExists(def, meta.name);
 
     for (const k of ['uid', 'resourceVersion', 'generation', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'managedFields']) delete meta[k];
@@ -193,8 +212,10 @@ export class ObjectsApi {
 
     this.admitNode(opts.user, { verb: 'update', def, ...(namespace && def.namespaced ? { namespace } : {}), name, ...(opts.subresource ? { subresource: opts.subresource } : {}) }, stored, next);
     if (opts.dryRun) return next;
-    if (stored.metadata.deletionTimestamp && (next.metadata.finalizers ?? []).length === 0) {
-      return this.remove(def, next, stored);
+    if (stored.metadata.deletionTimestamp && (next.metadata.finalizers ?? []).length === 0 && (def !== NAMESPACES || this.namespaceIsEmpty(name))) {
+      const gone = this.remove(def, next, stored);
+      if (def.namespaced) this.finishNamespace(gone.metadata.namespace ?? '');
+      return gone;
     }
     const result = this.store.write(resourceKey(def), 'MODIFIED', next, stored);
     if (def === CRDS) this.refreshCrds();
@@ -218,6 +239,7 @@ export class ObjectsApi {
       throw conflict(def, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${stored.metadata.resourceVersion}`);
     }
     this.admitNode(opts.user, { verb: 'delete', def, ...(namespace && def.namespaced ? { namespace } : {}), name }, stored, stored);
+    if (def === NAMESPACES) return this.terminateNamespace(stored, opts);
     if ((stored.metadata.finalizers ?? []).length > 0) {
       if (stored.metadata.deletionTimestamp || opts.dryRun) return { object: stored, gone: false };
       // Marking for deletion is a change controllers must observe: generation moves, as in kube.
@@ -229,23 +251,61 @@ export class ObjectsApi {
     return { object: this.remove(def, stored, stored), gone: true };
   }
 
-  /** Deletes for real, with what depends on the object: a namespace's content, a CRD's objects. */
+  /** Deletes for real, with what depends on the object: a CRD's objects. */
   private remove(def: ResourceDef, last: KubeObject, prev: KubeObject): KubeObject {
-    if (def === NAMESPACES) {
-      for (const d of this.registry.all().filter((x) => x.namespaced)) this.removeAll(d, last.metadata.name);
-    }
     const gone = this.store.write(resourceKey(def), 'DELETED', last, prev);
     if (def === CRDS) {
       const crd = last as unknown as CrdObject;
       const served = this.registry.all().find((d) => d.custom && d.group === crd.spec.group && d.plural === crd.spec.names.plural);
-      if (served) this.removeAll(served, undefined);
+      if (served) for (const obj of [...this.store.list(resourceKey(served), undefined)]) this.store.write(resourceKey(served), 'DELETED', obj, obj);
       this.refreshCrds();
     }
     return gone;
   }
 
-  private removeAll(def: ResourceDef, namespace: string | undefined): void {
-    for (const obj of [...this.store.list(resourceKey(def), namespace)]) this.store.write(resourceKey(def), 'DELETED', obj, obj);
+  /** Every namespaced resource once (a CRD serving several versions is one resource in the store). */
+  private namespacedResources(): ResourceDef[] {
+    const seen = new Map<string, ResourceDef>();
+    for (const d of this.registry.all()) if (d.namespaced && !seen.has(resourceKey(d))) seen.set(resourceKey(d), d);
+    return [...seen.values()];
+  }
+
+  private namespaceIsEmpty(namespace: string): boolean {
+    return this.namespacedResources().every((d) => this.store.countAfter(resourceKey(d), namespace, ['', '']) === 0);
+  }
+
+  /**
+   * Namespace deletion as kube's namespace controller does it: the namespace turns
+   * Terminating (deletionTimestamp, status.phase), new content is refused, its content is
+   * deleted (objects with finalizers are marked and wait for them), and the namespace goes
+   * once nothing is left in it and its own finalizers are gone.
+   */
+  private terminateNamespace(stored: KubeObject, opts: WriteOptions): { object: KubeObject; gone: boolean } {
+    if (opts.dryRun) return { object: stored, gone: false };
+    let ns = stored;
+    if (!stored.metadata.deletionTimestamp) {
+      const status = isPlainObject(stored['status']) ? stored['status'] : {};
+      const next = { ...stored, metadata: { ...stored.metadata, deletionTimestamp: timestamp(this.now()), deletionGracePeriodSeconds: 0 }, status: { ...status, phase: 'Terminating' } };
+      ns = this.store.write(resourceKey(NAMESPACES), 'MODIFIED', next, stored);
+      for (const def of this.namespacedResources()) {
+        for (const obj of [...this.store.list(resourceKey(def), ns.metadata.name)]) {
+          if ((obj.metadata.finalizers ?? []).length === 0) this.store.write(resourceKey(def), 'DELETED', obj, obj);
+          else if (!obj.metadata.deletionTimestamp) {
+            const marked = { ...obj, metadata: { ...obj.metadata, deletionTimestamp: timestamp(this.now()), deletionGracePeriodSeconds: 0 } };
+            this.store.write(resourceKey(def), 'MODIFIED', marked, obj);
+          }
+        }
+      }
+    }
+    const gone = this.finishNamespace(ns.metadata.name);
+    return gone ? { object: gone, gone: true } : { object: ns, gone: false };
+  }
+
+  /** Removes a terminating namespace once it is empty and has no finalizers; returns it if removed. */
+  private finishNamespace(name: string): KubeObject | undefined {
+    const ns = this.store.get(resourceKey(NAMESPACES), '', name);
+    if (!ns?.metadata.deletionTimestamp || (ns.metadata.finalizers ?? []).length > 0 || !this.namespaceIsEmpty(name)) return undefined;
+    return this.store.write(resourceKey(NAMESPACES), 'DELETED', ns, ns);
   }
 
   /** The autoscaling/v1 Scale view of a Deployment. */
@@ -430,9 +490,22 @@ function validateCrd(obj: KubeObject): KubeObject {
   if (spec?.group && spec.names?.plural && obj.metadata.name !== `${spec.names.plural}.${spec.group}`) {
     causes.push({ type: 'FieldValueInvalid', field: 'metadata.name', message: `Invalid value: "${obj.metadata.name}": must be spec.names.plural+"."+spec.group` });
   }
+  (Array.isArray(spec?.versions) ? spec.versions : []).forEach((v, i) => {
+    (Array.isArray(v.additionalPrinterColumns) ? v.additionalPrinterColumns : []).forEach((c, j) => {
+      const field = `spec.versions[${i}].additionalPrinterColumns[${j}]`;
+      if (!c.name) causes.push({ type: 'FieldValueRequired', field: `${field}.name`, message: 'Required value' });
+      if (!PRINTER_COLUMN_TYPES.includes(c.type)) {
+        causes.push({ type: 'FieldValueNotSupported', field: `${field}.type`, message: `Unsupported value: ${JSON.stringify(c.type ?? '')}: supported values: ${PRINTER_COLUMN_TYPES.map((t) => `"${t}"`).join(', ')}` });
+      }
+      const problem = typeof c.jsonPath === 'string' ? jsonPathProblem(c.jsonPath) : 'Required value';
+      if (problem) causes.push({ type: 'FieldValueInvalid', field: `${field}.jsonPath`, message: `Invalid value: ${JSON.stringify(c.jsonPath ?? '')}: ${problem}` });
+    });
+  });
   if (causes.length) throw invalid(def, obj.metadata.name, causes);
   return obj;
 }
+
+const PRINTER_COLUMN_TYPES = ['boolean', 'date', 'integer', 'number', 'string'];
 
 function toScale(deployment: KubeObject): object {
   const spec = isPlainObject(deployment['spec']) ? deployment['spec'] : {};

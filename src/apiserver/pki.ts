@@ -4,7 +4,7 @@
  * directory, so a kubeconfig written once stays valid across restarts. kubectl sends its
  * bearer token only over TLS, which is why the server has no plain-HTTP mode.
  */
-import { X509Certificate, webcrypto } from 'node:crypto';
+import { X509Certificate, createPrivateKey, webcrypto } from 'node:crypto';
 import * as fs from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
@@ -41,16 +41,24 @@ function subjectAltNames(host: string): x509.JsonGeneralName[] {
   return [...names.values()];
 }
 
-/** True when the certificate is valid for a month more and names `host`. */
-function servingCertFits(pem: string, host: string): boolean {
+/**
+ * True when the certificate was issued by the current CA (a CA re-made since would leave
+ * every client refusing it), goes with the key beside it, is valid for a month more and
+ * names `host`.
+ */
+function servingCertFits(pem: string, keyPem: string, caPem: string, host: string): boolean {
   const cert = new X509Certificate(pem);
+  const ca = new X509Certificate(caPem);
+  if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) return false;
+  if (!cert.checkPrivateKey(createPrivateKey(keyPem))) return false;
   if (new Date(cert.validTo).getTime() < Date.now() + 30 * 24 * 3600 * 1000) return false;
   return host === '0.0.0.0' || host === '::' || (isIP(host) ? cert.checkIP(host) !== undefined : cert.checkHost(host) !== undefined);
 }
 
 /**
  * Loads the CA and serving certificate from `dir`, creating what is missing. The serving
- * certificate is re-issued (by the same CA) when it does not name `host` or is about to expire.
+ * certificate is re-issued by the current CA when another CA issued it, its key does not
+ * match, it does not name `host` or it is about to expire.
  */
 export async function ensurePki(dir: string, host: string): Promise<ServingPki> {
   const path = (f: string): string => join(dir, f);
@@ -83,7 +91,8 @@ export async function ensurePki(dir: string, host: string): Promise<ServingPki> 
   }
   if (fs.existsSync(path('apiserver.crt')) && fs.existsSync(path('apiserver.key'))) {
     const cert = fs.readFileSync(path('apiserver.crt'), 'utf8');
-    if (servingCertFits(cert, host)) return { caCert, cert, key: fs.readFileSync(path('apiserver.key'), 'utf8') };
+    const key = fs.readFileSync(path('apiserver.key'), 'utf8');
+    if (servingCertFits(cert, key, caCert, host)) return { caCert, cert, key };
   }
   const keys = await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify']);
   const serving = await x509.X509CertificateGenerator.create(

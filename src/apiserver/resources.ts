@@ -16,7 +16,7 @@ export interface ResourceDef {
   namespaced: boolean;
   shortNames: string[];
   categories: string[];
-  subresources: { status: boolean; scale: boolean; eviction: boolean };
+  subresources: { status: boolean; scale: boolean; eviction: boolean; log: boolean };
   /** Kinds whose metadata.generation counts spec changes (CRs, Deployments). */
   hasGeneration: boolean;
   /** Served by a CRD: strategic-merge patch is refused, schema validation applies. */
@@ -44,11 +44,11 @@ function builtin(d: Partial<ResourceDef> & Pick<ResourceDef, 'plural' | 'kind' |
     custom: false,
     fields: [],
     ...d,
-    subresources: { status: false, scale: false, eviction: false, ...d.subresources },
+    subresources: { status: false, scale: false, eviction: false, log: false, ...d.subresources },
   };
 }
 
-export const NAMESPACES = builtin({ plural: 'namespaces', kind: 'Namespace', namespaced: false, shortNames: ['ns'], subresources: { status: true, scale: false, eviction: false }, fields: ['status.phase'] });
+export const NAMESPACES = builtin({ plural: 'namespaces', kind: 'Namespace', namespaced: false, shortNames: ['ns'], subresources: { status: true, scale: false, eviction: false, log: false }, fields: ['status.phase'] });
 export const CRDS = builtin({
   group: 'apiextensions.k8s.io',
   plural: 'customresourcedefinitions',
@@ -56,7 +56,7 @@ export const CRDS = builtin({
   namespaced: false,
   shortNames: ['crd', 'crds'],
   hasGeneration: true,
-  subresources: { status: true, scale: false, eviction: false },
+  subresources: { status: true, scale: false, eviction: false, log: false },
 });
 export const DEPLOYMENTS = builtin({
   group: 'apps',
@@ -66,7 +66,7 @@ export const DEPLOYMENTS = builtin({
   shortNames: ['deploy'],
   categories: ['all'],
   hasGeneration: true,
-  subresources: { status: true, scale: true, eviction: false },
+  subresources: { status: true, scale: true, eviction: false, log: false },
 });
 export const PODS = builtin({
   plural: 'pods',
@@ -74,10 +74,10 @@ export const PODS = builtin({
   namespaced: true,
   shortNames: ['po'],
   categories: ['all'],
-  subresources: { status: true, scale: false, eviction: true },
+  subresources: { status: true, scale: false, eviction: true, log: true },
   fields: ['spec.nodeName', 'spec.restartPolicy', 'spec.schedulerName', 'spec.serviceAccountName', 'status.phase', 'status.podIP', 'status.nominatedNodeName'],
 });
-export const NODES = builtin({ plural: 'nodes', kind: 'Node', namespaced: false, shortNames: ['no'], subresources: { status: true, scale: false, eviction: false }, fields: ['spec.unschedulable'] });
+export const NODES = builtin({ plural: 'nodes', kind: 'Node', namespaced: false, shortNames: ['no'], subresources: { status: true, scale: false, eviction: false, log: false }, fields: ['spec.unschedulable'] });
 export const EVENTS = builtin({
   plural: 'events',
   kind: 'Event',
@@ -127,7 +127,7 @@ export function resourcesOfCrd(crd: CrdObject): ResourceDef[] {
       namespaced: scope === 'Namespaced',
       shortNames: names.shortNames ?? [],
       categories: names.categories ?? [],
-      subresources: { status: v.subresources?.status !== undefined, scale: false, eviction: false },
+      subresources: { status: v.subresources?.status !== undefined, scale: false, eviction: false, log: false },
       hasGeneration: true,
       custom: true,
       ...(v.additionalPrinterColumns ? { columns: v.additionalPrinterColumns } : {}),

@@ -28,6 +28,8 @@ export interface ApiServerOptions {
   /** How often a watch that allows bookmarks gets one. */
   bookmarkIntervalMs?: number;
   now?: () => Date;
+  /** Serve `kubectl logs` from `DIR/NS/NAME.log` (pods/log); undefined: not served. */
+  podLogDir?: string;
 }
 
 export interface RunningApiServer {
@@ -89,6 +91,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
     objects,
     tokenSecret: secret,
     now,
+    ...(options.podLogDir !== undefined ? { podLogDir: options.podLogDir } : {}),
     watch: { bookmarkIntervalMs: options.bookmarkIntervalMs ?? 60_000, maxBufferedBytes: 64 * 1024 * 1024 },
   });
   const server: Server = createServer({ key: pki.key, cert: pki.cert }, handler);

@@ -107,6 +107,39 @@ export class Store {
     for (const row of rows) yield JSON.parse(row.body) as KubeObject;
   }
 
+  /**
+   * The objects as they were at revision `rv` (a paginated list's snapshot), ordered and
+   * positioned as list(): the current rows with the changes made after `rv` undone from the
+   * history. Undefined when that history was compacted away.
+   */
+  listAt(resource: string, namespace: string | undefined, rv: number, after: [string, string] = ['', '']): KubeObject[] | undefined {
+    if (rv < this.compactedRev) return undefined;
+    const changes = this.changesSince(resource, rv);
+    const keyOf = (o: KubeObject): string => `${o.metadata.namespace ?? ''}\0${o.metadata.name}`;
+    /** Each object changed since `rv`: its state at `rv` (null: it did not exist yet). */
+    const before = new Map<string, KubeObject | null>();
+    for (const c of changes) {
+      const key = keyOf(c.object);
+      if (before.has(key)) continue;
+      if (c.type === 'ADDED') before.set(key, null);
+      else if (c.prev) before.set(key, c.prev);
+      else return undefined;
+    }
+    const inScope = (o: KubeObject): boolean => namespace === undefined || (o.metadata.namespace ?? '') === namespace;
+    const position = (o: KubeObject): [string, string] => [o.metadata.namespace ?? '', o.metadata.name];
+    const isAfter = (o: KubeObject): boolean => {
+      const [ns, name] = position(o);
+      return namespace !== undefined ? name > after[1] : ns > after[0] || (ns === after[0] && name > after[1]);
+    };
+    const items = [...this.list(resource, namespace, after)].filter((o) => !before.has(keyOf(o)));
+    for (const old of before.values()) if (old && inScope(old) && isAfter(old)) items.push(old);
+    return items.sort((a, b) => {
+      const [na, ma] = position(a);
+      const [nb, mb] = position(b);
+      return na < nb ? -1 : na > nb ? 1 : ma < mb ? -1 : ma > mb ? 1 : 0;
+    });
+  }
+
   /** How many objects follow position `after` (for remainingItemCount). */
   countAfter(resource: string, namespace: string | undefined, after: [string, string]): number {
     return (namespace === undefined ? this.stmts.countAll.get(resource, after[0], after[1]) : this.stmts.countNs.get(resource, namespace, after[1]))!.n;

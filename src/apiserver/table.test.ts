@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadBuiltinCrds } from './crds.js';
-import { buildTable, humanDuration, printerColumnsFor, type PrinterColumn } from './table.js';
+import { buildTable, humanDuration, jsonPathProblem, printerColumnsFor, type PrinterColumn } from './table.js';
 
 type Crd = { spec: { names: { kind: string }; versions: Array<{ additionalPrinterColumns?: PrinterColumn[] }> } };
 const crdColumns = (kind: string): PrinterColumn[] =>
@@ -138,4 +138,19 @@ test('printerColumnsFor() ConfigMap, Deployment, Event and unknown kinds', () =>
 
   assert.equal(printerColumnsFor('MachineConfigPool'), undefined);
   assert.equal(printerColumnsFor('Widget'), undefined);
+});
+
+test('buildTable() prints <error> in the cells of a column whose JSONPath cannot be evaluated, and the other columns as usual', () => {
+  const columns: PrinterColumn[] = [
+    { name: 'Broken', type: 'string', jsonPath: '.spec.size[?(@.x' },
+    { name: 'Size', type: 'string', jsonPath: '.spec.size' },
+  ];
+  const table = buildTable({ columns, objects: [{ metadata: { name: 'w' }, spec: { size: 'L' } }], includeObject: 'None', now, resourceVersion: '1' }) as Table;
+  assert.deepEqual(table.rows[0]!.cells, ['w', '<error>', 'L']);
+});
+
+test('jsonPathProblem() accepts the MCO columns and names what is wrong with a bad path', () => {
+  for (const kind of ['MachineConfigPool', 'MachineConfig']) for (const c of crdColumns(kind)) assert.equal(jsonPathProblem(c.jsonPath), undefined, c.jsonPath);
+  assert.equal(jsonPathProblem('spec.size'), 'must be a simple json path starting with .');
+  assert.match(jsonPathProblem('.a[?(@.b') ?? '', /^must be a valid JSONPath: /);
 });

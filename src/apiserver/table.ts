@@ -123,20 +123,49 @@ function evaluate(steps: Step[], root: unknown): unknown[] {
   return nodes;
 }
 
-const parsedPaths = new Map<string, Step[]>();
+/**
+ * Why a printer column's JSONPath cannot be used (undefined when it can): CRD validation
+ * refuses such a column, as apiextensions-apiserver does.
+ */
+export function jsonPathProblem(expr: string): string | undefined {
+  if (expr === '') return 'must not be empty';
+  if (!expr.startsWith('.')) return 'must be a simple json path starting with .';
+  try {
+    parseJsonPath(expr);
+    return undefined;
+  } catch (e) {
+    return `must be a valid JSONPath: ${(e as Error).message}`;
+  }
+}
+
+const parsedPaths = new Map<string, Step[] | Error>();
 /** The first JSONPath result, as apiextensions' table convertor uses; undefined when none. */
 function lookup(obj: Obj, jsonPath: string): unknown {
   let steps = parsedPaths.get(jsonPath);
   if (!steps) {
-    steps = parseJsonPath(jsonPath);
+    try {
+      steps = parseJsonPath(jsonPath);
+    } catch (e) {
+      steps = e as Error;
+    }
     parsedPaths.set(jsonPath, steps);
   }
+  if (steps instanceof Error) throw steps;
   return evaluate(steps, obj)[0];
 }
 
-/** A CRD column's cell: typed as the column says, `null` (printed `<none>`) when absent or mistyped. */
+/**
+ * A CRD column's cell: typed as the column says, `null` (printed `<none>`) when absent or
+ * mistyped, `<error>` when the path cannot be evaluated (a CRD stored before validation
+ * refused such paths): one bad column never fails the whole table.
+ */
 function jsonPathCell(column: PrinterColumn, obj: Obj, now: Date): Cell {
-  const value = lookup(obj, column.jsonPath);
+  let value: unknown;
+  try {
+    value = lookup(obj, column.jsonPath);
+  } catch {
+    return '<error>';
+  }
   if (value === undefined || value === null) return null;
   switch (column.type) {
     case 'string':

@@ -1,4 +1,4 @@
-/** `mco apiserver [serve] --data-dir DIR --listen HOST:PORT [--kubeconfig-out FILE]` */
+/** `mco apiserver [serve] --data-dir DIR --listen HOST:PORT [--kubeconfig-out FILE] [--pod-log-dir DIR]` */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { adminKubeconfig, startApiServer } from '../../apiserver/server.js';
@@ -15,12 +15,13 @@ export function parseListen(text: string): { host: string; port: number } {
 
 export const command: Command = {
   summary: 'Serve the Kubernetes-compatible API over HTTPS until interrupted',
-  usage: '--data-dir=DIR --listen=HOST:PORT [--kubeconfig-out=FILE]',
+  usage: '--data-dir=DIR --listen=HOST:PORT [--kubeconfig-out=FILE] [--pod-log-dir=DIR]',
   options: {
     'data-dir': { type: 'string', argument: 'DIR', description: 'State (SQLite), CA, serving certificate and token secret; created if missing' },
     listen: { type: 'string', argument: 'HOST:PORT', description: 'Address to serve on (port 0: any free port); default 127.0.0.1:6443' },
     'kubeconfig-out': { type: 'string', argument: 'FILE', description: 'Write an admin kubeconfig here (always written to DIR/admin.kubeconfig)' },
     'watch-history': { type: 'string', argument: 'N', description: 'Changes kept for watches to resume from (default 100000); older ones get 410 Gone' },
+    'pod-log-dir': { type: 'string', argument: 'DIR', description: 'Serve `kubectl logs` of pod NS/NAME from DIR/NS/NAME.log (the pod must exist)' },
     'bookmark-interval': { type: 'string', argument: 'SECONDS', description: 'Interval of BOOKMARK events on watches that allow them (default 60)' },
   },
   async run(args, ctx) {
@@ -30,12 +31,14 @@ export const command: Command = {
     const { host, port } = parseListen(str(args, 'listen') ?? '127.0.0.1:6443');
     const history = positiveInt(args, 'watch-history');
     const bookmarkSeconds = positiveInt(args, 'bookmark-interval');
+    const podLogDir = str(args, 'pod-log-dir');
     const server = await startApiServer({
       dataDir,
       host,
       port,
       ...(history ? { historyLimit: history } : {}),
       ...(bookmarkSeconds ? { bookmarkIntervalMs: bookmarkSeconds * 1000 } : {}),
+      ...(podLogDir ? { podLogDir } : {}),
     });
     const kubeconfig = adminKubeconfig(dataDir, server.url);
     fs.writeFileSync(join(dataDir, 'admin.kubeconfig'), kubeconfig, { mode: 0o600 });
