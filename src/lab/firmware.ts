@@ -6,9 +6,10 @@
  * passes it. An entry whose kernel, initramfs or deployment is missing cannot boot; the boot
  * menu's next entry (the previous deployment) is booted instead, and the fallback is reported.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { compareBlsVersionsDescending, isOstreeEntryName, ostreeKarg, parseBlsEntry, splitKargs, type BlsEntry } from '../sysroot/bls.js';
+import { bootedFromCmdlineFile, writeCmdlineFile } from '../sysroot/boot.js';
 import { finalizeStaged } from '../sysroot/stage.js';
 import { readStagedDeployment } from '../sysroot/sysroot.js';
 
@@ -90,7 +91,7 @@ export interface BootResult {
 /**
  * Powers the node on: finalize a staged deployment, empty `/run`, boot the default entry (or
  * fall back), and write its options line to `cmdlineFile` through a new file (a new inode per
- * boot, as the contract asks: readers see one boot or the other, never a mix).
+ * boot: readers see one boot or the other, never a mix), resolved to its deployment at once.
  */
 export async function bootNode(sysroot: string, cmdlineFile: string, options: BootOptions): Promise<BootResult> {
   const { log, node } = options;
@@ -116,9 +117,9 @@ export async function bootNode(sysroot: string, cmdlineFile: string, options: Bo
   if (decision.fallback) {
     log(`${node}: the default boot entry ${menu[0]!.file} cannot be booted (${decision.fallback.reasons.join('; ')}); booting the previous entry ${chosen.file}`);
   }
-  const tmp = `${cmdlineFile}.boot-tmp`;
-  writeFileSync(tmp, `${chosen.options}\n`);
-  renameSync(tmp, cmdlineFile);
+  writeCmdlineFile(cmdlineFile, chosen.options);
+  // The initramfs resolves ostree= at once: the boot is pinned to this deployment from now on.
+  bootedFromCmdlineFile(sysroot, cmdlineFile);
   log(`${node}: booted ${chosen.file}: ${chosen.options}`);
   return { cmdline: chosen.options, entry: chosen.file, fellBack: decision.fallback !== undefined };
 }

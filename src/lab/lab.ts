@@ -48,6 +48,20 @@ function probePort(port: number, whose: string): Promise<number> {
   });
 }
 
+/** Writes a new lab's state: its shape, its ports (free ones when not given) and the names of its nodes and pods. */
+export async function createLabState(paths: LabPaths, options: Pick<LabUpOptions, 'masters' | 'workers' | 'apiPort' | 'registryPort'>): Promise<LabState> {
+  const masters = options.masters ?? 3;
+  const workers = options.workers ?? 2;
+  if (masters < 1) throw new LabError('--masters must be at least 1');
+  const apiPort = await probePort(options.apiPort ?? 0, 'for the API server');
+  const registryPort = await probePort(options.registryPort ?? 0, 'for the registry');
+  if (apiPort === registryPort) throw new LabError('--api-port and --registry-port must differ');
+  const state: LabState = { kind: LAB_KIND, version: 1, masters, workers, apiPort, registryPort, nodes: labNodes(masters, workers), pods: labPods() };
+  mkdirSync(paths.dir, { recursive: true });
+  writeLabState(paths, state);
+  return state;
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export async function labUp(options: LabUpOptions): Promise<LabSummary> {
@@ -68,14 +82,7 @@ export async function labUp(options: LabUpOptions): Promise<LabSummary> {
     await probePort(state.apiPort, "the lab's API server");
     await probePort(state.registryPort, "the lab's registry");
   } else {
-    const masters = options.masters ?? 3;
-    const workers = options.workers ?? 2;
-    if (masters < 1) throw new LabError('--masters must be at least 1');
-    const apiPort = await probePort(options.apiPort ?? 0, 'for the API server');
-    const registryPort = await probePort(options.registryPort ?? 0, 'for the registry');
-    if (apiPort === registryPort) throw new LabError('--api-port and --registry-port must differ');
-    state = { kind: LAB_KIND, version: 1, masters, workers, apiPort, registryPort, nodes: labNodes(masters, workers), pods: labPods() };
-    mkdirSync(paths.dir, { recursive: true });
+    state = await createLabState(paths, options);
     writeLabState(paths, state);
   }
   mkdirSync(paths.logs, { recursive: true });

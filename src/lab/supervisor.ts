@@ -18,7 +18,7 @@ import { MACHINE_CONFIG_POOLS, MCO_GROUP, MCO_VERSION } from '../api/group.js';
 import { CURRENT_CONFIG_ANNOTATION } from '../api/node.js';
 import { RegistryClient } from '../image/registry-client.js';
 import { registryImageSource } from '../node/os-image.js';
-import { loadSysroot } from '../sysroot/sysroot.js';
+import { bootedFromCmdlineFile } from '../sysroot/boot.js';
 import { deploymentPath } from '../sysroot/types.js';
 import { bootNode } from './firmware.js';
 import { labPaths, nodePaths, podLogPath, readLabState, writeLabState, writeSupervisor, LabError, type LabPaths, type LabState, type SupervisorRecord } from './layout.js';
@@ -86,11 +86,11 @@ const portOpen = (port: number): Promise<true | undefined> =>
     socket.on('error', () => resolve(undefined));
   });
 
-/** The deployment directory a node booted (from its command line), where its /etc lives. */
-async function bootedRoot(sysroot: string, cmdline: string): Promise<string> {
-  const state = await loadSysroot(sysroot, { readCmdline: () => readFileSync(cmdline, 'utf8') });
-  if (!state.booted) throw new LabError(`${sysroot} has booted no deployment (its command line ${cmdline} names none)`);
-  return deploymentPath(sysroot, state.booted);
+/** The deployment directory a node booted (its /etc is the node's /etc). */
+function bootedRoot(sysroot: string, cmdline: string): string {
+  const { booted } = bootedFromCmdlineFile(sysroot, cmdline);
+  if (!booted) throw new LabError(`${sysroot} has booted no deployment (its command line ${cmdline} names none)`);
+  return deploymentPath(sysroot, booted);
 }
 
 export async function startLab(options: StartLabOptions): Promise<RunningLab> {
@@ -259,7 +259,7 @@ export async function startLab(options: StartLabOptions): Promise<RunningLab> {
       const np = nodePaths(paths, node.name);
       const current = (await core.readNode({ name: node.name })).metadata?.annotations?.[CURRENT_CONFIG_ANNOTATION];
       if (current) continue;
-      const etc = join(await bootedRoot(np.sysroot, np.cmdline), 'etc', 'machine-config-daemon');
+      const etc = join(bootedRoot(np.sysroot, np.cmdline), 'etc', 'machine-config-daemon');
       if (existsSync(join(etc, 'node-annotation.json.bak'))) continue;
       const config = rendered.get(node.role)!;
       mkdirSync(etc, { recursive: true });
