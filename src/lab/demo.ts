@@ -6,7 +6,7 @@
  * and prints what changed.
  */
 import { spawnSync } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { bootIdentity } from './firmware.js';
 import { existingLab, labProcesses } from './lab.js';
 import { nodePaths } from './layout.js';
 import { RELEASE_REPOSITORY, releaseTag } from './os-images.js';
@@ -76,9 +76,9 @@ export async function runLabDemo(options: LabDemoOptions): Promise<void> {
   };
   const rebootAndWait = async (node: string): Promise<void> => {
     const cmdline = nodePaths(paths, node).cmdline;
-    const before = statSync(cmdline).ino;
+    const before = bootIdentity(cmdline);
     onNode(node, 'reboot');
-    await until(`${node} to boot`, () => (statSync(cmdline).ino !== before ? true : undefined));
+    await until(`${node} to boot`, () => (bootIdentity(cmdline) !== before ? true : undefined));
     await until(`${node}'s daemon to start`, async () => ((await labProcesses(paths.dir)).some((p) => p.name === `daemon ${node}` && p.pid) ? true : undefined));
   };
   const pool = (name: string): PoolView => JSON.parse(kubectl(['get', 'mcp', name, '-o', 'json'], true).stdout) as PoolView;

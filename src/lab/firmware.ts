@@ -6,7 +6,7 @@
  * passes it. An entry whose kernel, initramfs or deployment is missing cannot boot; the boot
  * menu's next entry (the previous deployment) is booted instead, and the fallback is reported.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { compareBlsVersionsDescending, isOstreeEntryName, ostreeKarg, parseBlsEntry, splitKargs, type BlsEntry } from '../sysroot/bls.js';
 import { bootedFromCmdlineFile, writeCmdlineFile } from '../sysroot/boot.js';
@@ -122,4 +122,17 @@ export async function bootNode(sysroot: string, cmdlineFile: string, options: Bo
   bootedFromCmdlineFile(sysroot, cmdlineFile);
   log(`${node}: booted ${chosen.file}: ${chosen.options}`);
   return { cmdline: chosen.options, entry: chosen.file, fellBack: decision.fallback !== undefined };
+}
+
+/**
+ * Which boot a node is in, as the identity of its command-line file (inode and change time:
+ * an inode alone can be reused by the next boot's file). '' when the node never booted.
+ */
+export function bootIdentity(cmdlineFile: string): string {
+  try {
+    const st = statSync(cmdlineFile, { bigint: true });
+    return `${st.ino}:${st.ctimeNs}`;
+  } catch {
+    return '';
+  }
 }

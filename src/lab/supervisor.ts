@@ -8,7 +8,7 @@
  * node whose daemon exited after writing its command-line file. A control endpoint on
  * loopback takes reboot requests (`reboot` in `mco lab ssh`) and reports the processes.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -19,8 +19,9 @@ import { CURRENT_CONFIG_ANNOTATION } from '../api/node.js';
 import { RegistryClient } from '../image/registry-client.js';
 import { registryImageSource } from '../node/os-image.js';
 import { bootedFromCmdlineFile } from '../sysroot/boot.js';
+import { makeMutable } from '../sysroot/cleanup.js';
 import { deploymentPath } from '../sysroot/types.js';
-import { bootNode } from './firmware.js';
+import { bootIdentity, bootNode } from './firmware.js';
 import { labPaths, nodePaths, podLogPath, readLabState, writeLabState, writeSupervisor, LabError, type LabPaths, type LabState, type SupervisorRecord } from './layout.js';
 import { buildOsImages, extractOsContent, installNode, pushReleaseImages } from './os-images.js';
 import { ManagedProcess, type ProcessSpec } from './processes.js';
@@ -85,6 +86,16 @@ const portOpen = (port: number): Promise<true | undefined> =>
     });
     socket.on('error', () => resolve(undefined));
   });
+
+/** Removes a node's directory; its deployments are immutable (chattr +i) as libostree leaves them. */
+function removeNode(dir: string, sysroot: string): void {
+  const deploy = join(sysroot, 'ostree', 'deploy');
+  for (const os of existsSync(deploy) ? readdirSync(deploy) : []) {
+    const d = join(deploy, os, 'deploy');
+    for (const name of existsSync(d) ? readdirSync(d) : []) makeMutable(join(d, name));
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
 
 /** The deployment directory a node booted (its /etc is the node's /etc). */
 function bootedRoot(sysroot: string, cmdline: string): string {
@@ -223,7 +234,7 @@ export async function startLab(options: StartLabOptions): Promise<RunningLab> {
         const content = await extractOsContent(registryImageSource(client), first!.image, contentDir);
         for (const node of pending) {
           const np = nodePaths(paths, node.name);
-          rmSync(np.dir, { recursive: true, force: true });
+          removeNode(np.dir, np.sysroot);
           await installNode(np.sysroot, content);
           await bootNode(np.sysroot, np.cmdline, { node: node.name, log });
           installed.add(node.name);
@@ -274,25 +285,18 @@ export async function startLab(options: StartLabOptions): Promise<RunningLab> {
     phase(`Starting ${state.nodes.length} node daemon(s)`);
     for (const node of state.nodes) {
       const np = nodePaths(paths, node.name);
-      let bootInode = 0;
-      const inode = (): number => {
-        try {
-          return statSync(np.cmdline).ino;
-        } catch {
-          return 0;
-        }
-      };
+      let bootedAs = '';
       await add({
         name: `daemon ${node.name}`,
         argv: commands.daemon(node, paths.kubeconfig, np.sysroot),
         env: { ...process.env, MCO_KERNEL_CMDLINE_FILE: np.cmdline },
         logFile: podLog(node.pod),
         beforeStart: async () => {
-          bootInode = inode();
+          bootedAs = bootIdentity(np.cmdline);
         },
         exited: async (code, signal) => {
           const asked = rebootRequested.delete(node.name);
-          if (!asked && !(code === 0 && signal === null && inode() !== bootInode)) return 'backoff';
+          if (!asked && !(code === 0 && signal === null && bootIdentity(np.cmdline) !== bootedAs)) return 'backoff';
           log(`${node.name}: rebooting${asked ? ' (reboot requested)' : ''}`);
           await setNodeReady(core, node.name, false, new Date()).catch((e: Error) => log(`${node.name}: cannot mark NotReady: ${e.message}`));
           await bootNode(np.sysroot, np.cmdline, { node: node.name, log });
