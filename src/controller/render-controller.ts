@@ -1,0 +1,127 @@
+/**
+ * The render controller (reference mco.md §3): for each pool, renders the MachineConfigs it
+ * selects with the ControllerConfig's osImageURL (`renderPool`), creates the
+ * `rendered-<pool>-<hash>` MachineConfig when new, points the pool's spec.configuration at
+ * it, and reports a config that cannot be rendered as RenderDegraded naming the config and
+ * field — leaving the pool's current target as it was. Paused pools are rendered too.
+ */
+import type { Klog } from '../api/klog.js';
+import type { ControllerConfig } from '../api/controllerconfig.js';
+import { CONTROLLER_CONFIG_NAME } from '../api/controllerconfig.js';
+import { MCO_API_VERSION } from '../api/group.js';
+import type { MachineConfig } from '../api/machineconfig.js';
+import type { MachineConfigPool, MachineConfigPoolCondition } from '../api/machineconfigpool.js';
+import { deepEqual } from './equal.js';
+import type { EventRecorder } from './events.js';
+import { CONFIGS, isAlreadyExists, isConflict, POOLS, retryOnConflict, type Clients } from './kube.js';
+import { isEmptySelector } from './labels.js';
+import { RenderError, renderFailedMessage, renderPool } from './render.js';
+import { setCondition } from './rollout.js';
+import { WorkQueue } from './queue.js';
+import type { ObjectStore } from './store.js';
+
+export interface RenderControllerOptions {
+  clients: Clients;
+  pools: ObjectStore<MachineConfigPool>;
+  configs: ObjectStore<MachineConfig>;
+  controllerConfigs: ObjectStore<ControllerConfig>;
+  log: Klog;
+  events: EventRecorder;
+  now: () => Date;
+  controllerVersion: string;
+  /** Delay before a queued pool renders, so a burst of MachineConfig changes renders once (MCO: 5 s). */
+  renderDelayMs: number;
+}
+
+export class RenderController {
+  readonly queue: WorkQueue;
+
+  constructor(private readonly o: RenderControllerOptions) {
+    this.queue = new WorkQueue((key) => this.sync(key), { name: 'render controller', log: o.log });
+  }
+
+  /** Any MachineConfig or the ControllerConfig changed: every pool may render differently. */
+  enqueueAll(): void {
+    for (const p of this.o.pools.list()) this.queue.add(p.metadata.name!, this.o.renderDelayMs);
+  }
+
+  poolChanged(pool: MachineConfigPool): void {
+    this.queue.add(pool.metadata.name!, this.o.renderDelayMs);
+  }
+
+  async sync(name: string): Promise<void> {
+    const pool = this.o.pools.get(name);
+    if (!pool) return;
+    if (isEmptySelector(pool.spec.machineConfigSelector)) {
+      await this.o.events.event(this.ref(pool), 'Warning', 'SelectingAll', 'This machineconfigpool is selecting all machineconfigs. A non-empty selector is required.');
+      return;
+    }
+    const cc = this.o.controllerConfigs.get(CONTROLLER_CONFIG_NAME);
+    if (!cc) {
+      this.o.log.info('render-controller.ts:63', `Pool ${name}: waiting for ControllerConfig ${CONTROLLER_CONFIG_NAME}`);
+      return;
+    }
+    let rendered;
+    try {
+      rendered = renderPool(pool, this.o.configs.list(), cc, { controllerVersion: this.o.controllerVersion });
+    } catch (e) {
+      if (!(e instanceof RenderError)) throw e;
+      this.o.log.error('render-controller.ts:71', renderFailedMessage(name, e));
+      await this.setRenderDegraded(name, renderFailedMessage(name, e));
+      // A change of the configs or the pool queues the pool again; nothing to retry until then.
+      return;
+    }
+    const { config, source } = rendered;
+    const configName = config.metadata.name!;
+    if (!this.o.configs.get(configName)) {
+      try {
+        this.o.configs.upsert((await this.o.clients.custom.createClusterCustomObject({ ...CONFIGS, body: config })) as MachineConfig);
+        this.o.log.info('render-controller.ts:81', `Generated machineconfig ${configName} from ${source.length} configs: ${JSON.stringify(source)}`);
+      } catch (e) {
+        if (!isAlreadyExists(e)) throw e;
+      }
+    }
+    await retryOnConflict(async () => {
+      const current = this.o.pools.get(name);
+      if (!current) return;
+      if (current.spec.configuration?.name === configName && deepEqual(current.spec.configuration.source ?? [], source)) return;
+      const body: MachineConfigPool = { ...current, spec: { ...current.spec, configuration: { name: configName, source } } };
+      try {
+        this.o.pools.upsert((await this.o.clients.custom.replaceClusterCustomObject({ ...POOLS, name, body })) as MachineConfigPool);
+      } catch (e) {
+        if (isConflict(e)) this.o.pools.upsert((await this.o.clients.custom.getClusterCustomObject({ ...POOLS, name })) as MachineConfigPool);
+        throw e;
+      }
+      if (current.spec.configuration?.name !== configName) this.o.log.info('render-controller.ts:97', `Pool ${name}: now targeting: ${configName}`);
+    });
+    await this.setRenderDegraded(name, undefined);
+  }
+
+  /** RenderDegraded=True with `message`, or False; Degraded follows (§1.3). Written only when it changes. */
+  private async setRenderDegraded(name: string, message: string | undefined): Promise<void> {
+    await retryOnConflict(async () => {
+      const pool = this.o.pools.get(name);
+      if (!pool) return;
+      const now = this.o.now().toISOString().replace(/\.\d+Z$/, 'Z');
+      const old = pool.status?.conditions ?? [];
+      const render: MachineConfigPoolCondition = { type: 'RenderDegraded', status: message ? 'True' : 'False', lastTransitionTime: now, reason: '', message: message ?? '' };
+      let conditions = setCondition(old, render);
+      // The message carries the error: refresh it when only the error changed.
+      if (message && old.find((c) => c.type === 'RenderDegraded')?.message !== message) conditions = conditions.map((c) => (c.type === 'RenderDegraded' ? { ...c, message } : c));
+      const nodeDegraded = conditions.find((c) => c.type === 'NodeDegraded')?.status === 'True';
+      conditions = setCondition(conditions, { type: 'Degraded', status: message || nodeDegraded ? 'True' : 'False', lastTransitionTime: now, reason: '', message: '' });
+      if (deepEqual(conditions, old)) return;
+      try {
+        const written = await this.o.clients.custom.replaceClusterCustomObjectStatus({ ...POOLS, name, body: { ...pool, status: { ...pool.status, conditions } } });
+        this.o.pools.upsert(written as MachineConfigPool);
+      } catch (e) {
+        if (isConflict(e)) this.o.pools.upsert((await this.o.clients.custom.getClusterCustomObject({ ...POOLS, name })) as MachineConfigPool);
+        throw e;
+      }
+    });
+  }
+
+  private ref(p: MachineConfigPool): { apiVersion: string; kind: string; name: string } {
+    return { apiVersion: MCO_API_VERSION, kind: 'MachineConfigPool', name: p.metadata.name! };
+  }
+}
