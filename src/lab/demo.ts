@@ -8,10 +8,9 @@
 import { spawnSync } from 'node:child_process';
 import { bootIdentity } from './firmware.js';
 import { existingLab, labProcesses } from './lab.js';
-import { nodePaths } from './layout.js';
+import { MCO_JS, nodePaths } from './layout.js';
 import { RELEASE_REPOSITORY, releaseTag } from './os-images.js';
 import { sshInvocation } from './ssh.js';
-import { MCO_JS } from './supervisor.js';
 
 export interface LabDemoOptions {
   dir: string;

@@ -11,9 +11,9 @@ import * as k8s from '@kubernetes/client-node';
 import { MACHINE_CONFIG_POOLS, MCO_GROUP, MCO_VERSION } from '../api/group.js';
 import type { MachineConfigPool } from '../api/machineconfigpool.js';
 import { CURRENT_CONFIG_ANNOTATION, DESIRED_CONFIG_ANNOTATION, nodeState, NODE_ROLE_LABEL_PREFIX } from '../api/node.js';
-import { isAlive, LAB_KIND, LabError, labPaths, readLabState, readSupervisor, runningSupervisor, writeLabState, type LabPaths, type LabState } from './layout.js';
+import { isAlive, LAB_KIND, MCO_JS, LabError, labPaths, readLabState, readSupervisor, runningSupervisor, writeLabState, type LabPaths, type LabState } from './layout.js';
 import { labNodes, labPods } from './seed.js';
-import { MCO_JS, reapOrphans } from './supervisor.js';
+import { reapOrphans } from './supervisor.js';
 
 export interface LabUpOptions {
   dir: string;

@@ -8,11 +8,16 @@
  */
 import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { MCO_NAMESPACE } from '../api/node.js';
 import type { BuiltOsImage } from './os-images.js';
 import type { LabNode, LabPods } from './seed.js';
 
 export const LAB_KIND = 'MachineConfigLab';
+
+/** The built CLIs the lab runs (dist/src/lab/layout.js → dist/src/cli/…). */
+export const MCO_JS = fileURLToPath(new URL('../cli/mco.js', import.meta.url));
+export const MCD_JS = fileURLToPath(new URL('../cli/machine-config-daemon.js', import.meta.url));
 
 export class LabError extends Error {
   override name = 'LabError';

@@ -7,11 +7,8 @@
  */
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { LabError, nodePaths, type LabPaths, type LabState } from './layout.js';
+import { LabError, MCD_JS, MCO_JS, nodePaths, type LabPaths, type LabState } from './layout.js';
 
-const MCO_JS = fileURLToPath(new URL('../cli/mco.js', import.meta.url));
-const MCD_JS = fileURLToPath(new URL('../cli/machine-config-daemon.js', import.meta.url));
 
 /** POSIX shell single-quoting. */
 export const shellQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;

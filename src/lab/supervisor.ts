@@ -12,7 +12,6 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import { MACHINE_CONFIG_POOLS, MCO_GROUP, MCO_VERSION } from '../api/group.js';
 import { CURRENT_CONFIG_ANNOTATION } from '../api/node.js';
@@ -22,15 +21,12 @@ import { bootedFromCmdlineFile } from '../sysroot/boot.js';
 import { makeMutable } from '../sysroot/cleanup.js';
 import { deploymentPath } from '../sysroot/types.js';
 import { bootIdentity, bootNode } from './firmware.js';
-import { labPaths, nodePaths, podLogPath, readLabState, writeLabState, writeSupervisor, LabError, type LabPaths, type LabState, type SupervisorRecord } from './layout.js';
+import { labPaths, MCD_JS, MCO_JS, nodePaths, podLogPath, readLabState, writeLabState, writeSupervisor, LabError, type LabPaths, type LabState, type SupervisorRecord } from './layout.js';
 import { buildOsImages, extractOsContent, installNode, pushReleaseImages } from './os-images.js';
 import { ManagedProcess, type ProcessSpec } from './processes.js';
 import { applySeed, seedObjects, setNodeReady, type LabNode } from './seed.js';
 import { writeNodeTools } from './ssh.js';
 
-/** dist/src/lab/supervisor.js → the built CLIs. */
-export const MCO_JS = fileURLToPath(new URL('../cli/mco.js', import.meta.url));
-export const MCD_JS = fileURLToPath(new URL('../cli/machine-config-daemon.js', import.meta.url));
 /** The release the lab's operator runs as (the seed's cluster before its update). */
 export const LAB_RELEASE = '4.6.8';
 
