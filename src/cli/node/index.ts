@@ -7,6 +7,7 @@ export const nodeGroup: Group = {
   summary: 'Host operations of the machine-config daemon',
   globals: SYSROOT_OPTION,
   verbs: {
+    start: verb('Run the node daemon: apply the desiredConfig of this node, reboot, validate, report', () => import('./start.js')),
     pivot: verb('Pull an OS image and rebase the host onto the OSTree commit inside it', () => import('./pivot.js')),
   },
 };
