@@ -31,7 +31,9 @@ const kubeconfig = process.argv[2];
 for (const role of ['master', 'worker']) {
   const pool = { apiVersion: 'machineconfiguration.openshift.io/v1', kind: 'MachineConfigPool', metadata: { name: role },
     spec: { configuration: { name: 'rendered-' + role + '-stub' }, machineConfigSelector: { matchLabels: {} }, nodeSelector: { matchLabels: {} } } };
-  execFileSync('${KUBECTL_BIN}', ['--kubeconfig', kubeconfig, 'apply', '-f', '-'], { input: JSON.stringify(pool) });
+  const mc = { apiVersion: 'machineconfiguration.openshift.io/v1', kind: 'MachineConfig', metadata: { name: 'rendered-' + role + '-stub' },
+    spec: { osImageURL: '', config: { ignition: { version: '3.1.0' }, storage: { files: [{ path: '/etc/stub-' + role, contents: { source: 'data:,' + role }, mode: 420 }] } } } };
+  for (const obj of [mc, pool]) execFileSync('${KUBECTL_BIN}', ['--kubeconfig', kubeconfig, 'apply', '-f', '-'], { input: JSON.stringify(obj) });
 }
 console.log('I1204 controller stub rendered the pools');
 setInterval(() => {}, 1 << 30);`;
@@ -126,13 +128,15 @@ describe('the lab supervisor', { skip, timeout: 600_000 }, () => {
     }
   });
 
-  it('installs each node on the first OS version, booted from its default entry, with bootstrap annotations naming its pool\'s rendered config', () => {
+  it('installs each node on the first OS version, booted from its default entry, provisioned with its pool\'s rendered config and bootstrap annotations naming it', () => {
     const np = nodePaths(paths, 'worker-0');
     const real = spawnSync('ostree', ['admin', 'status', `--sysroot=${np.sysroot}`], { encoding: 'utf8' });
     assert.match(real.stdout, /Version: 46\.82\.202012051820-0/);
     assert.match(fs.readFileSync(np.cmdline, 'utf8'), /^.*ostree=\/ostree\/boot\.[01]\/rhcos\/[0-9a-f]{64}\/0\n$/);
     const { booted } = bootedFromCmdlineFile(np.sysroot, np.cmdline);
-    const file = join(np.sysroot, 'ostree', 'deploy', 'rhcos', 'deploy', `${booted!.checksum}.${booted!.serial}`, 'etc', 'machine-config-daemon', 'node-annotations.json');
+    const etc = join(np.sysroot, 'ostree', 'deploy', 'rhcos', 'deploy', `${booted!.checksum}.${booted!.serial}`, 'etc');
+    assert.equal(fs.readFileSync(join(etc, 'stub-worker'), 'utf8'), 'worker');
+    const file = join(etc, 'machine-config-daemon', 'node-annotations.json');
     assert.deepEqual(JSON.parse(fs.readFileSync(file, 'utf8')), {
       'machineconfiguration.openshift.io/currentConfig': 'rendered-worker-stub',
       'machineconfiguration.openshift.io/desiredConfig': 'rendered-worker-stub',

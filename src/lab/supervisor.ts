@@ -8,12 +8,13 @@
  * node whose daemon exited after writing its command-line file. A control endpoint on
  * loopback takes reboot requests (`reboot` in `mco lab ssh`) and reports the processes.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { MACHINE_CONFIG_POOLS, MCO_GROUP, MCO_VERSION } from '../api/group.js';
+import { MACHINE_CONFIG_POOLS, MACHINE_CONFIGS, MCO_GROUP, MCO_VERSION } from '../api/group.js';
+import type { MachineConfig } from '../api/machineconfig.js';
 import { CURRENT_CONFIG_ANNOTATION } from '../api/node.js';
 import { RegistryClient } from '../image/registry-client.js';
 import { registryImageSource } from '../node/os-image.js';
@@ -21,6 +22,7 @@ import { bootedFromCmdlineFile } from '../sysroot/boot.js';
 import { makeMutable } from '../sysroot/cleanup.js';
 import { deploymentPath } from '../sysroot/types.js';
 import { bootIdentity, bootNode } from './firmware.js';
+import { provisionNode } from './ignition.js';
 import { labPaths, MCD_JS, MCO_JS, nodePaths, podLogPath, readLabState, writeLabState, writeSupervisor, LabError, type LabPaths, type LabState, type SupervisorRecord } from './layout.js';
 import { buildOsImages, extractOsContent, installNode, pushReleaseImages } from './os-images.js';
 import { ManagedProcess, type ProcessSpec } from './processes.js';
@@ -40,7 +42,7 @@ export interface LabCommands {
 export const defaultCommands: LabCommands = {
   operator: (kubeconfig) => [process.execPath, MCO_JS, 'operator', 'start', '--kubeconfig', kubeconfig, '--release-version', LAB_RELEASE, '--metrics-listen', ''],
   controller: (kubeconfig) => [process.execPath, MCO_JS, 'controller', 'start', '--kubeconfig', kubeconfig, '--metrics-listen', ''],
-  daemon: (node, kubeconfig, sysroot) => [process.execPath, MCD_JS, 'start', '--node-name', node.name, '--kubeconfig', kubeconfig, '--sysroot', sysroot, '--metrics-listen', ''],
+  daemon: (node, kubeconfig, sysroot) => [process.execPath, MCD_JS, 'start', '--node-name', node.name, '--kubeconfig', kubeconfig, '--sysroot', sysroot, '--metrics-listen', '', '--insecure'],
 };
 
 export interface StartLabOptions {
@@ -251,7 +253,7 @@ export async function startLab(options: StartLabOptions): Promise<RunningLab> {
     await add({ name: 'controller', argv: commands.controller(paths.kubeconfig), logFile: podLog(state.pods.controller) }).start();
     saveRecord();
 
-    // 6. Each node's bootstrap annotations, once its pool has a rendered config.
+    // 6. Each new node provisioned with its pool's rendered config, once there is one.
     const roles = [...new Set(state.nodes.map((n) => n.role))];
     phase(`Waiting for the controller to render the ${roles.join(' and ')} pools`);
     const custom = kc.makeApiClient(k8s.CustomObjectsApi);
@@ -265,16 +267,11 @@ export async function startLab(options: StartLabOptions): Promise<RunningLab> {
     for (const node of state.nodes) {
       const np = nodePaths(paths, node.name);
       const current = (await core.readNode({ name: node.name })).metadata?.annotations?.[CURRENT_CONFIG_ANNOTATION];
-      if (current) continue;
-      const etc = join(bootedRoot(np.sysroot, np.cmdline), 'etc', 'machine-config-daemon');
-      if (existsSync(join(etc, 'node-annotation.json.bak'))) continue;
+      // Provisioned once: a node whose daemon ran has a currentConfig, or at least retired the file.
+      if (current || existsSync(join(bootedRoot(np.sysroot, np.cmdline), 'etc', 'machine-config-daemon', 'node-annotation.json.bak'))) continue;
       const config = rendered.get(node.role)!;
-      mkdirSync(etc, { recursive: true });
-      writeFileSync(join(etc, 'node-annotations.json'), `${JSON.stringify({
-        'machineconfiguration.openshift.io/currentConfig': config,
-        'machineconfiguration.openshift.io/desiredConfig': config,
-        'machineconfiguration.openshift.io/state': 'Done',
-      })}\n`);
+      const mc = (await custom.getClusterCustomObject({ group: MCO_GROUP, version: MCO_VERSION, plural: MACHINE_CONFIGS, name: config })) as MachineConfig;
+      await provisionNode(np.sysroot, np.cmdline, mc);
     }
 
     // 7. A daemon per node, rebooted by its firmware when it exits after a reboot.
