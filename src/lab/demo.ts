@@ -58,7 +58,8 @@ export async function runLabDemo(options: LabDemoOptions): Promise<void> {
     return r;
   };
   const onNode = (node: string, command: string, quiet = false): Ran => {
-    const inv = sshInvocation(paths, state, node, [command], process.env);
+    // One stream, as a terminal shows it: the pivot's log lines and its result in order.
+    const inv = sshInvocation(paths, state, node, [`${command} 2>&1`], process.env);
     const r = run(inv.argv, inv.env, inv.cwd);
     if (!quiet) show(`[root@${node} ~]# `, command, r);
     if (r.status !== 0) throw new DemoError(`${command} on ${node} failed: ${r.stderr.trim()}`);
