@@ -7,7 +7,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { bootIdentity } from './firmware.js';
-import { existingLab, labProcesses } from './lab.js';
+import { existingLab } from './lab.js';
 import { MCO_JS, nodePaths } from './layout.js';
 import { RELEASE_REPOSITORY, releaseTag } from './os-images.js';
 import { sshInvocation } from './ssh.js';
@@ -79,7 +79,7 @@ export async function runLabDemo(options: LabDemoOptions): Promise<void> {
     const before = bootIdentity(cmdline);
     onNode(node, 'reboot');
     await until(`${node} to boot`, () => (bootIdentity(cmdline) !== before ? true : undefined));
-    await until(`${node}'s daemon to start`, async () => ((await labProcesses(paths.dir)).some((p) => p.name === `daemon ${node}` && p.pid) ? true : undefined));
+    await until(`${node} to be Ready`, () => (/True/.test(kubectl(['get', 'node', node, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'], true).stdout) ? true : undefined));
   };
   const pool = (name: string): PoolView => JSON.parse(kubectl(['get', 'mcp', name, '-o', 'json'], true).stdout) as PoolView;
 

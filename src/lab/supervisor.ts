@@ -8,7 +8,8 @@
  * node whose daemon exited after writing its command-line file. A control endpoint on
  * loopback takes reboot requests (`reboot` in `mco lab ssh`) and reports the processes.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -23,6 +24,7 @@ import { makeMutable } from '../sysroot/cleanup.js';
 import { deploymentPath } from '../sysroot/types.js';
 import { bootIdentity, bootNode } from './firmware.js';
 import { provisionNode } from './ignition.js';
+import { rebootRequestPath } from './node-host.js';
 import { labPaths, MCD_JS, MCO_JS, nodePaths, podLogPath, readLabState, writeLabState, writeSupervisor, LabError, type LabPaths, type LabState, type SupervisorRecord } from './layout.js';
 import { buildOsImages, extractOsContent, installNode, pushReleaseImages } from './os-images.js';
 import { ManagedProcess, type ProcessSpec } from './processes.js';
@@ -31,6 +33,11 @@ import { writeNodeTools } from './ssh.js';
 
 /** The release the lab's operator runs as (the seed's cluster before its update). */
 export const LAB_RELEASE = '4.6.8';
+
+/** Up to this many nodes, each daemon is a process of its own, as on a real cluster. */
+export const PROCESS_PER_NODE_MAX = 10;
+/** Beyond that, this many node daemons share one process. */
+export const NODES_PER_HOST = 50;
 
 /** How each component is started; tests may replace any of them. */
 export interface LabCommands {
@@ -156,6 +163,10 @@ export async function startLab(options: StartLabOptions): Promise<RunningLab> {
     async reboot(node) {
       const labNode = state.nodes.find((n) => n.name === node);
       if (!labNode) throw new LabError(`No node ${node} in this lab (nodes: ${state.nodes.map((n) => n.name).join(', ')})`);
+      if (state.nodes.length > PROCESS_PER_NODE_MAX) {
+        writeFileSync(rebootRequestPath(paths, node), '');
+        return;
+      }
       const daemon = processes.get(`daemon ${node}`);
       if (daemon?.child) {
         rebootRequested.add(node);
@@ -230,10 +241,20 @@ export async function startLab(options: StartLabOptions): Promise<RunningLab> {
         rmSync(contentDir, { recursive: true, force: true });
         mkdirSync(paths.work, { recursive: true });
         const content = await extractOsContent(registryImageSource(client), first!.image, contentDir);
+        let template: string | undefined;
         for (const node of pending) {
           const np = nodePaths(paths, node.name);
           removeNode(np.dir, np.sysroot);
-          await installNode(np.sysroot, content);
+          if (template) {
+            // Every node installs the same bits: a copy of the first (hard links kept, as /boot
+            // needs) takes a fraction of a second where an install takes seconds.
+            mkdirSync(np.dir, { recursive: true });
+            const cp = spawnSync('cp', ['-a', template, np.sysroot], { encoding: 'utf8' });
+            if (cp.status !== 0) throw new LabError(`Cannot copy ${template} to ${np.sysroot}: ${cp.stderr.trim() || cp.error?.message}`);
+          } else {
+            await installNode(np.sysroot, content);
+            template = np.sysroot;
+          }
           await bootNode(np.sysroot, np.cmdline, { node: node.name, log });
           installed.add(node.name);
           state.installed = [...installed];
@@ -274,29 +295,38 @@ export async function startLab(options: StartLabOptions): Promise<RunningLab> {
       await provisionNode(np.sysroot, np.cmdline, mc);
     }
 
-    // 7. A daemon per node, rebooted by its firmware when it exits after a reboot.
-    phase(`Starting ${state.nodes.length} node daemon(s)`);
-    for (const node of state.nodes) {
-      const np = nodePaths(paths, node.name);
-      let bootedAs = '';
-      await add({
-        name: `daemon ${node.name}`,
-        argv: commands.daemon(node, paths.kubeconfig, np.sysroot),
-        env: { ...process.env, MCO_KERNEL_CMDLINE_FILE: np.cmdline },
-        logFile: podLog(node.pod),
-        beforeStart: async () => {
-          bootedAs = bootIdentity(np.cmdline);
-        },
-        exited: async (code, signal) => {
-          const asked = rebootRequested.delete(node.name);
-          if (!asked && !(code === 0 && signal === null && bootIdentity(np.cmdline) !== bootedAs)) return 'backoff';
-          log(`${node.name}: rebooting${asked ? ' (reboot requested)' : ''}`);
-          await setNodeReady(core, node.name, false, new Date()).catch((e: Error) => log(`${node.name}: cannot mark NotReady: ${e.message}`));
-          await bootNode(np.sysroot, np.cmdline, { node: node.name, log });
-          await setNodeReady(core, node.name, true, new Date()).catch((e: Error) => log(`${node.name}: cannot mark Ready: ${e.message}`));
-          return 'now';
-        },
-      }).start();
+    // 7. A daemon per node, rebooted by its firmware when it exits after a reboot; a large
+    // fleet shares processes (NODES_PER_HOST daemons each) that boot their nodes themselves.
+    const hosted = state.nodes.length > PROCESS_PER_NODE_MAX;
+    phase(`Starting ${state.nodes.length} node daemon(s)${hosted ? ` in ${Math.ceil(state.nodes.length / NODES_PER_HOST)} processes` : ''}`);
+    if (hosted) {
+      for (let i = 0; i < state.nodes.length; i += NODES_PER_HOST) {
+        const group = state.nodes.slice(i, i + NODES_PER_HOST).map((n) => n.name);
+        await add({ name: `node-host ${i / NODES_PER_HOST}`, argv: mco('lab', 'nodes', '--dir', paths.dir, '--nodes', group.join(',')), logFile: join(paths.logs, `node-host-${i / NODES_PER_HOST}.log`) }).start();
+      }
+    } else {
+      for (const node of state.nodes) {
+        const np = nodePaths(paths, node.name);
+        let bootedAs = '';
+        await add({
+          name: `daemon ${node.name}`,
+          argv: commands.daemon(node, paths.kubeconfig, np.sysroot),
+          env: { ...process.env, MCO_KERNEL_CMDLINE_FILE: np.cmdline },
+          logFile: podLog(node.pod),
+          beforeStart: async () => {
+            bootedAs = bootIdentity(np.cmdline);
+          },
+          exited: async (code, signal) => {
+            const asked = rebootRequested.delete(node.name);
+            if (!asked && !(code === 0 && signal === null && bootIdentity(np.cmdline) !== bootedAs)) return 'backoff';
+            log(`${node.name}: rebooting${asked ? ' (reboot requested)' : ''}`);
+            await setNodeReady(core, node.name, false, new Date()).catch((e: Error) => log(`${node.name}: cannot mark NotReady: ${e.message}`));
+            await bootNode(np.sysroot, np.cmdline, { node: node.name, log });
+            await setNodeReady(core, node.name, true, new Date()).catch((e: Error) => log(`${node.name}: cannot mark Ready: ${e.message}`));
+            return 'now';
+          },
+        }).start();
+      }
     }
     saveRecord();
 

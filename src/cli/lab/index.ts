@@ -18,6 +18,7 @@ export const labGroup: Group = {
     ssh: verb('A shell, or one command, on a node: rpm-ostree, ostree admin, machine-config-daemon pivot and reboot act on it', () => import('./ssh.js')),
     reboot: verb('Reboot a node: its daemon stops, its firmware boots the default boot entry, its daemon starts', () => import('./reboot.js')),
     demo: verb('Play the seed\'s cluster story against the running lab, each command before its output', () => import('./demo.js')),
+    nodes: verb('Host the daemons of several nodes in one process (what the supervisor runs for large fleets)', () => import('./nodes.js')),
     supervise: verb('Run the lab\'s supervisor in the foreground (what up starts in the background)', () => import('./supervise.js')),
   },
 };
