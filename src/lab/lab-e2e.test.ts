@@ -131,7 +131,14 @@ describe('the cluster lab, end to end', { skip, timeout: 2_400_000 }, () => {
     const deadline = Date.now() + 1_200_000;
     const oldCommit = state.images![0]!.commit;
     for (;;) {
-      const pools = JSON.parse(kubectl('get', 'mcp', '-o', 'json')) as { items: { status?: { conditions?: { type: string; status: string }[]; updatedMachineCount?: number; machineCount?: number; configuration?: { name?: string } } }[] };
+      // The API server may be down (just killed, not yet restarted): ask again later.
+      const got = spawnSync(KUBECTL_BIN, ['--kubeconfig', paths.kubeconfig, '--cache-dir', join(root, 'kcache'), 'get', 'mcp', '-o', 'json'], { encoding: 'utf8' });
+      if (got.status !== 0) {
+        assert.ok(Date.now() < deadline, `the API server did not come back: ${got.stderr}`);
+        await new Promise((r) => setTimeout(r, 3000));
+        continue;
+      }
+      const pools = JSON.parse(got.stdout) as { items: { status?: { conditions?: { type: string; status: string }[]; updatedMachineCount?: number; machineCount?: number; configuration?: { name?: string } } }[] };
       const done = pools.items.every((p) => p.status?.conditions?.some((c) => c.type === 'Updated' && c.status === 'True') && p.status.updatedMachineCount === p.status.machineCount);
       if (done && state.nodes.every((n) => nodeOs(n.name).booted === oldCommit)) break;
       assert.ok(Date.now() < deadline, `rollout did not finish: ${kubectl('get', 'mcp')}`);

@@ -168,7 +168,7 @@ const cell = (rows: string[][]): string => {
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('').trimEnd()).join('\n');
 };
 
-/** Pools and nodes as one screen: what `mco lab status` prints. */
+/** Pools, nodes and the lab's processes as one screen: what `mco lab status` prints. */
 export async function labStatusText(dir: string): Promise<string> {
   const { paths, state } = existingLab(dir);
   const record = runningSupervisor(paths);
@@ -191,7 +191,8 @@ export async function labStatusText(dir: string): Promise<string> {
       const unschedulable = n.spec?.unschedulable ? ',SchedulingDisabled' : '';
       return [n.metadata?.name ?? '', roles, ready + unschedulable, nodeState(a), a[CURRENT_CONFIG_ANNOTATION] ?? '', a[DESIRED_CONFIG_ANNOTATION] ?? ''];
     })];
-  return `Lab ${paths.dir}: API https://127.0.0.1:${state.apiPort}, registry 127.0.0.1:${state.registryPort}, kubeconfig ${paths.kubeconfig}\n\n${cell(poolRows)}\n\n${cell(nodeRows)}\n`;
+  const processRows = [['PROCESS', 'PID', 'RESTARTS'], ...(await labProcesses(dir)).map((p) => [p.name, String(p.pid ?? '-'), String(p.restarts)])];
+  return `Lab ${paths.dir}: API https://127.0.0.1:${state.apiPort}, registry 127.0.0.1:${state.registryPort}, kubeconfig ${paths.kubeconfig}\n\n${cell(poolRows)}\n\n${cell(nodeRows)}\n\n${cell(processRows)}\n`;
 }
 
 export interface LabProcess {
