@@ -13,7 +13,7 @@ import type { MachineConfigPool } from '../api/machineconfigpool.js';
 import { CURRENT_CONFIG_ANNOTATION, DESIRED_CONFIG_ANNOTATION, nodeState, NODE_ROLE_LABEL_PREFIX } from '../api/node.js';
 import { isAlive, LAB_KIND, MCO_JS, LabError, labPaths, readLabState, readSupervisor, runningSupervisor, writeLabState, type LabPaths, type LabState } from './layout.js';
 import { labNodes, labPods } from './seed.js';
-import { reapOrphans } from './supervisor.js';
+import { NODES_PER_HOST, PROCESS_PER_NODE_MAX, reapOrphans } from './supervisor.js';
 
 export interface LabUpOptions {
   dir: string;
@@ -22,6 +22,8 @@ export interface LabUpOptions {
   /** Ports for a new lab (0 or absent: any free one); a resumed lab keeps its own. */
   apiPort?: number;
   registryPort?: number;
+  /** Node daemons sharing one process (default: 1 up to 10 nodes, 50 beyond). */
+  daemonsPerProcess?: number;
   say: (line: string) => void;
   timeoutMs?: number;
 }
@@ -49,14 +51,16 @@ function probePort(port: number, whose: string): Promise<number> {
 }
 
 /** Writes a new lab's state: its shape, its ports (free ones when not given) and the names of its nodes and pods. */
-export async function createLabState(paths: LabPaths, options: Pick<LabUpOptions, 'masters' | 'workers' | 'apiPort' | 'registryPort'>): Promise<LabState> {
+export async function createLabState(paths: LabPaths, options: Pick<LabUpOptions, 'masters' | 'workers' | 'apiPort' | 'registryPort' | 'daemonsPerProcess'>): Promise<LabState> {
   const masters = options.masters ?? 3;
   const workers = options.workers ?? 2;
   if (masters < 1) throw new LabError('--masters must be at least 1');
   const apiPort = await probePort(options.apiPort ?? 0, 'for the API server');
   const registryPort = await probePort(options.registryPort ?? 0, 'for the registry');
   if (apiPort === registryPort) throw new LabError('--api-port and --registry-port must differ');
-  const state: LabState = { kind: LAB_KIND, version: 1, masters, workers, apiPort, registryPort, nodes: labNodes(masters, workers), pods: labPods() };
+  const daemonsPerProcess = options.daemonsPerProcess ?? (masters + workers > PROCESS_PER_NODE_MAX ? NODES_PER_HOST : 1);
+  if (daemonsPerProcess < 1) throw new LabError('--daemons-per-process must be at least 1');
+  const state: LabState = { kind: LAB_KIND, version: 1, masters, workers, apiPort, registryPort, nodes: labNodes(masters, workers), pods: labPods(), daemonsPerProcess };
   mkdirSync(paths.dir, { recursive: true });
   writeLabState(paths, state);
   return state;

@@ -33,6 +33,8 @@ export interface LabState {
   registryPort: number;
   nodes: LabNode[];
   pods: LabPods;
+  /** Node daemons per process: 1 (a process per node, as on a real cluster) or more (a large fleet). */
+  daemonsPerProcess: number;
   /** Set once the OS and release images are in the registry. */
   images?: BuiltOsImage[];
   releases?: string[];

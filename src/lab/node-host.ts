@@ -19,7 +19,7 @@ import { bootSimulatedNode, simulatedBoot } from '../sysroot/boot.js';
 import { bootIdentity, bootNode } from './firmware.js';
 import { nodePaths, podLogPath, type LabPaths } from './layout.js';
 import { restartDelayMs } from './processes.js';
-import { setNodeReady, type LabNode } from './seed.js';
+import { reportNodeReady, type LabNode } from './seed.js';
 
 /** The file whose appearance asks a hosted node to reboot. */
 export const rebootRequestPath = (paths: LabPaths, node: string): string => join(nodePaths(paths, node).dir, 'reboot-request');
@@ -85,9 +85,10 @@ export async function hostNodes(options: HostNodesOptions): Promise<{ stop(): Pr
         running.delete(node.name);
         if (stopping || (how === 'stopped' && !asked)) break;
         log(`${node.name}: rebooting${asked ? ' (reboot requested)' : ''}`);
-        await setNodeReady(core, node.name, false, new Date()).catch((e: Error) => log(`${node.name}: cannot mark NotReady: ${e.message}`));
+        // The kubelet's view, reported in order but never holding up the boot (the API server may be down).
+        const notReady = reportNodeReady(core, node.name, false, log);
         await bootNode(np.sysroot, np.cmdline, { node: node.name, log });
-        await setNodeReady(core, node.name, true, new Date()).catch((e: Error) => log(`${node.name}: cannot mark Ready: ${e.message}`));
+        void notReady.then(() => reportNodeReady(core, node.name, true, log));
       }
     } finally {
       closeSync(fd);

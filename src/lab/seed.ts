@@ -173,3 +173,24 @@ const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergeP
 export async function setNodeReady(core: k8s.CoreV1Api, name: string, ready: boolean, now: Date): Promise<void> {
   await core.patchNodeStatus({ name, body: { status: nodeReadyStatus(ready, now) } }, mergePatch);
 }
+
+/**
+ * Reports the node's readiness as a kubelet does: until the API server takes it (it may be
+ * restarting). Runs in the background; failures are logged once per outage.
+ */
+export function reportNodeReady(core: k8s.CoreV1Api, name: string, ready: boolean, log: (line: string) => void, retryMs = 2000): Promise<void> {
+  return (async () => {
+    let complained = false;
+    for (;;) {
+      try {
+        await setNodeReady(core, name, ready, new Date());
+        if (complained) log(`${name}: marked ${ready ? 'Ready' : 'NotReady'}`);
+        return;
+      } catch (e) {
+        if (!complained) log(`${name}: cannot mark ${ready ? 'Ready' : 'NotReady'} yet: ${(e as Error).message}; retrying`);
+        complained = true;
+        await new Promise((r) => setTimeout(r, retryMs));
+      }
+    }
+  })();
+}

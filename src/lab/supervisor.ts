@@ -28,15 +28,15 @@ import { rebootRequestPath } from './node-host.js';
 import { labPaths, MCD_JS, MCO_JS, nodePaths, podLogPath, readLabState, writeLabState, writeSupervisor, LabError, type LabPaths, type LabState, type SupervisorRecord } from './layout.js';
 import { buildOsImages, extractOsContent, installNode, pushReleaseImages } from './os-images.js';
 import { ManagedProcess, type ProcessSpec } from './processes.js';
-import { applySeed, seedObjects, setNodeReady, type LabNode } from './seed.js';
+import { applySeed, reportNodeReady, seedObjects, type LabNode } from './seed.js';
 import { writeNodeTools } from './ssh.js';
 
 /** The release the lab's operator runs as (the seed's cluster before its update). */
 export const LAB_RELEASE = '4.6.8';
 
-/** Up to this many nodes, each daemon is a process of its own, as on a real cluster. */
+/** Up to this many nodes, a new lab gives each daemon a process of its own, as on a real cluster. */
 export const PROCESS_PER_NODE_MAX = 10;
-/** Beyond that, this many node daemons share one process. */
+/** Beyond that, this many node daemons share one process by default. */
 export const NODES_PER_HOST = 50;
 
 /** How each component is started; tests may replace any of them. */
@@ -128,6 +128,7 @@ export async function startLab(options: StartLabOptions): Promise<RunningLab> {
     log(message);
   };
   const rebootRequested = new Set<string>();
+  const hosted = state.daemonsPerProcess > 1;
   let kc: k8s.KubeConfig | undefined;
   const mco = (...args: string[]): [string, ...string[]] => [process.execPath, MCO_JS, ...args];
   const add = (spec: ProcessSpec): ManagedProcess => {
@@ -163,7 +164,7 @@ export async function startLab(options: StartLabOptions): Promise<RunningLab> {
     async reboot(node) {
       const labNode = state.nodes.find((n) => n.name === node);
       if (!labNode) throw new LabError(`No node ${node} in this lab (nodes: ${state.nodes.map((n) => n.name).join(', ')})`);
-      if (state.nodes.length > PROCESS_PER_NODE_MAX) {
+      if (hosted) {
         writeFileSync(rebootRequestPath(paths, node), '');
         return;
       }
@@ -296,13 +297,13 @@ export async function startLab(options: StartLabOptions): Promise<RunningLab> {
     }
 
     // 7. A daemon per node, rebooted by its firmware when it exits after a reboot; a large
-    // fleet shares processes (NODES_PER_HOST daemons each) that boot their nodes themselves.
-    const hosted = state.nodes.length > PROCESS_PER_NODE_MAX;
-    phase(`Starting ${state.nodes.length} node daemon(s)${hosted ? ` in ${Math.ceil(state.nodes.length / NODES_PER_HOST)} processes` : ''}`);
+    // fleet shares processes (daemonsPerProcess each) that boot their nodes themselves.
+    const perProcess = state.daemonsPerProcess;
+    phase(`Starting ${state.nodes.length} node daemon(s)${hosted ? ` in ${Math.ceil(state.nodes.length / perProcess)} processes` : ''}`);
     if (hosted) {
-      for (let i = 0; i < state.nodes.length; i += NODES_PER_HOST) {
-        const group = state.nodes.slice(i, i + NODES_PER_HOST).map((n) => n.name);
-        await add({ name: `node-host ${i / NODES_PER_HOST}`, argv: mco('lab', 'nodes', '--dir', paths.dir, '--nodes', group.join(',')), logFile: join(paths.logs, `node-host-${i / NODES_PER_HOST}.log`) }).start();
+      for (let i = 0; i < state.nodes.length; i += perProcess) {
+        const group = state.nodes.slice(i, i + perProcess).map((n) => n.name);
+        await add({ name: `node-host ${i / perProcess}`, argv: mco('lab', 'nodes', '--dir', paths.dir, '--nodes', group.join(',')), logFile: join(paths.logs, `node-host-${i / perProcess}.log`) }).start();
       }
     } else {
       for (const node of state.nodes) {
@@ -320,9 +321,10 @@ export async function startLab(options: StartLabOptions): Promise<RunningLab> {
             const asked = rebootRequested.delete(node.name);
             if (!asked && !(code === 0 && signal === null && bootIdentity(np.cmdline) !== bootedAs)) return 'backoff';
             log(`${node.name}: rebooting${asked ? ' (reboot requested)' : ''}`);
-            await setNodeReady(core, node.name, false, new Date()).catch((e: Error) => log(`${node.name}: cannot mark NotReady: ${e.message}`));
+            // The kubelet's view, reported in order but never holding up the boot (the API server may be down).
+            const notReady = reportNodeReady(core, node.name, false, log);
             await bootNode(np.sysroot, np.cmdline, { node: node.name, log });
-            await setNodeReady(core, node.name, true, new Date()).catch((e: Error) => log(`${node.name}: cannot mark Ready: ${e.message}`));
+            void notReady.then(() => reportNodeReady(core, node.name, true, log));
             return 'now';
           },
         }).start();

@@ -13,12 +13,13 @@ function count(args: Parsed, name: string): number | undefined {
 
 export const command: Command = {
   summary: 'Start the lab in the background (create it the first time, resume it later); returns when the cluster is ready',
-  usage: '[--dir=DIR] [--masters=N] [--workers=N] [--api-port=PORT] [--registry-port=PORT]',
+  usage: '[--dir=DIR] [--masters=N] [--workers=N] [--api-port=PORT] [--registry-port=PORT] [--daemons-per-process=N]',
   options: {
     masters: { type: 'string', description: 'Master nodes of a new lab (default 3)', argument: 'N' },
     workers: { type: 'string', description: 'Worker nodes of a new lab (default 2)', argument: 'N' },
     'api-port': { type: 'string', description: 'API server port of a new lab (default: any free port)', argument: 'PORT' },
     'registry-port': { type: 'string', description: 'Registry port of a new lab (default: any free port)', argument: 'PORT' },
+    'daemons-per-process': { type: 'string', description: 'Node daemons sharing one process in a new lab (default: 1 up to 10 nodes, 50 beyond)', argument: 'N' },
   },
   async run(args, ctx) {
     if (args.positionals.length) throw new UsageError(`unexpected argument "${args.positionals[0]}"`);
@@ -27,6 +28,7 @@ export const command: Command = {
     const workers = count(args, 'workers');
     const apiPort = count(args, 'api-port');
     const registryPort = count(args, 'registry-port');
+    const daemonsPerProcess = count(args, 'daemons-per-process');
     const say = (line: string): void => ctx.output.out(`${line}\n`);
     const { paths, state } = await labUp({
       dir, say,
@@ -34,6 +36,7 @@ export const command: Command = {
       ...(workers !== undefined ? { workers } : {}),
       ...(apiPort !== undefined ? { apiPort } : {}),
       ...(registryPort !== undefined ? { registryPort } : {}),
+      ...(daemonsPerProcess !== undefined ? { daemonsPerProcess } : {}),
     });
     const flagDir = dir === '.lab' ? '' : ` --dir ${dir}`;
     const worker = state.nodes.find((n) => n.role === 'worker') ?? state.nodes[0]!;
