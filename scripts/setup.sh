@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 declare -A PACKAGES=(
   [ostree]=ostree
   [getfattr]=attr
+  [setcap]=libcap2-bin
   [debootstrap]=debootstrap
   [/usr/bin/time]=time
   [skopeo]=skopeo

@@ -5,7 +5,7 @@
  * count and mtime.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -43,9 +43,6 @@ test('extractLayers() writes the tree GNU tar writes from a GNU tar layer (modes
   const dir = scratch(t);
   const src = join(dir, 'src');
   buildRichTree(src);
-  // The parser hands PAX values over as UTF-8 text, so a binary xattr value cannot be carried
-  // (see xattrsOf): that one is checked on its own below, not compared.
-  spawnSync('setfattr', ['-x', 'user.binary', join(src, 'xattrs/file')]);
   const layer = gnuTarLayer(join(dir, 'layer.tar.gz'), src);
   const { ours, reference } = await extractBoth(dir, [layer]);
   assertSameTree(ours, reference);
@@ -164,4 +161,84 @@ test('extractLayers() reads past the regular files `skip` accepts, and writes ev
   assert.deepEqual(seen.sort(), ['srv/repo/config', 'srv/repo/objects/ab/known.filez', 'srv/repo/objects/ab/new.filez'], 'asked for regular files only');
   assert.deepEqual(fs.readdirSync(join(out, 'srv/repo/objects/ab')), ['new.filez']);
   assert.equal(fs.readFileSync(join(out, 'srv/repo/config'), 'utf8'), '[core]\n');
+});
+
+test('extractLayers() reads past a hard link to a skipped file when `skip` accepts it too, and refuses one it does not', async (t) => {
+  const dir = scratch(t);
+  const layer = pythonLayer(join(dir, 'l.tar.gz'), [
+    { name: 'srv/repo/objects/ab', type: 'dir' },
+    { name: 'srv/repo/objects/ab/known.filez', data: 'the node has this one' },
+    { name: 'srv/repo/objects/ab/also-known.filez', type: 'link', linkname: 'srv/repo/objects/ab/known.filez' },
+    { name: 'srv/repo/config', data: '[core]\n' },
+  ]);
+  const out = join(dir, 'out');
+  await extractLayers([layerOf(layer)], out, { skip: (path) => path.includes('known.filez') });
+  assert.deepEqual(listAll(join(out, 'srv/repo')), ['config', 'objects', 'objects/ab']);
+
+  const elsewhere = pythonLayer(join(dir, 'l2.tar.gz'), [
+    { name: 'srv/repo/objects/ab/known.filez', data: 'the node has this one' },
+    { name: 'srv/repo/copy', type: 'link', linkname: 'srv/repo/objects/ab/known.filez' },
+  ]);
+  await assert.rejects(extractLayers([layerOf(elsewhere)], join(dir, 'out2'), { skip: (path) => path.endsWith('.filez') }), (e: ExtractError) =>
+    e.entry === 'srv/repo/copy' && /hard link to "srv\/repo\/objects\/ab\/known\.filez", which was skipped/.test(e.message));
+  assert.deepEqual(fs.readdirSync(dir).sort(), ['l.tar.gz', 'l2.tar.gz', 'out'], 'nothing left of the refused one');
+});
+
+test('extractLayers() refuses two --path mappings into the same or nested directories, writing nothing', async (t) => {
+  const dir = scratch(t);
+  const layer = pythonLayer(join(dir, 'l.tar.gz'), [{ name: 'a/x', data: 'x' }, { name: 'b/y', data: 'y' }]);
+  for (const [destA, destB, how] of [['out', 'out', 'the same directory'], ['out', 'out/inner', 'one inside the other'], ['out/inner', 'out', 'one inside the other']] as const) {
+    await assert.rejects(extractLayers([layerOf(layer)], dir, { paths: [{ source: '/a', dest: destA }, { source: '/b', dest: destB }] }), (e: ExtractError) =>
+      e instanceof ExtractError && e.message.includes(`--path /a:${destA} and --path /b:${destB} extract into ${how}`));
+    assert.deepEqual(fs.readdirSync(dir), ['l.tar.gz'], `${destA}, ${destB}: nothing written`);
+  }
+});
+
+test('extractLayers() with several mappings is all or nothing: when a later rename fails, the earlier DEST is as it was', async (t) => {
+  const dir = scratch(t);
+  const layer = pythonLayer(join(dir, 'l.tar.gz'), [{ name: 'a/x', data: 'x' }, { name: 'b/y', data: 'y' }]);
+  const [first, second] = [join(dir, 'first'), join(dir, 'second')];
+  fs.mkdirSync(first, { mode: 0o711 });
+  fs.mkdirSync(second);
+  // Someone writes into the second DEST while the layers stream: its rename finds it full.
+  const source = layerOf(layer);
+  const racing = { ...source, open: async () => (fs.writeFileSync(join(second, 'intruder'), 'here'), source.open()) };
+  await assert.rejects(extractLayers([racing], dir, { paths: [{ source: '/a', dest: 'first' }, { source: '/b', dest: 'second' }] }), (e: ExtractError) =>
+    e.message.startsWith(`Cannot move the extracted tree into ${second}:`));
+  assert.deepEqual(fs.readdirSync(first), [], 'the first DEST is empty again');
+  assert.equal(fs.statSync(first).mode & 0o7777, 0o711);
+  assert.deepEqual(fs.readdirSync(dir).sort(), ['first', 'l.tar.gz', 'second'], 'no staging directory left');
+});
+
+test('extractLayers() removes the staging directory an extraction killed with SIGKILL left, naming it in its log', async (t) => {
+  const dir = scratch(t);
+  const layer = pythonLayer(join(dir, 'l.tar'), [{ name: 'big', zeros: 4 << 20 }, { name: 'after', data: 'a' }], { gzip: false });
+  const dest = join(dir, 'out');
+  // A child extracts from a stream that stops halfway and never ends; it is killed there.
+  const script = `
+    import * as fs from 'node:fs';
+    import { Readable } from 'node:stream';
+    import { extractLayers } from ${JSON.stringify(new URL('./extract.js', import.meta.url).href)};
+    import { layerOf } from ${JSON.stringify(new URL('./extract-testing.js', import.meta.url).href)};
+    const source = layerOf(process.argv[1]);
+    const bytes = fs.readFileSync(process.argv[1]);
+    const stalled = new Readable({ read() {} });
+    stalled.push(bytes.subarray(0, bytes.length >> 1));
+    await extractLayers([{ ...source, open: async () => stalled }], process.argv[2]);`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script, layer, dest], { stdio: 'ignore' });
+  const staging = (): string[] => fs.readdirSync(dir).filter((n) => n.startsWith('.out.partial-'));
+  const started = Date.now();
+  while (!staging().some((n) => fs.existsSync(join(dir, n, 'big')))) {
+    assert.ok(Date.now() - started < 60_000, 'the child never started writing');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  child.kill('SIGKILL');
+  await new Promise((resolve) => child.on('exit', resolve));
+  const left = staging();
+  assert.equal(left.length, 1, 'the killed extraction left its staging directory');
+
+  const lines: string[] = [];
+  await extractLayers([layerOf(layer)], dest, { log: (line) => lines.push(line) });
+  assert.deepEqual(fs.readdirSync(dir).sort(), ['l.tar', 'out']);
+  assert.ok(lines.includes(`Removed ${join(dir, left[0]!)}, the staging directory of an interrupted extraction`), lines.join('\n'));
 });

@@ -12,9 +12,11 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import * as tar from 'tar-stream';
+import type * as tar from 'tar-stream';
+import type { Xattr } from '../ostree/objects.js';
 import { LAYER_COMPRESSION } from './media-types.js';
 import { StagingTree, type EntryMeta, type FileSink, type TreeOptions } from './extract-tree.js';
+import { tarParser } from './tar-pax.js';
 
 export interface LayerSource {
   digest: string;
@@ -76,6 +78,14 @@ interface Target {
   final: string;
   staging: string;
   tree: StagingTree;
+  /** DEST before the extraction: an empty directory (its mode), or nothing. */
+  existed: { mode: number } | null;
+}
+
+/** What the caller's `skip` accepted, and the paths it skipped (a hard link to one is skipped too, or refused). */
+interface Skipped {
+  accepts: (path: string) => boolean;
+  paths: Set<string>;
 }
 
 interface Budget {
@@ -94,16 +104,19 @@ export async function extractLayers(layers: LayerSource[], dest: string, options
   const budget: Budget = { limits: { ...DEFAULT_EXTRACT_LIMITS, ...options.limits }, bytes: 0, entries: 0 };
   const mappings = options.paths ?? [{ source: '/', dest: '.' }];
   if (mappings.length === 0) throw new ExtractError('No --path mapping given');
+  const finals = mappings.map((m) => resolve(dest, m.dest));
+  refuseOverlaps(mappings, finals);
   const targets: Target[] = [];
+  const skipped = options.skip ? { accepts: options.skip, paths: new Set<string>() } : undefined;
   try {
-    for (const m of mappings) targets.push(createTarget(normalizeSource(m.source), resolve(dest, m.dest), treeOptions));
+    for (const [i, m] of mappings.entries()) targets.push(createTarget(normalizeSource(m.source), finals[i]!, treeOptions, options.log));
     for (const [i, layer] of layers.entries()) {
       for (const t of targets) t.tree.beginLayer();
-      await applyLayer(layer, targets, budget, options.skip);
+      await applyLayer(layer, targets, budget, skipped);
       options.log?.(`Extracted layer ${i + 1}/${layers.length} ${layer.digest} (${budget.entries} entries, ${(budget.bytes / 2 ** 20).toFixed(1)} MiB so far)`);
     }
     for (const t of targets) t.tree.finish();
-    for (const t of targets) moveIntoPlace(t);
+    moveAllIntoPlace(targets);
   } catch (e) {
     for (const t of targets) fs.rmSync(t.staging, { recursive: true, force: true });
     if (e instanceof ExtractError) throw e;
@@ -120,41 +133,103 @@ function normalizeSource(source: string): string {
 }
 
 /**
+ * Two mappings into the same directory, or one inside the other, would have one rename
+ * replace or break the other's tree: refused before anything is written.
+ */
+function refuseOverlaps(mappings: { source: string; dest: string }[], finals: string[]): void {
+  for (let i = 0; i < finals.length; i++) {
+    for (let j = i + 1; j < finals.length; j++) {
+      const [a, b] = [finals[i]!, finals[j]!];
+      if (a === b || b.startsWith(`${a}/`) || a.startsWith(`${b}/`) || a === '/' || b === '/') {
+        const how = a === b ? 'the same directory' : 'one inside the other';
+        throw new ExtractError(`--path ${mappings[i]!.source}:${mappings[i]!.dest} and --path ${mappings[j]!.source}:${mappings[j]!.dest} extract into ${how} (${a}, ${b}); give each mapping its own destination`);
+      }
+    }
+  }
+}
+
+/** `.DEST.partial-PID-XXXXXX`: the staging directory of an extraction into DEST by process PID. */
+const stagingPrefix = (final: string): string => `.${basename(final)}.partial-`;
+
+/**
+ * Removes staging directories beside FINAL left by extractions that were killed (SIGKILL, a
+ * crash, a power cut): those of processes that no longer run, and any of an unknown form.
+ */
+function removeStaleStaging(final: string, log: ((line: string) => void) | undefined): void {
+  const prefix = stagingPrefix(final);
+  for (const name of fs.readdirSync(dirname(final))) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(/^(\d+)-/.exec(name.slice(prefix.length))?.[1]);
+    if (Number.isSafeInteger(pid) && pid > 0 && processRuns(pid)) continue;
+    fs.rmSync(join(dirname(final), name), { recursive: true, force: true });
+    log?.(`Removed ${join(dirname(final), name)}, the staging directory of an interrupted extraction`);
+  }
+}
+
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: it runs, as another user.
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
  * DEST must not exist, or be an empty directory (MCO hands `oc image extract` a fresh temp
  * dir); the staging directory sits beside it so the final rename stays on one filesystem.
  */
-function createTarget(source: string, final: string, treeOptions: TreeOptions): Target {
+function createTarget(source: string, final: string, treeOptions: TreeOptions, log: ((line: string) => void) | undefined): Target {
   const st = fs.statSync(final, { throwIfNoEntry: false });
   if (st && !st.isDirectory()) throw new ExtractError(`Destination ${final} exists and is not a directory`);
   if (st && fs.readdirSync(final).length > 0) throw new ExtractError(`Destination ${final} is not empty`);
   if (!fs.statSync(dirname(final), { throwIfNoEntry: false })?.isDirectory()) {
     throw new ExtractError(`Parent directory of destination ${final} does not exist`);
   }
-  const staging = fs.mkdtempSync(join(dirname(final), `.${basename(final)}.partial-`));
+  removeStaleStaging(final, log);
+  const staging = fs.mkdtempSync(join(dirname(final), `${stagingPrefix(final)}${process.pid}-`));
   const tree = new StagingTree(staging, treeOptions);
   tree.setRootDefault({ mode: st ? st.mode & 0o7777 : 0o755, uid: st?.uid ?? 0, gid: st?.gid ?? 0, mtime: st?.mtime ?? new Date(), xattrs: [] });
-  return { source, final, staging, tree };
+  return { source, final, staging, tree, existed: st ? { mode: st.mode & 0o7777 } : null };
 }
 
-function moveIntoPlace(t: Target): void {
-  try {
-    // rename(2) replaces an empty directory atomically; a non-empty one fails (ENOTEMPTY).
-    fs.renameSync(t.staging, t.final);
-  } catch (e) {
-    throw new ExtractError(`Cannot move the extracted tree into ${t.final}: ${(e as Error).message}`, { cause: e });
+/**
+ * Renames every staging tree over its DEST, all or nothing: when one rename fails, those done
+ * are moved back to staging (and an empty DEST that was there is made again).
+ */
+function moveAllIntoPlace(targets: Target[]): void {
+  for (const [i, t] of targets.entries()) {
+    try {
+      // rename(2) replaces an empty directory atomically; a non-empty one fails (ENOTEMPTY).
+      fs.renameSync(t.staging, t.final);
+    } catch (e) {
+      const failure = `Cannot move the extracted tree into ${t.final}: ${(e as Error).message}`;
+      for (const done of targets.slice(0, i).reverse()) {
+        try {
+          fs.renameSync(done.final, done.staging);
+          if (done.existed) {
+            fs.mkdirSync(done.final);
+            fs.chmodSync(done.final, done.existed.mode);
+          }
+        } catch (undo) {
+          throw new ExtractError(`${failure}; and ${done.final}, already in place, could not be taken back: ${(undo as Error).message}`, { cause: e });
+        }
+      }
+      throw new ExtractError(failure, { cause: e });
+    }
   }
 }
 
-async function applyLayer(layer: LayerSource, targets: Target[], budget: Budget, skip: ((path: string) => boolean) | undefined): Promise<void> {
-  const compression = LAYER_COMPRESSION[layer.mediaType];
+async function applyLayer(layer: LayerSource, targets: Target[], budget: Budget, skipped: Skipped | undefined): Promise<void> {
   const fail = (message: string, cause?: unknown): ExtractError => new ExtractError(`Layer ${layer.digest}: ${message}`, { layer: layer.digest, cause });
-  if (compression === undefined) throw fail(`unsupported layer media type ${layer.mediaType}`);
-  if (compression === 'zstd') throw fail('zstd-compressed layers are not supported (Node 20 has no zstd; push the image with gzip layers)');
+  const tarStages = layerTarStages(layer);
   const meter = new UncompressedMeter(layer, budget);
-  const parser = tar.extract();
+  const { parser, takeXattrs } = tarParser();
   let current: { name: string; sinks: FileSink[] } | undefined;
   parser.on('entry', (header, body, next) => {
     const name = header.name;
+    const xattrs = takeXattrs();
     const abort = (e: unknown): void => {
       for (const s of current?.sinks ?? []) s.abort();
       body.resume();
@@ -167,7 +242,7 @@ async function applyLayer(layer: LayerSource, targets: Target[], budget: Budget,
       if (++budget.entries > budget.limits.maxEntries) {
         throw new Error(`more than ${budget.limits.maxEntries} entries in the image (raise the limit with --max-entries if the image is trusted)`);
       }
-      const sinks = applyEntry(header, targets, skip);
+      const sinks = applyEntry(header, xattrs, targets, skipped);
       current = { name, sinks };
       if (sinks.length === 0) {
         body.on('end', () => next()).resume();
@@ -199,10 +274,8 @@ async function applyLayer(layer: LayerSource, targets: Target[], budget: Budget,
   } catch (e) {
     throw fail((e as Error).message, e);
   }
-  const stages: (NodeJS.ReadableStream | NodeJS.WritableStream)[] = [source, new MagicCheck(layer, compression)];
-  if (compression === 'gzip') stages.push(createGunzip({ chunkSize: 256 * 1024 }));
   // tar-stream's parser is a streamx Writable, which node's pipeline drives like its own.
-  stages.push(meter, parser as unknown as NodeJS.WritableStream);
+  const stages: (NodeJS.ReadableStream | NodeJS.WritableStream)[] = [source, ...tarStages, meter, parser as unknown as NodeJS.WritableStream];
   try {
     await pipeline(stages);
   } catch (e) {
@@ -211,6 +284,21 @@ async function applyLayer(layer: LayerSource, targets: Target[], budget: Budget,
     throw fail(describeStreamError(e as Error), e);
   }
   meter.checkDiffId();
+}
+
+/**
+ * The stages that turn LAYER's blob (as stored) into its tar: a check of the first bytes
+ * against the media type, then gunzip when it is compressed. ExtractError for a media type
+ * that is not a tar or a gzip tar (zstd included: Node 20 has none).
+ */
+export function layerTarStages(layer: LayerSource): NodeJS.ReadWriteStream[] {
+  const compression = LAYER_COMPRESSION[layer.mediaType];
+  const fail = (message: string): ExtractError => new ExtractError(`Layer ${layer.digest}: ${message}`, { layer: layer.digest });
+  if (compression === undefined) throw fail(`unsupported layer media type ${layer.mediaType}`);
+  if (compression === 'zstd') throw fail('zstd-compressed layers are not supported (Node 20 has no zstd; push the image with gzip layers)');
+  const stages: NodeJS.ReadWriteStream[] = [new MagicCheck(layer, compression)];
+  if (compression === 'gzip') stages.push(createGunzip({ chunkSize: 256 * 1024 }));
+  return stages;
 }
 
 /** Turns the zlib and parser wording into what happened to the blob. */
@@ -242,8 +330,29 @@ function mapTo(t: Target, rel: string): string | undefined {
 /** True when removing REL from the image removes T's whole source tree. */
 const coversSource = (t: Target, rel: string): boolean => t.source !== '' && (rel === '' || t.source.startsWith(`${rel}/`));
 
+/**
+ * Whether the entry is read past: a regular file the caller's `skip` accepts, or a hard link
+ * to a skipped one whose own path it accepts too. A hard link to a skipped file at a path it
+ * does not accept has no content to link to: refused, naming both.
+ */
+function skips(skipped: Skipped, type: string, rel: string, linkname: string | undefined): boolean {
+  let skip = false;
+  if (type === 'file' || type === 'contiguous-file') {
+    skip = skipped.accepts(rel);
+  } else if (type === 'link') {
+    const target = normalizeEntryName(linkname ?? '', 'hardlink target');
+    if (skipped.paths.has(target)) {
+      if (!skipped.accepts(rel)) throw new Error(`hard link to "${target}", which was skipped as content the caller has, but "${rel}" is not such content`);
+      skip = true;
+    }
+  }
+  if (skip) skipped.paths.add(rel);
+  else skipped.paths.delete(rel);
+  return skip;
+}
+
 /** Applies one entry to every target it maps into; returns the open files its body goes to. */
-function applyEntry(header: tar.Header, targets: Target[], skip: ((path: string) => boolean) | undefined): FileSink[] {
+function applyEntry(header: tar.Header, xattrs: Xattr[], targets: Target[], skipped: Skipped | undefined): FileSink[] {
   // The typings promise a known type; the parser gives null for a typeflag it does not know.
   const type: string = header.type ?? 'unknown';
   if (!ENTRY_KINDS.has(type)) throw new Error(`unsupported tar entry type ${type}`);
@@ -272,13 +381,13 @@ function applyEntry(header: tar.Header, targets: Target[], skip: ((path: string)
     }
     return [];
   }
-  if ((type === 'file' || type === 'contiguous-file') && skip?.(rel)) return [];
+  if (skipped && skips(skipped, type, rel, header.linkname)) return [];
   const meta: EntryMeta = {
     mode: header.mode ?? 0o644,
     uid: header.uid ?? 0,
     gid: header.gid ?? 0,
     mtime: header.mtime ?? new Date(0),
-    xattrs: xattrsOf(header),
+    xattrs,
   };
   const sinks: FileSink[] = [];
   for (const t of targets) {
@@ -308,20 +417,6 @@ function applyEntry(header: tar.Header, targets: Target[], skip: ((path: string)
     }
   }
   return sinks;
-}
-
-/** Extended attributes from PAX `SCHILY.xattr.NAME` records (GNU tar's and Docker's form). */
-function xattrsOf(header: tar.Header): [string, Buffer][] {
-  // tar-stream keeps the PAX records it parsed as an object of strings.
-  const pax = header.pax as Record<string, string> | null | undefined;
-  if (!pax) return [];
-  const out: [string, Buffer][] = [];
-  for (const [key, value] of Object.entries(pax)) {
-    // The parser decodes record values as UTF-8: a binary value (security.capability) arrives
-    // mangled, and writing it would be worse than leaving it out.
-    if (key.startsWith('SCHILY.xattr.') && !value.includes('\uFFFD')) out.push([key.slice('SCHILY.xattr.'.length), Buffer.from(value, 'utf8')]);
-  }
-  return out;
 }
 
 /** Checks the blob's first bytes against what its media type promises. */

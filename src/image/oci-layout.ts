@@ -5,12 +5,13 @@
  * renamed into place, so a reader never sees half a blob or half an index; every blob is
  * named by the digest computed while it was written, never by one a caller claims.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { exists, writeAtomically } from './atomic-file.js';
 import { isDigest, OCI_INDEX, type Descriptor, type ImageIndex } from './media-types.js';
 
 export class OciLayoutError extends Error {
@@ -49,27 +50,23 @@ export function parseOciLayoutReference(text: string): { dir: string; refName?: 
 /** A temporary name beside its final place (same filesystem, so rename is atomic). */
 const tmpBeside = (dir: string): string => join(dir, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
 
-async function writeAtomically(path: string, tmpDir: string, data: Buffer | string): Promise<void> {
-  const tmp = tmpBeside(tmpDir);
-  try {
-    await fs.writeFile(tmp, data, { mode: 0o644 });
-    await fs.rename(tmp, path);
-  } catch (e) {
-    await fs.rm(tmp, { force: true });
-    throw e;
-  }
-}
-
-/** Counts and hashes the bytes passing through. */
+/**
+ * Counts the bytes passing through and feeds them to a hash: sha256 unless another is given,
+ * none when null (a registry upload whose running hash was lost counts only).
+ */
 export class DigestingStream extends Transform {
-  private readonly hash = createHash('sha256');
   size = 0;
+  constructor(private readonly hash: Hash | null = createHash('sha256')) {
+    super();
+  }
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.hash.update(chunk);
+    this.hash?.update(chunk);
     this.size += chunk.length;
     done(null, chunk);
   }
+  /** `sha256:HEX` of everything that passed (the default hash only; it can be read once). */
   digest(): string {
+    if (!this.hash) throw new Error('DigestingStream: no hash to digest');
     return `sha256:${this.hash.digest('hex')}`;
   }
 }
@@ -84,7 +81,7 @@ export class OciLayout {
   static async create(dir: string): Promise<OciLayout> {
     await fs.mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
     const layout = new OciLayout(dir);
-    if (!(await exists(join(dir, 'oci-layout')))) await writeAtomically(join(dir, 'oci-layout'), dir, '{"imageLayoutVersion":"1.0.0"}');
+    if (!(await exists(join(dir, 'oci-layout')))) await writeAtomically(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
     if (!(await exists(join(dir, 'index.json')))) await layout.writeIndex({ schemaVersion: 2, manifests: [] });
     return OciLayout.open(dir);
   }
@@ -215,19 +212,10 @@ export class OciLayout {
 
   private async writeIndex(index: ImageIndex): Promise<void> {
     const body: ImageIndex = { ...index, mediaType: OCI_INDEX };
-    await writeAtomically(join(this.dir, 'index.json'), this.dir, JSON.stringify(body));
+    await writeAtomically(join(this.dir, 'index.json'), JSON.stringify(body));
   }
 }
 
 const names = (manifests: Descriptor[]): string =>
   manifests.map((m) => m.annotations?.[REF_NAME_ANNOTATION] ?? `(unnamed ${m.digest})`).join(', ') || 'none';
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await fs.lstat(path);
-    return true;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw e;
-  }
-}

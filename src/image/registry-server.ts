@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
+import { parseListenAddress } from './listen.js';
 import { DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST, ManifestError, parseManifest, type ImageIndex } from './media-types.js';
 import { checkDigest, DistributionError, RegistryStorage, validateRepositoryName, type DistributionErrorCode } from './registry-storage.js';
 
@@ -56,14 +57,10 @@ export class RegistryServerError extends Error {
   override name = 'RegistryServerError';
 }
 
-export function parseListen(listen: string): { host: string; port: number } {
-  const m = /^(\[[0-9a-fA-F:.]+\]|[^:]+):(\d{1,5})$/.exec(listen);
-  if (!m || Number(m[2]) > 65535) throw new RegistryServerError(`Invalid listen address "${listen}": expected HOST:PORT, e.g. 127.0.0.1:5000 (port 0 picks a free one)`);
-  return { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) };
-}
-
 export async function startRegistryServer(options: RegistryServerOptions): Promise<RunningRegistry> {
-  const { host, port } = parseListen(options.listen);
+  const listen = parseListenAddress(options.listen);
+  if (!listen) throw new RegistryServerError(`Invalid listen address "${options.listen}": expected HOST:PORT, e.g. 127.0.0.1:5000 (port 0 picks a free one)`);
+  const { host, port } = listen;
   const storage = await RegistryStorage.open(options.root);
   const server = createServer((req, res) => void handleRequest(storage, req, res, options.log));
   await new Promise<void>((resolve, reject) => {

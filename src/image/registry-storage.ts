@@ -16,10 +16,11 @@
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { OciLayout, validateDigest } from './oci-layout.js';
+import { exists, writeAtomically } from './atomic-file.js';
+import { DigestingStream, OciLayout, validateDigest } from './oci-layout.js';
 
 /** Error codes of the distribution API (distribution-spec "Error Codes"). */
 export type DistributionErrorCode =
@@ -87,20 +88,6 @@ interface UploadState {
   size: number;
   /** Operations on one session run one after the other. */
   queue: Promise<unknown>;
-}
-
-class HashTap extends Transform {
-  constructor(
-    private readonly hash: Hash | undefined,
-    private readonly onBytes: (n: number) => void,
-  ) {
-    super();
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.hash?.update(chunk);
-    this.onBytes(chunk.length);
-    done(null, chunk);
-  }
 }
 
 export class RegistryStorage {
@@ -204,9 +191,10 @@ export class RegistryStorage {
         body.resume();
         throw new DistributionError('RANGE_INVALID', `chunk starts at ${start} but the upload has ${state.size} bytes`, { size: state.size });
       }
-      const tap = new HashTap(state.hash, (n) => (state.size += n));
+      const tap = new DigestingStream(state.hash ?? null);
       try {
         await pipeline(body, tap, createWriteStream(join(this.root, '_uploads', uuid, 'data'), { flags: 'a' }));
+        state.size += tap.size;
       } catch (e) {
         // A half-written chunk leaves the running hash behind the file: hash it again at the end.
         delete state.hash;
@@ -331,28 +319,8 @@ async function hashFile(path: string, digest: string): Promise<string> {
   return `${algorithm}:${hash.digest('hex')}`;
 }
 
-async function writeAtomically(path: string, data: string): Promise<void> {
-  await fs.mkdir(dirname(path), { recursive: true });
-  const tmp = join(dirname(path), `.tmp-${randomUUID()}`);
+async function readIfExists(path: string): Promise<string | undefined> {
   try {
-    await fs.writeFile(tmp, data);
-    await fs.rename(tmp, path);
-  } catch (e) {
-    await fs.rm(tmp, { force: true });
-    throw e;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  return (await readIfExists(path, true)) !== undefined;
-}
-
-async function readIfExists(path: string, statOnly = false): Promise<string | undefined> {
-  try {
-    if (statOnly) {
-      await fs.lstat(path);
-      return '';
-    }
     return await fs.readFile(path, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;

@@ -9,12 +9,11 @@ import * as fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { parse as parseYaml } from 'yaml';
 import { buildImage } from './build.js';
-import type { LayerSource } from './extract.js';
-import { LAYER_COMPRESSION, type Descriptor, type ImageConfig, type Platform } from './media-types.js';
+import { layerTarStages, type LayerSource } from './extract.js';
+import { type Descriptor, type ImageConfig, type Platform } from './media-types.js';
 
 export class ReleaseError extends Error {
   override name = 'ReleaseError';
@@ -216,9 +215,11 @@ export function imageFor(info: ReleaseInfo, name: string, what: string): string 
 
 /** The regular files WANTED (names without `./` or `/` in front) of a layer, each at most 4 MiB. */
 async function readLayerFiles(layer: LayerSource, wanted: string[], what: string): Promise<Map<string, Buffer>> {
-  const compression = LAYER_COMPRESSION[layer.mediaType];
-  if (compression === undefined || compression === 'zstd') {
-    throw new ReleaseError(`release image ${what}: cannot read its last layer ${layer.digest} of type ${layer.mediaType} (expected a tar or gzip tar layer)`);
+  let tarStages: NodeJS.ReadWriteStream[];
+  try {
+    tarStages = layerTarStages(layer);
+  } catch (e) {
+    throw new ReleaseError(`release image ${what}: cannot read its last layer ${layer.digest} of type ${layer.mediaType} (expected a tar or gzip tar layer)`, { cause: e });
   }
   const found = new Map<string, Buffer>();
   const extract = tar.extract();
@@ -240,7 +241,7 @@ async function readLayerFiles(layer: LayerSource, wanted: string[], what: string
     });
   });
   const blob = await layer.open();
-  await pipeline(compression === 'gzip' ? [blob, createGunzip(), extract] : [blob, extract]);
+  await pipeline([blob, ...tarStages, extract as unknown as NodeJS.WritableStream]);
   return found;
 }
 

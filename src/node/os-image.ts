@@ -41,8 +41,9 @@ export function registryImageSource(client: RegistryClient, options: { log?: (li
 
 /**
  * Runs `work` with this process's threads at the idle I/O class (the original runs
- * `nice -- ionice -c 3 oc image extract`), then puts them back to the default class. Threads
- * made meanwhile inherit it. Where ionice is missing or refused, the work runs as it is.
+ * `nice -- ionice -c 3 oc image extract`), then puts each thread back to the class it had;
+ * threads made meanwhile inherited idle and get the main thread's. Where ionice is missing or
+ * refused, the work runs as it is.
  */
 export async function withIdleIo<T>(work: () => Promise<T>): Promise<T> {
   const threads = (): string[] => {
@@ -52,16 +53,52 @@ export async function withIdleIo<T>(work: () => Promise<T>): Promise<T> {
       return []; // no procfs: nothing to lower
     }
   };
-  const set = (args: string[]): boolean => {
-    const tids = threads();
-    if (tids.length === 0) return false;
-    const r = spawnSync('ionice', [...args, '-p', ...tids], { stdio: 'ignore' });
-    return !r.error && r.status === 0;
+  const ionice = (args: string[], tids: string[]): string | null => {
+    const r = spawnSync('ionice', [...args, '-p', ...tids], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    return !r.error && r.status === 0 ? r.stdout : null;
   };
-  const lowered = set(['-c', '3']);
+  const tids = threads();
+  // Without the classes they had, they could not be put back: then they are left as they are.
+  const before = tids.length > 0 ? previousIoClasses(tids, ionice([], tids)) : null;
+  const lowered = before !== null && ionice(['-c', '3'], tids) !== null;
   try {
     return await work();
   } finally {
-    if (lowered) set(['-c', '2', '-n', '4']);
+    if (lowered) for (const [args, group] of restoreIoClasses(before, threads(), String(process.pid))) ionice(args, group);
   }
+}
+
+/** Each thread's class as `ionice` arguments, from `ionice -p TID…` output (a line each, in order); null when unreadable. */
+export function previousIoClasses(tids: string[], output: string | null): Map<string, string[]> | null {
+  const lines = output?.trimEnd().split('\n') ?? [];
+  if (lines.length !== tids.length) return null;
+  const classes = new Map<string, string[]>();
+  for (const [i, tid] of tids.entries()) {
+    const args = ioniceArguments(lines[i]!);
+    if (!args) return null;
+    classes.set(tid, args);
+  }
+  return classes;
+}
+
+/** `none: prio 0`, `best-effort: prio 4`, `realtime: prio 0`, `idle` → the arguments that set it again. */
+export function ioniceArguments(status: string): string[] | null {
+  const m = /^(none|realtime|best-effort|idle)(?:: prio ([0-7]))?$/.exec(status.trim());
+  if (!m) return null;
+  if (m[1] === 'none') return ['-c', '0'];
+  if (m[1] === 'idle') return ['-c', '3'];
+  return ['-c', m[1] === 'realtime' ? '1' : '2', '-n', m[2] ?? '4'];
+}
+
+/** The `ionice` calls that put THREADS back: each to its class before, a new one to MAIN's; one call per class. */
+export function restoreIoClasses(before: Map<string, string[]>, threads: string[], main: string): [string[], string[]][] {
+  const groups = new Map<string, [string[], string[]]>();
+  for (const tid of threads) {
+    const args = before.get(tid) ?? before.get(main);
+    if (!args) continue;
+    const key = args.join(' ');
+    if (!groups.has(key)) groups.set(key, [args, []]);
+    groups.get(key)![1].push(tid);
+  }
+  return [...groups.values()];
 }

@@ -19,7 +19,7 @@ import { needsRegistryAndSkopeo, skopeo, startDockerRegistry, startEmbeddedRegis
 import { ok, ostree, runMco, type RunResult } from '../ostree/testing.js';
 import { parseBlsEntry } from '../sysroot/bls.js';
 import { bootSimulatedNode, writeCmdlineFile } from '../sysroot/boot.js';
-import { needsOstree, writeOsTree } from '../sysroot/sysroot-fixtures.js';
+import { needsOstree, removeWithSysroot, writeOsTree } from '../sysroot/sysroot-fixtures.js';
 
 const DAEMON_JS = fileURLToPath(new URL('../cli/machine-config-daemon.js', import.meta.url));
 const skip = needsOstree.skip || needsRegistryAndSkopeo.skip;
@@ -67,13 +67,7 @@ const realList = (w: World): string[] => [...realStatus(w).matchAll(/^[ *] rhcos
  */
 async function world(t: TestContext, host: string, options: { installer?: 'mco' | 'ostree' } = {}): Promise<World> {
   const dir = fs.mkdtempSync(join(tmpdir(), 'mco-pivot-e2e-'));
-  t.after(() => {
-    // Deployment directories are immutable, as ostree leaves them.
-    const deploy = join(dir, 'sysroot', 'ostree', 'deploy', 'rhcos', 'deploy');
-    const dirs = fs.existsSync(deploy) ? fs.readdirSync(deploy).filter((n) => !n.endsWith('.origin')).map((n) => join(deploy, n)) : [];
-    if (dirs.length) spawnSync('chattr', ['-i', ...dirs]);
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  t.after(() => removeWithSysroot(dir, join(dir, 'sysroot')));
   const repo = join(dir, 'build-repo');
   ok(ostree(['init', '--mode=archive', `--repo=${repo}`]), 'ostree init');
   const commits = {} as World['commits'];

@@ -172,14 +172,19 @@ exec chroot "$M" /bin/bash -c "$4"`;
 
   /** Clears the immutable bit ostree sets on deployment directories, then deletes everything. */
   remove(): void {
-    const deployRoot = join(this.path, 'ostree', 'deploy');
-    const dirs: string[] = [];
-    for (const os of fs.existsSync(deployRoot) ? fs.readdirSync(deployRoot) : []) {
-      const d = join(deployRoot, os, 'deploy');
-      if (!fs.existsSync(d)) continue;
-      for (const name of fs.readdirSync(d)) if (!name.endsWith('.origin')) dirs.push(join(d, name));
-    }
-    if (dirs.length) spawnSync('chattr', ['-i', ...dirs]);
-    fs.rmSync(this.scratchDir, { recursive: true, force: true });
+    removeWithSysroot(this.scratchDir, this.path);
   }
+}
+
+/** Deletes DIR, first clearing the immutable bit ostree sets on the deployment directories of SYSROOT inside it. */
+export function removeWithSysroot(dir: string, sysroot: string): void {
+  const deployRoot = join(sysroot, 'ostree', 'deploy');
+  const dirs: string[] = [];
+  for (const os of fs.existsSync(deployRoot) ? fs.readdirSync(deployRoot) : []) {
+    const d = join(deployRoot, os, 'deploy');
+    if (!fs.existsSync(d)) continue;
+    for (const name of fs.readdirSync(d)) if (!name.endsWith('.origin')) dirs.push(join(d, name));
+  }
+  if (dirs.length) spawnSync('chattr', ['-i', ...dirs]);
+  fs.rmSync(dir, { recursive: true, force: true });
 }

@@ -2,15 +2,15 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { adminKubeconfig, startApiServer } from '../../apiserver/server.js';
+import { parseListenAddress } from '../../image/listen.js';
 import { positiveInt, str, UsageError } from '../args.js';
 import { untilInterrupted, type Command } from '../command.js';
 
 /** `HOST:PORT` or `[V6]:PORT`; port 0 lets the kernel pick. */
 export function parseListen(text: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new UsageError(`--listen must be HOST:PORT (e.g. 127.0.0.1:6443, port 0 for any), not "${text}"`);
-  return { host: (m[1] ?? m[2])!, port };
+  const address = parseListenAddress(text);
+  if (!address) throw new UsageError(`--listen must be HOST:PORT (e.g. 127.0.0.1:6443, port 0 for any), not "${text}"`);
+  return address;
 }
 
 export const command: Command = {
