@@ -16,7 +16,7 @@ export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'd
 
 export interface RequestAttributes {
   verb: Verb;
-  def: ResourceDef;
+  def: Pick<ResourceDef, 'group' | 'plural'>;
   namespace?: string;
   name?: string;
   subresource?: string;
@@ -40,6 +40,8 @@ function rbacMessage(user: User, a: RequestAttributes): string {
 
 /** Undefined when allowed; otherwise why not (the part after `is forbidden: `). */
 export function authorize(user: User, a: RequestAttributes): string | undefined {
+  // Everyone may ask what they may do (kube's system:basic-user).
+  if (a.def.group === 'authorization.k8s.io' && a.def.plural.startsWith('selfsubject') && a.verb === 'create') return undefined;
   switch (user.kind) {
     case 'admin':
       return undefined;
@@ -108,7 +110,8 @@ function nodeSelfChange(old: KubeObject, next: KubeObject): string | undefined {
   const newSpec = isPlainObject(next['spec']) ? next['spec'] : {};
   if (!deepEqual(oldSpec['taints'], newSpec['taints'])) return `node "${next.metadata.name}" is not allowed to modify taints`;
   if (!deepEqual(without(oldSpec, 'unschedulable'), without(newSpec, 'unschedulable'))) return `node "${next.metadata.name}" is not allowed to modify spec`;
-  const meta = (o: KubeObject): Record<string, unknown> => without(o.metadata, 'annotations', 'labels', 'resourceVersion', 'generation');
+  // managedFields are the server's record of who wrote what, not the node's change.
+  const meta = (o: KubeObject): Record<string, unknown> => without(o.metadata, 'annotations', 'labels', 'resourceVersion', 'generation', 'managedFields');
   if (!deepEqual(meta(old), meta(next))) return `node "${next.metadata.name}" is not allowed to modify metadata other than its annotations`;
   return undefined;
 }

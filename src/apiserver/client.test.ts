@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
+import { Agent, request } from 'undici';
 import { startApiServer, type TestApiServer } from './testing.js';
 
 const MC = { group: 'machineconfiguration.openshift.io', version: 'v1', plural: 'machineconfigs' };
@@ -205,6 +206,47 @@ describe('mco apiserver with @kubernetes/client-node', () => {
     const stolen = await statusOf(coord.replaceNamespacedLease({ namespace: ns, name: 'machine-config', body: { ...read, spec: { ...read.spec, holderIdentity: 'b', leaseTransitions: 1 } } }));
     assert.deepEqual([stolen.code, stolen.reason], [409, 'Conflict']);
     assert.equal((await coord.readNamespacedLease({ namespace: ns, name: 'machine-config' })).spec!.holderIdentity, 'a');
+  });
+
+  test('server-side apply through client-node creates, then merges; bad apply bodies and field managers are refused with the reason and store nothing', async () => {
+    const apply = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply);
+    const pool = (paused: boolean): object => ({ apiVersion: 'machineconfiguration.openshift.io/v1', kind: 'MachineConfigPool', metadata: { name: 'ssa' }, spec: { paused } });
+    const mcp = { group: MC.group, version: 'v1', plural: 'machineconfigpools' };
+    const created = (await custom.patchClusterCustomObject({ ...mcp, name: 'ssa', body: pool(false), fieldManager: 'machine-config-operator' }, apply)) as { metadata: { managedFields: { manager: string; operation: string }[] }; spec: { paused: boolean } };
+    assert.equal(created.spec.paused, false);
+    assert.deepEqual(created.metadata.managedFields.map((m) => [m.manager, m.operation]), [['machine-config-operator', 'Apply']]);
+    const conflict = await statusOf(custom.patchClusterCustomObject({ ...mcp, name: 'ssa', body: pool(true), fieldManager: 'someone-else' }, apply));
+    assert.deepEqual([conflict.code, conflict.reason, conflict.message], [409, 'Conflict', 'Apply failed with 1 conflict: conflict with "machine-config-operator": .spec.paused']);
+    const forced = (await custom.patchClusterCustomObject({ ...mcp, name: 'ssa', body: pool(true), fieldManager: 'someone-else', force: true }, apply)) as { spec: { paused: boolean } };
+    assert.equal(forced.spec.paused, true);
+
+    const before = await custom.getClusterCustomObject({ ...mcp, name: 'ssa' });
+    const bad: { name: string; call: () => Promise<unknown>; code: number; message: RegExp }[] = [
+      { name: 'not an object', call: () => core.patchNamespacedConfigMap({ namespace: 'default', name: 'ssa-cm', body: 'data: [' as unknown as object, fieldManager: 'm' }, apply), code: 400, message: /must be an object|could not be decoded as YAML/ },
+      { name: 'another apiVersion', call: () => custom.patchClusterCustomObject({ ...mcp, name: 'ssa', body: { ...pool(false), apiVersion: 'machineconfiguration.openshift.io/v2' }, fieldManager: 'm' }, apply), code: 400, message: /the API version in the data \(machineconfiguration\.openshift\.io\/v2\) does not match the expected API version/ },
+      { name: 'another kind', call: () => custom.patchClusterCustomObject({ ...mcp, name: 'ssa', body: { ...pool(false), kind: 'MachineConfig' }, fieldManager: 'm' }, apply), code: 400, message: /the kind in the data \(MachineConfig\) does not match the expected kind/ },
+      { name: 'no fieldManager', call: () => custom.patchClusterCustomObject({ ...mcp, name: 'ssa', body: pool(false) }, apply), code: 422, message: /^PatchOptions\.meta\.k8s\.io "" is invalid: fieldManager: Required value: is required for apply patch$/ },
+      { name: 'a fieldManager of 129 bytes', call: () => custom.patchClusterCustomObject({ ...mcp, name: 'ssa', body: pool(false), fieldManager: 'm'.repeat(129) }, apply), code: 422, message: /fieldManager: Too long: may not be more than 128 bytes/ },
+    ];
+    for (const b of bad) {
+      const st = await statusOf(b.call());
+      assert.equal(st.code, b.code, b.name);
+      assert.match(st.message, b.message, b.name);
+    }
+    // A body that is not YAML at all, sent as it is (the client would encode an object).
+    const dispatcher = new Agent({ connect: { ca: api.caCert } });
+    const raw = await request(`${api.url}/apis/machineconfiguration.openshift.io/v1/machineconfigpools/ssa?fieldManager=m`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/apply-patch+yaml', authorization: `Bearer ${api.tokens.admin}` },
+      body: 'spec: {paused: [',
+      dispatcher,
+    });
+    const rawStatus = (await raw.body.json()) as { code: number; message: string };
+    await dispatcher.close();
+    assert.equal(raw.statusCode, 400);
+    assert.match(rawStatus.message, /could not be decoded as YAML/);
+    assert.deepEqual(await custom.getClusterCustomObject({ ...mcp, name: 'ssa' }), before, 'nothing stored');
+    assert.equal((await statusOf(core.readNamespacedConfigMap({ namespace: 'default', name: 'ssa-cm' }))).code, 404);
   });
 
   test('lists page with limit and continue, and field selectors pick events about a cluster-scoped object', async () => {

@@ -53,7 +53,7 @@ export function apiResourceList(registry: ResourceRegistry, group: string, versi
       singularName: d.singular,
       namespaced: d.namespaced,
       kind: d.kind,
-      verbs: VERBS,
+      verbs: d.verbs ?? VERBS,
       ...(d.shortNames.length ? { shortNames: d.shortNames } : {}),
       ...(d.categories.length ? { categories: d.categories } : {}),
       storageVersionHash: createHash('sha256').update(`${groupVersion(d)}/${d.kind}`).digest('base64').slice(0, 11),
@@ -82,7 +82,7 @@ function aggregatedResource(d: ResourceDef): object {
     singularResource: d.singular,
     responseKind: kind,
     scope: d.namespaced ? 'Namespaced' : 'Cluster',
-    verbs: VERBS,
+    verbs: d.verbs ?? VERBS,
     ...(d.shortNames.length ? { shortNames: d.shortNames } : {}),
     ...(d.categories.length ? { categories: d.categories } : {}),
     ...(subresources.length ? { subresources } : {}),
@@ -126,7 +126,31 @@ export function openApiV3Document(registry: ResourceRegistry, group: string, ver
       },
     };
   }
-  return { openapi: '3.0.0', info: { title: 'mco-apiserver', version: 'v1' }, paths, components: { schemas: {} } };
+  return { openapi: '3.0.0', info: { title: 'mco-apiserver', version: 'v1' }, paths, components: { schemas: crdSchemas(defs) } };
+}
+
+/** `io.openshift.machineconfiguration.v1.MachineConfigPool`: the definition name kube gives a CRD's schema. */
+const definitionName = (d: ResourceDef): string => `${d.group.split('.').reverse().join('.')}.${d.version}.${d.kind}`;
+
+/**
+ * The CRD schemas of `defs`, each tagged with its group-version-kind: what `kubectl explain`
+ * looks for (`x-kubernetes-group-version-kind`), and walks for `mcp.spec.maxUnavailable`.
+ */
+function crdSchemas(defs: ResourceDef[]): Record<string, object> {
+  const out: Record<string, object> = {};
+  for (const d of defs) {
+    if (!d.schema) continue;
+    out[definitionName(d)] = { ...d.schema, 'x-kubernetes-group-version-kind': [{ group: d.group, version: d.version, kind: d.kind }] };
+  }
+  return out;
+}
+
+/**
+ * The OpenAPI v2 (Swagger) document in JSON, for clients that read v2: every CRD schema as a
+ * definition with its group-version-kind. (kubectl asks v2 only in protobuf, answered by the stub below.)
+ */
+export function openApiV2Document(registry: ResourceRegistry): object {
+  return { swagger: '2.0', info: { title: 'mco-apiserver', version: 'v1' }, paths: {}, definitions: crdSchemas([...registry.all()]) };
 }
 
 export function openApiV3Index(registry: ResourceRegistry): object {

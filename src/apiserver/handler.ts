@@ -17,6 +17,7 @@ import {
   apiGroupList,
   apiResourceList,
   apiVersions,
+  openApiV2Document,
   openApiV3Document,
   openApiV3Index,
 } from './discovery.js';
@@ -24,7 +25,9 @@ import { ApiError, badRequest, forbidden, methodNotAllowed, pathNotFound, unauth
 import { PATCH_TYPES, type FieldValidation, type ObjectsApi, type WriteOptions } from './objects-api.js';
 import { isPlainObject } from './objects.js';
 import type { ResourceRegistry } from './registry.js';
-import { PODS, groupVersion, resourceKey, type ResourceDef } from './resources.js';
+import { PODS, SELF_SUBJECT_ACCESS_REVIEWS, SELF_SUBJECT_RULES_REVIEWS, groupVersion, resourceKey, type ResourceDef } from './resources.js';
+import { selfSubjectAccessReview, selfSubjectRulesReview } from './access-review.js';
+import { PROTOBUF_CONTENT_TYPE, decodeProtobufObject } from './protobuf.js';
 import { parsePodLogOptions, podLogFile, servePodLog } from './pod-log.js';
 import { selectorPredicate } from './selectors.js';
 import { buildTable, printerColumnsFor, type PrinterColumn } from './table.js';
@@ -96,7 +99,8 @@ const mediaType = (header: string | undefined): string => (header ?? '').split('
 
 /** Decodes a JSON (or, for create/update, YAML) body; a parse error is a 400 naming it. */
 function decodeBody(raw: Buffer, contentType: string, what: string): unknown {
-  if (contentType.includes('protobuf') || contentType.includes('cbor')) throw unsupportedMediaType(['application/json', 'application/yaml']);
+  if (contentType === PROTOBUF_CONTENT_TYPE) return decodeProtobufObject(raw);
+  if (contentType.includes('protobuf') || contentType.includes('cbor')) throw unsupportedMediaType(['application/json', 'application/yaml', PROTOBUF_CONTENT_TYPE]);
   const text = raw.toString('utf8');
   if (text.trim() === '') throw badRequest(`the request body is empty: a ${what} was expected`);
   if (contentType === 'application/yaml' || contentType === 'application/x-yaml' || contentType === 'text/yaml') {
@@ -174,12 +178,19 @@ async function handle(deps: HandlerDeps, req: IncomingMessage, res: ServerRespon
 
   const q = url.searchParams;
   const verb = verbOf(method, r, q);
+  if (def.verbs && !def.verbs.includes(verb)) throw methodNotAllowed();
   const why = authorize(user, { verb, def, ...(r.namespace ? { namespace: r.namespace } : {}), ...(r.name ? { name: r.name } : {}), ...(r.subresource ? { subresource: r.subresource } : {}) });
   if (why) throw forbidden(def, r.name ?? '', why);
 
   const wantsTable = /as=Table/.test(accept);
   const warnings: string[] = [];
-  const writeOpts = (): WriteOptions => ({ user, dryRun: q.get('dryRun') === 'All', fieldValidation: fieldValidation(q.get('fieldValidation')), warnings });
+  const writeOpts = (): WriteOptions => ({
+    user,
+    dryRun: q.get('dryRun') === 'All',
+    fieldValidation: fieldValidation(q.get('fieldValidation')),
+    warnings,
+    fieldManager: fieldManagerOf(q, req.headers['user-agent'], verb, mediaType(req.headers['content-type'])),
+  });
   const respond = (code: number, obj: KubeObject | object): void => {
     if (wantsTable && 'metadata' in obj && (obj as KubeObject).kind === def.kind && method === 'GET') {
       sendJson(res, code, table(deps, def, [obj as KubeObject], q, (obj as KubeObject).metadata.resourceVersion ?? ''), TABLE_CONTENT_TYPE);
@@ -234,6 +245,8 @@ async function handle(deps: HandlerDeps, req: IncomingMessage, res: ServerRespon
         deps.objects.evict(ns, r.name!, writeOpts());
         return sendJson(res, 201, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 });
       }
+      if (def === SELF_SUBJECT_ACCESS_REVIEWS) return respond(201, selfSubjectAccessReview(user, body));
+      if (def === SELF_SUBJECT_RULES_REVIEWS) return respond(201, selfSubjectRulesReview(user, body, deps.registry.all()));
       return respond(201, deps.objects.create(def, r.namespace, body, writeOpts()));
     }
     case 'update': {
@@ -243,6 +256,13 @@ async function handle(deps: HandlerDeps, req: IncomingMessage, res: ServerRespon
     }
     case 'patch': {
       const contentType = mediaType(req.headers['content-type']);
+      const force = q.get('force');
+      if (force !== null && contentType !== APPLY_PATCH) throw invalidOptions(verb, 'force', 'Forbidden: may not be specified for non-apply patch');
+      if (contentType === APPLY_PATCH && r.subresource !== 'scale') {
+        const opts = writeOpts();
+        const body = decodeBody(await readBody(req), 'application/yaml', 'apply patch');
+        return respond(200, deps.objects.apply(def, ns, r.name!, body, { ...opts, force: force === 'true', ...(r.subresource === 'status' ? { subresource: 'status' as const } : {}) }));
+      }
       if (!(Object.values(PATCH_TYPES) as string[]).includes(contentType)) {
         throw unsupportedMediaType(def.custom ? [PATCH_TYPES.json, PATCH_TYPES.merge, 'application/apply-patch+yaml'] : [...Object.values(PATCH_TYPES), 'application/apply-patch+yaml']);
       }
@@ -295,6 +315,36 @@ function podLog(deps: HandlerDeps, res: ServerResponse, namespace: string, name:
   return servePodLog(res, { file, pod, options, podGone }).finally(() => {
     if (!options.follow) unsubscribe();
   });
+}
+
+const APPLY_PATCH = 'application/apply-patch+yaml';
+/** kube's limit on fieldManager (FieldManagerMaxLength). */
+const FIELD_MANAGER_MAX = 128;
+
+/** 422 on the request's options object, as kube words it: `PatchOptions.meta.k8s.io "" is invalid: …`. */
+function invalidOptions(verb: Verb, field: string, detail: string): ApiError {
+  const kind = verb === 'create' ? 'CreateOptions' : verb === 'update' ? 'UpdateOptions' : 'PatchOptions';
+  return new ApiError(422, 'Invalid', `${kind}.meta.k8s.io "" is invalid: ${field}: ${detail}`, {
+    group: 'meta.k8s.io',
+    kind,
+    causes: [{ reason: detail.startsWith('Required') ? 'FieldValueRequired' : 'FieldValueInvalid', message: detail, field }],
+  });
+}
+
+/**
+ * The manager a write is recorded under: `fieldManager`, or the User-Agent's program name
+ * (`kubectl/v1.32.4 (…)` → `kubectl`), as kube does; apply needs an explicit one.
+ */
+function fieldManagerOf(q: URLSearchParams, userAgent: string | undefined, verb: Verb, contentType: string): string {
+  const given = q.get('fieldManager');
+  if (given !== null && given !== '') {
+    if (Buffer.byteLength(given) > FIELD_MANAGER_MAX) throw invalidOptions(verb, 'fieldManager', `Too long: may not be more than ${FIELD_MANAGER_MAX} bytes`);
+    const bad = [...given].findIndex((c) => /[\p{C}]/u.test(c));
+    if (bad >= 0) throw invalidOptions(verb, 'fieldManager', `Invalid value: ${JSON.stringify(given)}: invalid characters at index ${bad}`);
+    return given;
+  }
+  if (verb === 'patch' && contentType === APPLY_PATCH) throw invalidOptions(verb, 'fieldManager', 'Required value: is required for apply patch');
+  return (userAgent ?? '').split('/')[0]!.slice(0, FIELD_MANAGER_MAX) || 'unknown';
 }
 
 function verbOf(method: string, r: ResourceRequest, q: URLSearchParams): Verb {
@@ -377,8 +427,11 @@ function serveNonResource(deps: HandlerDeps, req: IncomingMessage, res: ServerRe
     if (!list) throw pathNotFound();
     sendJson(res, 200, list);
   } else if (path === 'openapi/v2') {
-    // Only the protobuf form is asked for (client-side validation); it is a stub, see discovery.ts.
-    if (!accept.includes('protobuf')) throw pathNotFound();
+    // kubectl asks the protobuf form only for client-side validation: a stub, see discovery.ts.
+    if (!accept.includes('protobuf')) {
+      sendJson(res, 200, openApiV2Document(reg));
+      return true;
+    }
     res.writeHead(200, { 'Content-Type': 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf', 'Content-Length': OPENAPI_V2_PROTOBUF.length });
     res.end(OPENAPI_V2_PROTOBUF);
   } else if (path === 'openapi/v3') sendJson(res, 200, openApiV3Index(reg));

@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { needsKubectl, startApiServer, type KubectlResult, type TestApiServer } from './testing.js';
 
@@ -299,6 +300,83 @@ describe('mco apiserver with the real kubectl', needsKubectl, () => {
     assert.match(ok(kubectl(['get', 'node', 'worker-1']), 'get node'), /SchedulingDisabled/);
     assert.equal(ok(kubectl(['get', 'pods', '-A', '-o', 'name']), 'get pods').trim(), '');
     assert.match(ok(kubectl(['uncordon', 'worker-1']), 'uncordon'), /node\/worker-1 uncordoned/);
+  });
+
+  test('kubectl create configmap, secret generic, deployment and namespace (protobuf bodies) store what was asked', () => {
+    assert.equal(ok(kubectl(['create', 'namespace', 'apps']), 'create ns').trim(), 'namespace/apps created');
+    assert.match(ok(kubectl(['get', 'ns', 'apps']), 'get ns'), /^apps\s+Active\s/m);
+    assert.equal(ok(kubectl(['create', 'configmap', '-n', 'apps', 'settings', '--from-literal=a=1', '--from-literal=b=two']), 'create cm').trim(), 'configmap/settings created');
+    assert.equal(ok(kubectl(['get', 'cm', '-n', 'apps', 'settings', '-o', 'jsonpath={.data.a} {.data.b}']), 'get cm'), '1 two');
+    assert.equal(ok(kubectl(['create', 'secret', 'generic', '-n', 'apps', 'pull', '--from-literal=password=s3cr3t']), 'create secret').trim(), 'secret/pull created');
+    assert.equal(Buffer.from(ok(kubectl(['get', 'secret', '-n', 'apps', 'pull', '-o', 'jsonpath={.data.password}']), 'get secret'), 'base64').toString(), 's3cr3t');
+    assert.equal(ok(kubectl(['create', 'deployment', '-n', 'apps', 'web', '--image=quay.io/example/web:1', '--port=8080', '--replicas=2', '--', 'serve', '--quiet']), 'create deploy').trim(), 'deployment.apps/web created');
+    const deploy = JSON.parse(ok(kubectl(['get', 'deploy', '-n', 'apps', 'web', '-o', 'json']), 'get deploy')) as { spec: { replicas: number; selector: unknown; template: { spec: { containers: unknown[] } } } };
+    assert.equal(deploy.spec.replicas, 2);
+    assert.deepEqual(deploy.spec.selector, { matchLabels: { app: 'web' } });
+    assert.deepEqual(deploy.spec.template.spec.containers, [{ name: 'web', image: 'quay.io/example/web:1', command: ['serve', '--quiet'], ports: [{ containerPort: 8080 }], resources: {} }]);
+  });
+
+  test('writes record managedFields as kube does: kubectl get -o yaml hides them, --show-managed-fields shows who owns what', () => {
+    const file = join(dir, 'owned.yaml');
+    fs.writeFileSync(file, `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: owned, namespace: ${OPERATOR_NS}}\ndata: {osImageURL: "${OLD_IMAGE}", releaseVersion: "4.6.0"}\n`);
+    ok(kubectl(['apply', '-f', file]), 'apply');
+    ok(kubectl(['patch', 'cm', '-n', OPERATOR_NS, 'owned', '--type=merge', '-p', JSON.stringify({ data: { osImageURL: NEW_IMAGE } })]), 'patch');
+    assert.doesNotMatch(ok(kubectl(['get', 'cm', '-n', OPERATOR_NS, 'owned', '-o', 'yaml']), 'get'), /managedFields/);
+    const shown = ok(kubectl(['get', 'cm', '-n', OPERATOR_NS, 'owned', '-o', 'yaml', '--show-managed-fields']), 'get --show-managed-fields');
+    assert.match(shown, /  - apiVersion: v1\n    fieldsType: FieldsV1\n    fieldsV1:\n      f:data:\n        f:osImageURL: \{\}\n    manager: kubectl-patch\n    operation: Update\n    time: "\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"\n/);
+    assert.match(shown, /f:releaseVersion: \{\}\n[^]*manager: kubectl-client-side-apply\n    operation: Update/);
+  });
+
+  test('kubectl apply --server-side applies the manifests twice; a second manager is refused on a conflict unless --force-conflicts', () => {
+    const manifests = fileURLToPath(new URL('../../../manifests/', import.meta.url));
+    for (const round of ['first', 'second']) assert.match(ok(kubectl(['apply', '--server-side', '-f', manifests]), `${round} apply`), /customresourcedefinition\.apiextensions\.k8s\.io\/machineconfigpools\.machineconfiguration\.openshift\.io serverside-applied/);
+    const mc = (args: string): string => `apiVersion: machineconfiguration.openshift.io/v1\nkind: MachineConfig\nmetadata: {name: 99-worker-kargs}\nspec:\n  config: {ignition: {version: 3.1.0}}\n  kernelArguments: [${args}]\n`;
+    fs.writeFileSync(join(dir, 'kargs.yaml'), mc('nosmt, "console=ttyS0"'));
+    fs.writeFileSync(join(dir, 'kargs-other.yaml'), mc('quiet'));
+    for (const round of ['first', 'second']) assert.match(ok(kubectl(['apply', '--server-side', '-f', join(dir, 'kargs.yaml')]), `${round} apply`), /machineconfig\.machineconfiguration\.openshift\.io\/99-worker-kargs serverside-applied/);
+    fails(kubectl(['apply', '--server-side', '--field-manager=gitops', '-f', join(dir, 'kargs-other.yaml')]), 'second manager', /error: Apply failed with 1 conflict: conflict with "kubectl": \.spec\.kernelArguments/);
+    assert.equal(ok(kubectl(['get', 'mc', '99-worker-kargs', '-o', 'jsonpath={.spec.kernelArguments}']), 'get'), '["nosmt","console=ttyS0"]', 'nothing changed');
+    ok(kubectl(['apply', '--server-side', '--field-manager=gitops', '--force-conflicts', '-f', join(dir, 'kargs-other.yaml')]), 'forced');
+    assert.equal(ok(kubectl(['get', 'mc', '99-worker-kargs', '-o', 'jsonpath={.spec.kernelArguments} {.metadata.managedFields[*].manager}']), 'get'), '["quiet"] kubectl gitops');
+    // The first manager stops applying the field: gitops still owns it, so it stays.
+    fs.writeFileSync(join(dir, 'kargs.yaml'), 'apiVersion: machineconfiguration.openshift.io/v1\nkind: MachineConfig\nmetadata: {name: 99-worker-kargs}\nspec:\n  config: {ignition: {version: 3.1.0}}\n');
+    ok(kubectl(['apply', '--server-side', '-f', join(dir, 'kargs.yaml')]), 'apply without kernelArguments');
+    assert.equal(ok(kubectl(['get', 'mc', '99-worker-kargs', '-o', 'jsonpath={.spec.kernelArguments}']), 'get'), '["quiet"]');
+  });
+
+  test('kubectl explain walks the CRD schemas published in OpenAPI v3 (and v2 as JSON carries them too)', () => {
+    const field = ok(kubectl(['explain', 'mcp.spec.maxUnavailable']), 'explain mcp.spec.maxUnavailable');
+    assert.match(field, /^KIND:\s+MachineConfigPool$/m);
+    assert.match(field, /^FIELD: maxUnavailable /m);
+    assert.match(field, /DESCRIPTION:\n\s+How many nodes of the pool/);
+    assert.match(ok(kubectl(['explain', 'mc.spec']), 'explain mc.spec'), /^  osImageURL\s+<string>$/m);
+    assert.match(ok(kubectl(['explain', 'controllerconfig']), 'explain controllerconfig'), /^KIND:\s+ControllerConfig$/m);
+    const v2 = JSON.parse(ok(kubectl(['get', '--raw', '/openapi/v2']), 'openapi v2')) as { definitions: Record<string, { 'x-kubernetes-group-version-kind': unknown }> };
+    assert.deepEqual(v2.definitions['io.openshift.machineconfiguration.v1.MachineConfigPool']!['x-kubernetes-group-version-kind'], [{ group: 'machineconfiguration.openshift.io', version: 'v1', kind: 'MachineConfigPool' }]);
+  });
+
+  test('kubectl auth can-i answers from the server\'s rules: the admin may, a node may patch only its own Node and read no secrets', () => {
+    assert.equal(ok(kubectl(['auth', 'can-i', 'patch', 'configmaps']), 'admin').trim(), 'yes');
+    const node0 = api.tokens.node('worker-0');
+    const no = kubectl(['auth', 'can-i', 'patch', 'configmaps', '-n', OPERATOR_NS], { token: node0 });
+    assert.equal(no.status, 1);
+    assert.equal(no.stdout.trim(), `no - User "system:node:worker-0" cannot patch resource "configmaps" in API group "" in the namespace "${OPERATOR_NS}"`);
+    assert.equal(ok(kubectl(['auth', 'can-i', 'patch', 'nodes/worker-0'], { token: node0 }), 'own node').trim(), 'yes');
+    assert.match(kubectl(['auth', 'can-i', 'patch', 'nodes/worker-1'], { token: node0 }).stdout, /^no - node "worker-0" may only modify its own Node/);
+    assert.match(kubectl(['auth', 'can-i', 'get', 'secrets'], { token: node0 }).stdout, /^no/);
+    assert.equal(ok(kubectl(['auth', 'can-i', 'watch', 'mcp'], { token: node0 }), 'watch pools').trim(), 'yes');
+    const rules = ok(kubectl(['auth', 'can-i', '--list', '-n', 'kube-node-lease'], { token: node0 }), 'can-i --list');
+    assert.match(rules, /^leases\.coordination\.k8s\.io\s+\[\]\s+\[\]\s+\[get list watch create delete patch update\]$/m);
+    assert.match(rules, /^nodes\s+\[\]\s+\[worker-0\]\s+\[patch update\]$/m);
+  });
+
+  test('kubectl get leases -A prints each lease with its holder', () => {
+    const lease = join(dir, 'lease.yaml');
+    fs.writeFileSync(lease, `apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {name: machine-config, namespace: ${OPERATOR_NS}}\nspec: {holderIdentity: ctrl-a_1234, leaseDurationSeconds: 137}\n`);
+    ok(kubectl(['apply', '-f', lease]), 'create lease');
+    const out = ok(kubectl(['get', 'leases', '-A']), 'get leases -A');
+    assert.match(out, /^NAMESPACE\s+NAME\s+HOLDER\s+AGE$/m);
+    assert.match(out, new RegExp(`^${OPERATOR_NS}\\s+machine-config\\s+ctrl-a_1234\\s+\\d+s$`, 'm'));
   });
 
   test('kubectl delete ns shows the namespace Terminating while content with finalizers remains, then it goes', () => {

@@ -25,7 +25,7 @@ function setup(t: TestContext, historyLimit = 1000): { objects: ObjectsApi; stor
     fs.rmSync(dir, { recursive: true, force: true });
   });
   const objects = new ObjectsApi(store, new ResourceRegistry(), () => new Date('2026-12-04T12:00:00Z'));
-  const admin: WriteOptions = { user: { kind: 'admin' }, dryRun: false, fieldValidation: 'Strict', warnings: [] };
+  const admin: WriteOptions = { user: { kind: 'admin' }, dryRun: false, fieldValidation: 'Strict', warnings: [], fieldManager: 'test' };
   objects.create(NAMESPACES, undefined, { metadata: { name: 'default' } }, admin);
   return { objects, store, admin };
 }

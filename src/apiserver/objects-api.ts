@@ -17,6 +17,10 @@ import type { Predicate } from './selectors.js';
 import { PatchError, applyJsonPatch, applyMergePatch, applyStrategicMergePatch } from './patch.js';
 import { applyDefaults, pruneUnknownFields, unknownFields, validateObject } from './schema.js';
 import { jsonPathProblem } from './table.js';
+import { builtinShape, managedFieldsAfterUpdate, schemaShape, serverSideApply, type FieldShape, type ManagedFieldsEntry, type ManagerRef } from './managed-fields.js';
+
+/** How a kind's fields are shaped, for field ownership: its CRD schema, or the built-in tables. */
+const shapeOf = (def: ResourceDef): FieldShape => (def.custom && def.schema ? schemaShape(def.schema) : builtinShape(def.kind));
 import type { KubeObject, Store } from './store.js';
 
 export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
@@ -28,6 +32,15 @@ export interface WriteOptions {
   fieldValidation: FieldValidation;
   /** Collects `Warning:` header texts (unknown fields under fieldValidation=Warn). */
   warnings: string[];
+  /** Who writes, for managedFields: the fieldManager parameter or the User-Agent's program name. */
+  fieldManager: string;
+}
+
+/** The object's managedFields when set by server-side apply rather than computed as an Update. */
+interface Preset {
+  managedFields?: ManagedFieldsEntry[];
+  /** The subresource a main-object write came through (`scale`), as its managedFields entry names it. */
+  writtenThrough?: string;
 }
 
 export interface ListOptions {
@@ -125,7 +138,7 @@ export class ObjectsApi {
     return result;
   }
 
-  create(def: ResourceDef, namespace: string | undefined, body: unknown, opts: WriteOptions): KubeObject {
+  create(def: ResourceDef, namespace: string | undefined, body: unknown, opts: WriteOptions & Preset): KubeObject {
     const obj = this.checkBody(def, body);
     const meta = obj.metadata;
     if (def.namespaced) {
@@ -153,6 +166,8 @@ export class ObjectsApi {
     if (def.custom && def.subresources.status) delete obj['status'];
     let next = withKindDefaults(def, obj);
     next = this.admitSchema(def, next, opts);
+    const managedFields = opts.managedFields ?? managedFieldsAfterUpdate([], undefined, next, this.managerRef(def, opts), shapeOf(def), def.subresources.status);
+    if (managedFields.length) next.metadata.managedFields = managedFields;
     this.admitNode(opts.user, { verb: 'create', def, ...(meta.namespace ? { namespace: meta.namespace } : {}), name: meta.name }, undefined, next);
     if (opts.dryRun) return next;
     const stored = this.store.write(resourceKey(def), 'ADDED', next);
@@ -164,7 +179,7 @@ export class ObjectsApi {
    * Replaces an object (PUT, or the result of a patch). `isPatch`: the body came from
    * applying a patch to the stored object, so a missing resourceVersion is no error.
    */
-  update(def: ResourceDef, namespace: string, name: string, body: unknown, opts: WriteOptions & { subresource?: 'status'; isPatch?: boolean }): KubeObject {
+  update(def: ResourceDef, namespace: string, name: string, body: unknown, opts: WriteOptions & Preset & { subresource?: 'status'; isPatch?: boolean }): KubeObject {
     const stored = this.get(def, namespace, name);
     const obj = this.checkBody(def, body);
     if (obj.metadata.name && obj.metadata.name !== name) {
@@ -208,6 +223,10 @@ export class ObjectsApi {
     if (def === CRDS) next = withCrdStatus(next);
     next = this.admitSchema(def, next, opts);
     if (def.hasGeneration && specChanged(def, stored, next)) next.metadata.generation = (stored.metadata.generation ?? 0) + 1;
+    const managedFields =
+      opts.managedFields ??
+      managedFieldsAfterUpdate((stored.metadata.managedFields as ManagedFieldsEntry[] | undefined) ?? [], stored, next, this.managerRef(def, opts, opts.subresource ?? opts.writtenThrough), shapeOf(def), def.subresources.status);
+    if (managedFields.length) next.metadata.managedFields = managedFields;
     if (deepEqual(next, stored)) return stored;
 
     this.admitNode(opts.user, { verb: 'update', def, ...(namespace && def.namespaced ? { namespace } : {}), name, ...(opts.subresource ? { subresource: opts.subresource } : {}) }, stored, next);
@@ -220,6 +239,37 @@ export class ObjectsApi {
     const result = this.store.write(resourceKey(def), 'MODIFIED', next, stored);
     if (def === CRDS) this.refreshCrds();
     return result;
+  }
+
+  /**
+   * Server-side apply (`application/apply-patch+yaml`): creates the object when absent, else
+   * merges the applied configuration with field ownership (see managed-fields.ts).
+   */
+  apply(def: ResourceDef, namespace: string, name: string, body: unknown, opts: WriteOptions & { subresource?: 'status'; force: boolean }): KubeObject {
+    if (!isPlainObject(body)) throw badRequest('the body of an apply patch must be an object');
+    if (body['apiVersion'] === undefined || body['kind'] === undefined) {
+      throw badRequest(`invalid object type: ${String(body['apiVersion'] ?? '')}, Kind=${String(body['kind'] ?? '')}: an apply patch must give apiVersion and kind`);
+    }
+    const config = this.checkBody(def, body);
+    if (config.metadata.name !== undefined && config.metadata.name !== name) {
+      throw badRequest(`the name of the object (${config.metadata.name}) does not match the name on the URL (${name})`);
+    }
+    for (const k of ['managedFields', 'resourceVersion', 'uid', 'creationTimestamp', 'generation']) delete config.metadata[k];
+    config.metadata.name = name;
+    const stored = this.store.get(resourceKey(def), def.namespaced ? namespace : '', name);
+    const ref = this.managerRef(def, opts, opts.subresource);
+    const shapeOpts = { force: opts.force, shape: shapeOf(def), hasStatus: def.subresources.status };
+    if (!stored) {
+      if (opts.subresource) throw notFound(def, name);
+      const { object, managedFields } = serverSideApply(undefined, config, ref, shapeOpts);
+      return this.create(def, namespace, object, { ...opts, managedFields });
+    }
+    const { object, managedFields } = serverSideApply(stored, config, ref, shapeOpts);
+    return this.update(def, namespace, name, object, { ...opts, isPatch: true, managedFields });
+  }
+
+  private managerRef(def: ResourceDef, opts: WriteOptions, subresource?: string): ManagerRef {
+    return { manager: opts.fieldManager, apiVersion: groupVersion(def), time: timestamp(this.now()), ...(subresource ? { subresource } : {}) };
   }
 
   patch(def: ResourceDef, namespace: string, name: string, contentType: string, patch: unknown, opts: WriteOptions & { subresource?: 'status' }): KubeObject {
@@ -335,7 +385,7 @@ export class ObjectsApi {
     if (typeof rv === 'string' && rv !== '' && rv !== deployment.metadata.resourceVersion) throw conflict(DEPLOYMENTS, name);
     const spec = isPlainObject(deployment['spec']) ? deployment['spec'] : {};
     const next = { ...deployment, spec: { ...spec, replicas } };
-    return toScale(this.update(DEPLOYMENTS, namespace, name, next, { ...opts, isPatch: true }));
+    return toScale(this.update(DEPLOYMENTS, namespace, name, next, { ...opts, isPatch: true, writtenThrough: 'scale' }));
   }
 
   /** policy/v1 Eviction: the pod is deleted (no disruption budgets here). */

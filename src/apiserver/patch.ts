@@ -185,7 +185,7 @@ export function applyJsonPatch(target: Json, operations: Json): Json {
 // Strategic merge patch
 
 /** How a list field merges under SMP: by a key field of its elements, or as a set of scalars. */
-type ListStrategy = { mergeKey: string } | 'set';
+export type ListStrategy = { mergeKey: string } | 'set';
 
 /** Keyed lists of a PodSpec (k8s.io/api core/v1 `patchMergeKey` tags), relative to the PodSpec. */
 const POD_SPEC_LISTS: Record<string, ListStrategy> = {
@@ -228,7 +228,13 @@ const KIND_LISTS: Record<string, Record<string, ListStrategy>> = {
     'status.addresses': { mergeKey: 'type' },
   },
   Namespace: { 'status.conditions': { mergeKey: 'type' } },
+  CustomResourceDefinition: { 'spec.versions': { mergeKey: 'name' }, 'status.conditions': { mergeKey: 'type' } },
 };
+
+/** How a built-in kind's list at `path` (field names joined by dots, no indices) merges; undefined: atomic. */
+export function builtinListStrategy(kind: string, path: string): ListStrategy | undefined {
+  return KIND_LISTS[kind]?.[path] ?? METADATA_LISTS[path];
+}
 
 const DIRECTIVE = '$patch';
 const RETAIN_KEYS = '$retainKeys';

@@ -27,6 +27,8 @@ export interface ResourceDef {
   schema?: object;
   /** Field-selector labels beyond metadata.name and metadata.namespace. */
   fields: string[];
+  /** Verbs served when not the usual eight (the access reviews: create only; nothing is stored). */
+  verbs?: string[];
 }
 
 export const groupVersion = (def: Pick<ResourceDef, 'group' | 'version'>): string => (def.group ? `${def.group}/${def.version}` : def.version);
@@ -98,6 +100,10 @@ export const EVENTS = builtin({
   ],
 });
 
+/** `kubectl auth can-i`: reviews answered from authz.ts, never stored. */
+export const SELF_SUBJECT_ACCESS_REVIEWS = builtin({ group: 'authorization.k8s.io', plural: 'selfsubjectaccessreviews', kind: 'SelfSubjectAccessReview', namespaced: false, verbs: ['create'] });
+export const SELF_SUBJECT_RULES_REVIEWS = builtin({ group: 'authorization.k8s.io', plural: 'selfsubjectrulesreviews', kind: 'SelfSubjectRulesReview', namespaced: false, verbs: ['create'] });
+
 export const BUILTIN_RESOURCES: readonly ResourceDef[] = [
   NAMESPACES,
   NODES,
@@ -108,6 +114,8 @@ export const BUILTIN_RESOURCES: readonly ResourceDef[] = [
   DEPLOYMENTS,
   builtin({ group: 'coordination.k8s.io', plural: 'leases', kind: 'Lease', namespaced: true }),
   CRDS,
+  SELF_SUBJECT_ACCESS_REVIEWS,
+  SELF_SUBJECT_RULES_REVIEWS,
 ];
 
 /** Namespaces a fresh cluster has, as kube-apiserver creates them. */

@@ -53,7 +53,7 @@ export function kubeconfigFor(url: string, caCert: string, token: string, user =
   });
 }
 
-const ADMIN = { user: { kind: 'admin' as const }, dryRun: false, fieldValidation: 'Strict' as const, warnings: [] };
+const ADMIN = { user: { kind: 'admin' as const }, dryRun: false, fieldValidation: 'Strict' as const, warnings: [], fieldManager: 'mco-apiserver' };
 
 /**
  * System namespaces, the shipped manifests' namespaces and CRDs: created when missing, CRDs
