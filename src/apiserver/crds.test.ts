@@ -124,26 +124,28 @@ const seedObjects: Array<[string, object]> = [
   }],
 ];
 
-test('manifests: the three MCO CRDs and the operator namespace parse, in install order', () => {
+test('manifests: the three MCO CRDs, the ClusterOperator CRD and the operator namespace parse, in install order', () => {
   const kinds = loadManifests().map((m) => `${(m as { kind: string }).kind}/${(m as Crd).metadata.name}`);
   assert.deepEqual(kinds, [
+    'CustomResourceDefinition/clusteroperators.config.openshift.io',
     'Namespace/openshift-machine-config-operator',
     'CustomResourceDefinition/controllerconfigs.machineconfiguration.openshift.io',
     'CustomResourceDefinition/machineconfigs.machineconfiguration.openshift.io',
     'CustomResourceDefinition/machineconfigpools.machineconfiguration.openshift.io',
   ]);
-  assert.equal(crds.length, 3);
+  assert.equal(crds.length, 4);
 });
 
 test('manifests: names, scope, short names and subresources are those of the real CRDs', () => {
   for (const c of crds) {
     assert.equal(c.metadata.name, `${c.spec.names.plural}.${c.spec.group}`);
-    assert.equal(c.spec.group, 'machineconfiguration.openshift.io');
+    assert.equal(c.spec.group, c.spec.names.kind === 'ClusterOperator' ? 'config.openshift.io' : 'machineconfiguration.openshift.io');
     assert.equal(c.spec.scope, 'Cluster');
     assert.deepEqual(c.spec.versions.map((v) => [v.name, v.served, v.storage]), [['v1', true, true]]);
   }
   assert.deepEqual(crd('MachineConfig').spec.names.shortNames, ['mc']);
   assert.deepEqual(crd('MachineConfigPool').spec.names.shortNames, ['mcp']);
+  assert.deepEqual(crd('ClusterOperator').spec.names.shortNames, ['co']);
   assert.equal(crd('ControllerConfig').spec.names.shortNames, undefined);
   assert.equal(crd('MachineConfig').spec.versions[0]!.subresources, undefined);
   assert.deepEqual(crd('MachineConfigPool').spec.versions[0]!.subresources, { status: {} });

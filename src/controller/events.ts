@@ -56,7 +56,7 @@ export function eventRecorder(opts: { core: k8s.CoreV1Api; component: string; ho
         });
         seen.set(key, { name, namespace, count: 1 });
       } catch (e) {
-        opts.log.warning('events.ts:60', `could not record event ${reason} on ${obj.kind} ${obj.name}: ${apiMessage(e)}`);
+        opts.log.warning('events.ts:59', `could not record event ${reason} on ${obj.kind} ${obj.name}: ${apiMessage(e)}`);
         seen.delete(key);
       }
     },

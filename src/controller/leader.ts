@@ -20,6 +20,8 @@ export interface LeaderElectionOptions {
   renewDeadlineMs?: number;
   retryPeriodMs?: number;
   now?: () => number;
+  /** Waits `ms` or until `signal` aborts (tests pass a fake clock's). */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
 /** client-go's defaults. */
@@ -32,7 +34,7 @@ export interface Elector {
   stop(): Promise<void>;
 }
 
-const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+const realSleep = (ms: number, signal: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
     if (signal.aborted) return resolve();
     const t = setTimeout(done, ms);
@@ -49,6 +51,7 @@ export function elect(opts: LeaderElectionOptions): Elector {
   const renewDeadline = opts.renewDeadlineMs ?? Math.floor((leaseDuration * 2) / 3);
   const retryPeriod = opts.retryPeriodMs ?? Math.max(Math.floor(leaseDuration / 7.5), 50);
   const now = opts.now ?? Date.now;
+  const sleep = opts.sleep ?? realSleep;
   const stopping = new AbortController();
   const leadership = new AbortController();
   let observed: { record: string; at: number } | undefined;
@@ -102,18 +105,18 @@ export function elect(opts: LeaderElectionOptions): Elector {
       if (isConflict(e)) return false;
       throw e;
     }
-    if (!mine) opts.log.info('leader.ts:100', `successfully acquired lease ${where}`);
+    if (!mine) opts.log.info('leader.ts:108', `successfully acquired lease ${where}`);
     return true;
   }
 
   const campaign = (async (): Promise<void> => {
-    opts.log.info('leader.ts:105', `attempting to acquire leader lease ${where}...`);
+    opts.log.info('leader.ts:113', `attempting to acquire leader lease ${where}...`);
     while (!stopping.signal.aborted) {
       let held = false;
       try {
         held = await tryAcquireOrRenew();
       } catch (e) {
-        opts.log.error('leader.ts:111', `error retrieving resource lock ${where}: ${apiMessage(e)}`);
+        opts.log.error('leader.ts:119', `error retrieving resource lock ${where}: ${apiMessage(e)}`);
       }
       if (stopping.signal.aborted) break;
       if (held) {
@@ -123,7 +126,7 @@ export function elect(opts: LeaderElectionOptions): Elector {
           resolveLeading(leadership.signal);
         }
       } else if (isLeader && now() - lastRenew > renewDeadline) {
-        opts.log.error('leader.ts:121', `failed to renew lease ${where}: timed out waiting for the condition`);
+        opts.log.error('leader.ts:129', `failed to renew lease ${where}: timed out waiting for the condition`);
         isLeader = false;
         leadership.abort();
         return;
@@ -150,7 +153,7 @@ export function elect(opts: LeaderElectionOptions): Elector {
           });
         }
       } catch (e) {
-        opts.log.warning('leader.ts:146', `releasing lease ${where}: ${apiMessage(e)}`);
+        opts.log.warning('leader.ts:156', `releasing lease ${where}: ${apiMessage(e)}`);
       }
     },
   };

@@ -6,12 +6,11 @@
  * informers' view, asks `selectCandidates` and `poolStatus`, and writes.
  */
 import type * as k8s from '@kubernetes/client-node';
-import type { Klog } from '../api/klog.js';
 import { MCO_API_VERSION } from '../api/group.js';
 import type { MachineConfigPool } from '../api/machineconfigpool.js';
 import { CURRENT_CONFIG_ANNOTATION, DESIRED_CONFIG_ANNOTATION, REASON_ANNOTATION, STATE_ANNOTATION } from '../api/node.js';
-import type { EventRecorder } from './events.js';
-import { apiMessage, isConflict, mergePatch, POOLS, retryOnConflict, type Clients } from './kube.js';
+import type { ControllerContext } from './context.js';
+import { apiMessage, isConflict, mergePatch, metaTime, POOLS, retryOnConflict, updateFromStore } from './kube.js';
 import { isEmptySelector } from './labels.js';
 import type { ControllerMetrics } from './metrics.js';
 import { WorkQueue } from './queue.js';
@@ -19,14 +18,10 @@ import { isReady, MaxUnavailableError, poolNodes, poolStatus, primaryPool, selec
 import type { ObjectStore } from './store.js';
 import { deepEqual } from './equal.js';
 
-export interface NodeControllerOptions {
-  clients: Clients;
+export interface NodeControllerOptions extends ControllerContext {
   pools: ObjectStore<MachineConfigPool>;
   nodes: ObjectStore<k8s.V1Node>;
-  log: Klog;
-  events: EventRecorder;
   metrics: ControllerMetrics;
-  now: () => Date;
   /** Delay before a queued pool is synced, so bursts of node updates make one sync (MCO: 5 s). */
   updateDelayMs: number;
   /** Parallel desiredConfig writes within one sync. */
@@ -41,7 +36,7 @@ export class NodeController {
   readonly queue: WorkQueue;
 
   constructor(private readonly o: NodeControllerOptions) {
-    this.queue = new WorkQueue((key) => this.sync(key), { name: 'node controller', log: o.log });
+    this.queue = new WorkQueue((key) => this.sync(key), { name: 'node controller', log: o.log, workers: 4 });
   }
 
   /** A pool changed: sync it. */
@@ -84,7 +79,7 @@ export class NodeController {
     }
     const target = pool.spec.configuration?.name ?? '';
     if (!target) {
-      this.o.log.info('node-controller.ts:92', `Pool ${name} is unconfigured, pausing for renderer to initialize`);
+      this.o.log.info('node-controller.ts:82', `Pool ${name} is unconfigured, pausing for renderer to initialize`);
       return;
     }
     const membership = poolNodes(pool, this.o.pools.list(), this.o.nodes.list());
@@ -109,7 +104,7 @@ export class NodeController {
     const name = pool.metadata.name!;
     const { nodes: chosen, capacity } = selectCandidates(pool, nodes);
     if (chosen.length === 0) return;
-    this.o.log.info('node-controller.ts:115', `Pool ${name}: ${chosen.length} candidate nodes for update, capacity: ${capacity}`);
+    this.o.log.info('node-controller.ts:107', `Pool ${name}: ${chosen.length} candidate nodes for update, capacity: ${capacity}`);
     const limit = this.o.writeConcurrency ?? 16;
     const done: string[] = [];
     const errors: string[] = [];
@@ -118,7 +113,7 @@ export class NodeController {
       Array.from({ length: Math.min(limit, queue.length) }, async () => {
         for (let n = queue.shift(); n; n = queue.shift()) {
           const nodeName = n.metadata!.name!;
-          this.o.log.info('node-controller.ts:124', `Pool ${name}: Setting node ${nodeName} target to ${target}`);
+          this.o.log.info('node-controller.ts:116', `Pool ${name}: Setting node ${nodeName} target to ${target}`);
           try {
             await this.setDesiredConfig(nodeName, target);
             done.push(nodeName);
@@ -155,24 +150,16 @@ export class NodeController {
     });
   }
 
-  /** Writes the computed status when it differs, conditionally; a conflict re-reads the pool once more. */
+  /** Writes the computed status when it differs, conditionally on the pool read. */
   private async writeStatus(name: string, nodes: NodeLike[]): Promise<void> {
-    await retryOnConflict(async () => {
-      const pool = this.o.pools.get(name);
-      if (!pool) return;
-      const status = poolStatus(pool, nodes, { now: this.o.now().toISOString().replace(/\.\d+Z$/, 'Z') });
+    await updateFromStore(this.o.clients.custom, POOLS, name, this.o.pools, (pool) => {
+      const status = poolStatus(pool, nodes, { now: metaTime(this.o.now()) });
       this.o.metrics.recordPool(name, status, nodes);
-      if (deepEqual(pool.status ?? {}, status)) return;
+      if (deepEqual(pool.status ?? {}, status)) return undefined;
       if (pool.status?.configuration?.name !== status.configuration?.name && status.configuration?.name === pool.spec.configuration?.name) {
-        this.o.log.info('node-controller.ts:178', `Pool ${name}: All nodes are updated with ${status.configuration?.name}`);
+        this.o.log.info('node-controller.ts:160', `Pool ${name}: All nodes are updated with ${status.configuration?.name}`);
       }
-      try {
-        const written = (await this.o.clients.custom.replaceClusterCustomObjectStatus({ ...POOLS, name, body: { ...pool, status } })) as MachineConfigPool;
-        this.o.pools.upsert(written);
-      } catch (e) {
-        if (isConflict(e)) this.o.pools.upsert((await this.o.clients.custom.getClusterCustomObject({ ...POOLS, name })) as MachineConfigPool);
-        throw e;
-      }
+      return this.o.clients.custom.replaceClusterCustomObjectStatus({ ...POOLS, name, body: { ...pool, status } });
     });
   }
 }

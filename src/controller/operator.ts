@@ -9,13 +9,12 @@
 import type * as k8s from '@kubernetes/client-node';
 import { CONTROLLER_CONFIG_NAME, type ControllerConfig } from '../api/controllerconfig.js';
 import { MCO_API_VERSION } from '../api/group.js';
-import type { Klog } from '../api/klog.js';
 import type { MachineConfig } from '../api/machineconfig.js';
 import type { MachineConfigPool } from '../api/machineconfigpool.js';
 import { MCO_NAMESPACE, OSIMAGEURL_CONFIGMAP } from '../api/node.js';
 import { deepEqual } from './equal.js';
-import type { EventRecorder } from './events.js';
-import { apiMessage, CCS, CLUSTER_OPERATORS, CONFIGS, isAlreadyExists, isConflict, isNotFound, POOLS, retryOnConflict, type Clients } from './kube.js';
+import type { ControllerContext } from './context.js';
+import { apiMessage, CCS, CLUSTER_OPERATORS, CONFIGS, isAlreadyExists, isNotFound, metaTime, POOLS, retryOnConflict, updateFromStore } from './kube.js';
 import { decideOsImageURL } from './osimageurl.js';
 import { WorkQueue } from './queue.js';
 import type { ObjectStore } from './store.js';
@@ -25,15 +24,11 @@ import { defaultPool, ROLES, templateConfigs } from './templates.js';
 export const GENERATED_BY_VERSION_ANNOTATION = 'machineconfiguration.openshift.io/generated-by-version';
 export const CLUSTER_OPERATOR_NAME = 'machine-config';
 
-export interface OperatorOptions {
-  clients: Clients;
+export interface OperatorOptions extends ControllerContext {
   configMaps: ObjectStore<k8s.V1ConfigMap>;
   pools: ObjectStore<MachineConfigPool>;
   configs: ObjectStore<MachineConfig>;
   controllerConfigs: ObjectStore<ControllerConfig>;
-  log: Klog;
-  events: EventRecorder;
-  now: () => Date;
   /** RELEASE_VERSION: the only releaseVersion whose osImageURL is accepted. */
   releaseVersion: string;
   controllerVersion: string;
@@ -63,7 +58,7 @@ export class Operator {
     const decision = decideOsImageURL(cm, this.o.releaseVersion, cc?.spec.osImageURL ?? '');
     if (!decision.accept) {
       if (decision.message !== this.lastRefusal) {
-        this.o.log.error('operator.ts:67', decision.message);
+        this.o.log.error('operator.ts:61', decision.message);
         this.lastRefusal = decision.message;
       }
       if (cm) {
@@ -95,41 +90,32 @@ export class Operator {
   private async createIfAbsent(r: typeof POOLS, body: { kind: string; metadata: { name?: string } }, keep: (o: unknown) => void): Promise<void> {
     try {
       keep(await this.o.clients.custom.createClusterCustomObject({ ...r, body }));
-      this.o.log.info('operator.ts:99', `Created ${body.kind} ${body.metadata.name}`);
+      this.o.log.info('operator.ts:93', `Created ${body.kind} ${body.metadata.name}`);
     } catch (e) {
       if (!isAlreadyExists(e)) throw e;
     }
   }
 
   private async writeControllerConfig(osImageURL: string): Promise<void> {
-    await retryOnConflict(async () => {
-      const current = this.o.controllerConfigs.get(CONTROLLER_CONFIG_NAME);
-      const annotations = { ...current?.metadata.annotations, [GENERATED_BY_VERSION_ANNOTATION]: this.o.releaseVersion };
-      if (current && current.spec.osImageURL === osImageURL && deepEqual(current.metadata.annotations ?? {}, annotations)) return;
-      try {
-        if (!current) {
-          const body: ControllerConfig = {
-            apiVersion: MCO_API_VERSION,
-            kind: 'ControllerConfig',
-            metadata: { name: CONTROLLER_CONFIG_NAME, annotations },
-            spec: { osImageURL, additionalTrustBundle: null, cloudProviderConfig: '', clusterDNSIP: '', images: {}, infra: null, kubeAPIServerServingCAData: '', proxy: null, releaseImage: '', rootCAData: '' },
-          };
-          this.o.controllerConfigs.upsert((await this.o.clients.custom.createClusterCustomObject({ ...CCS, body })) as ControllerConfig);
-        } else {
-          const body: ControllerConfig = { ...current, metadata: { ...current.metadata, annotations }, spec: { ...current.spec, osImageURL } };
-          this.o.controllerConfigs.upsert((await this.o.clients.custom.replaceClusterCustomObject({ ...CCS, name: CONTROLLER_CONFIG_NAME, body })) as ControllerConfig);
-        }
-        this.o.log.info('operator.ts:122', `ControllerConfig ${CONTROLLER_CONFIG_NAME}: osImageURL ${osImageURL} (release ${this.o.releaseVersion})`);
-      } catch (e) {
-        if (isConflict(e)) {
-          try {
-            this.o.controllerConfigs.upsert((await this.o.clients.custom.getClusterCustomObject({ ...CCS, name: CONTROLLER_CONFIG_NAME })) as ControllerConfig);
-          } catch (err) {
-            if (!isNotFound(err)) throw err;
-          }
-        }
-        throw e;
-      }
+    const annotationsOf = (cc?: ControllerConfig): Record<string, string> => ({ ...cc?.metadata.annotations, [GENERATED_BY_VERSION_ANNOTATION]: this.o.releaseVersion });
+    const written = (): void => this.o.log.info('operator.ts:101', `ControllerConfig ${CONTROLLER_CONFIG_NAME}: osImageURL ${osImageURL} (release ${this.o.releaseVersion})`);
+    if (!this.o.controllerConfigs.get(CONTROLLER_CONFIG_NAME)) {
+      const body: ControllerConfig = {
+        apiVersion: MCO_API_VERSION,
+        kind: 'ControllerConfig',
+        metadata: { name: CONTROLLER_CONFIG_NAME, annotations: annotationsOf() },
+        spec: { osImageURL, additionalTrustBundle: null, cloudProviderConfig: '', clusterDNSIP: '', images: {}, infra: null, kubeAPIServerServingCAData: '', proxy: null, releaseImage: '', rootCAData: '' },
+      };
+      // Already there (another writer was first): the informer brings it and the retry updates it.
+      this.o.controllerConfigs.upsert((await this.o.clients.custom.createClusterCustomObject({ ...CCS, body })) as ControllerConfig);
+      written();
+      return;
+    }
+    await updateFromStore(this.o.clients.custom, CCS, CONTROLLER_CONFIG_NAME, this.o.controllerConfigs, (current) => {
+      const annotations = annotationsOf(current);
+      if (current.spec.osImageURL === osImageURL && deepEqual(current.metadata.annotations ?? {}, annotations)) return undefined;
+      written();
+      return this.o.clients.custom.replaceClusterCustomObject({ ...CCS, name: CONTROLLER_CONFIG_NAME, body: { ...current, metadata: { ...current.metadata, annotations }, spec: { ...current.spec, osImageURL } } });
     });
   }
 
@@ -139,7 +125,7 @@ export class Operator {
    * told so once in the log.
    */
   private async setClusterOperator(state: { degraded?: string }): Promise<void> {
-    const now = this.o.now().toISOString().replace(/\.\d+Z$/, 'Z');
+    const now = metaTime(this.o.now());
     const v = this.o.releaseVersion;
     const wanted: Condition[] = state.degraded
       ? [
@@ -175,7 +161,7 @@ export class Operator {
       });
     } catch (e) {
       if (isNotFound(e)) {
-        this.o.log.warning('operator.ts:179', `ClusterOperator ${CLUSTER_OPERATOR_NAME} not written: the clusteroperators.config.openshift.io CRD is not installed`);
+        this.o.log.warning('operator.ts:164', `ClusterOperator ${CLUSTER_OPERATOR_NAME} not written: the clusteroperators.config.openshift.io CRD is not installed`);
         return;
       }
       throw new Error(`writing ClusterOperator ${CLUSTER_OPERATOR_NAME}: ${apiMessage(e)}`);

@@ -1,7 +1,7 @@
 /**
  * A work queue of keys for one controller, as client-go's: a key queued many times is
- * processed once; a key re-queued while being processed runs again afterwards; one worker, so
- * one key is never synced twice at once; failures retry with exponential backoff and, after
+ * processed once; a key re-queued while being processed runs again afterwards; `workers`
+ * keys are synced at once but never one key twice at once; failures retry with exponential backoff and, after
  * `maxRetries`, are dropped and tried again a minute later (the MCO's rule, §3.1).
  */
 import type { Klog } from '../api/klog.js';
@@ -13,6 +13,8 @@ export interface WorkQueueOptions {
   /** Backoff of the first retry; doubles per failure up to `maxBackoffMs`. */
   baseBackoffMs?: number;
   maxBackoffMs?: number;
+  /** Keys synced concurrently (distinct keys only); default 1. */
+  workers?: number;
 }
 
 export class WorkQueue {
@@ -22,9 +24,9 @@ export class WorkQueue {
   private readonly dirty = new Set<string>();
   private readonly failures = new Map<string, number>();
   private readonly timers = new Set<NodeJS.Timeout>();
-  private wake: (() => void) | undefined;
+  private readonly waiting: (() => void)[] = [];
   private stopped = false;
-  private loop: Promise<void> | undefined;
+  private loops: Promise<void[]> | undefined;
 
   constructor(
     private readonly sync: (key: string) => Promise<void>,
@@ -49,11 +51,11 @@ export class WorkQueue {
     if (this.queued.has(key)) return;
     this.queued.add(key);
     this.ready.push(key);
-    this.wake?.();
+    this.waiting.shift()?.();
   }
 
   start(): void {
-    this.loop ??= this.run();
+    this.loops ??= Promise.all(Array.from({ length: this.opts.workers ?? 1 }, () => this.run()));
   }
 
   /** Stops taking keys; resolves when the sync in progress (if any) has finished. */
@@ -61,16 +63,15 @@ export class WorkQueue {
     this.stopped = true;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
-    this.wake?.();
-    await this.loop;
+    for (const wake of this.waiting.splice(0)) wake();
+    await this.loops;
   }
 
   private async run(): Promise<void> {
     while (!this.stopped) {
       const key = this.ready.shift();
       if (key === undefined) {
-        await new Promise<void>((resolve) => (this.wake = resolve));
-        this.wake = undefined;
+        await new Promise<void>((resolve) => this.waiting.push(resolve));
         continue;
       }
       this.queued.delete(key);
@@ -93,12 +94,12 @@ export class WorkQueue {
     const message = e instanceof Error ? e.message : String(e);
     if (n > max) {
       this.failures.delete(key);
-      this.opts.log.error('queue.ts:95', `${this.opts.name}: dropping ${key} out of the queue after ${max} retries: ${message}; trying again in 1m`);
+      this.opts.log.error('queue.ts:97', `${this.opts.name}: dropping ${key} out of the queue after ${max} retries: ${message}; trying again in 1m`);
       this.add(key, 60_000);
       return;
     }
     this.failures.set(key, n);
-    this.opts.log.warning('queue.ts:100', `${this.opts.name}: error syncing ${key}: ${message}`);
+    this.opts.log.warning('queue.ts:102', `${this.opts.name}: error syncing ${key}: ${message}`);
     this.add(key, Math.min((this.opts.baseBackoffMs ?? 50) * 2 ** (n - 1), this.opts.maxBackoffMs ?? 30_000));
   }
 }

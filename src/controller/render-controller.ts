@@ -5,29 +5,24 @@
  * it, and reports a config that cannot be rendered as RenderDegraded naming the config and
  * field — leaving the pool's current target as it was. Paused pools are rendered too.
  */
-import type { Klog } from '../api/klog.js';
 import type { ControllerConfig } from '../api/controllerconfig.js';
 import { CONTROLLER_CONFIG_NAME } from '../api/controllerconfig.js';
 import { MCO_API_VERSION } from '../api/group.js';
 import type { MachineConfig } from '../api/machineconfig.js';
 import type { MachineConfigPool, MachineConfigPoolCondition } from '../api/machineconfigpool.js';
 import { deepEqual } from './equal.js';
-import type { EventRecorder } from './events.js';
-import { CONFIGS, isAlreadyExists, isConflict, POOLS, retryOnConflict, type Clients } from './kube.js';
+import type { ControllerContext } from './context.js';
+import { CONFIGS, isAlreadyExists, metaTime, POOLS, updateFromStore } from './kube.js';
 import { isEmptySelector } from './labels.js';
 import { RenderError, renderFailedMessage, renderPool } from './render.js';
 import { setCondition } from './rollout.js';
 import { WorkQueue } from './queue.js';
 import type { ObjectStore } from './store.js';
 
-export interface RenderControllerOptions {
-  clients: Clients;
+export interface RenderControllerOptions extends ControllerContext {
   pools: ObjectStore<MachineConfigPool>;
   configs: ObjectStore<MachineConfig>;
   controllerConfigs: ObjectStore<ControllerConfig>;
-  log: Klog;
-  events: EventRecorder;
-  now: () => Date;
   controllerVersion: string;
   /** Delay before a queued pool renders, so a burst of MachineConfig changes renders once (MCO: 5 s). */
   renderDelayMs: number;
@@ -37,7 +32,7 @@ export class RenderController {
   readonly queue: WorkQueue;
 
   constructor(private readonly o: RenderControllerOptions) {
-    this.queue = new WorkQueue((key) => this.sync(key), { name: 'render controller', log: o.log });
+    this.queue = new WorkQueue((key) => this.sync(key), { name: 'render controller', log: o.log, workers: 4 });
   }
 
   /** Any MachineConfig or the ControllerConfig changed: every pool may render differently. */
@@ -58,7 +53,7 @@ export class RenderController {
     }
     const cc = this.o.controllerConfigs.get(CONTROLLER_CONFIG_NAME);
     if (!cc) {
-      this.o.log.info('render-controller.ts:63', `Pool ${name}: waiting for ControllerConfig ${CONTROLLER_CONFIG_NAME}`);
+      this.o.log.info('render-controller.ts:56', `Pool ${name}: waiting for ControllerConfig ${CONTROLLER_CONFIG_NAME}`);
       return;
     }
     let rendered;
@@ -66,7 +61,7 @@ export class RenderController {
       rendered = renderPool(pool, this.o.configs.list(), cc, { controllerVersion: this.o.controllerVersion });
     } catch (e) {
       if (!(e instanceof RenderError)) throw e;
-      this.o.log.error('render-controller.ts:71', renderFailedMessage(name, e));
+      this.o.log.error('render-controller.ts:64', renderFailedMessage(name, e));
       await this.setRenderDegraded(name, renderFailedMessage(name, e));
       // A change of the configs or the pool queues the pool again; nothing to retry until then.
       return;
@@ -76,33 +71,23 @@ export class RenderController {
     if (!this.o.configs.get(configName)) {
       try {
         this.o.configs.upsert((await this.o.clients.custom.createClusterCustomObject({ ...CONFIGS, body: config })) as MachineConfig);
-        this.o.log.info('render-controller.ts:81', `Generated machineconfig ${configName} from ${source.length} configs: ${JSON.stringify(source)}`);
+        this.o.log.info('render-controller.ts:74', `Generated machineconfig ${configName} from ${source.length} configs: ${JSON.stringify(source)}`);
       } catch (e) {
         if (!isAlreadyExists(e)) throw e;
       }
     }
-    await retryOnConflict(async () => {
-      const current = this.o.pools.get(name);
-      if (!current) return;
-      if (current.spec.configuration?.name === configName && deepEqual(current.spec.configuration.source ?? [], source)) return;
-      const body: MachineConfigPool = { ...current, spec: { ...current.spec, configuration: { name: configName, source } } };
-      try {
-        this.o.pools.upsert((await this.o.clients.custom.replaceClusterCustomObject({ ...POOLS, name, body })) as MachineConfigPool);
-      } catch (e) {
-        if (isConflict(e)) this.o.pools.upsert((await this.o.clients.custom.getClusterCustomObject({ ...POOLS, name })) as MachineConfigPool);
-        throw e;
-      }
-      if (current.spec.configuration?.name !== configName) this.o.log.info('render-controller.ts:97', `Pool ${name}: now targeting: ${configName}`);
+    await updateFromStore(this.o.clients.custom, POOLS, name, this.o.pools, (current) => {
+      if (current.spec.configuration?.name === configName && deepEqual(current.spec.configuration.source ?? [], source)) return undefined;
+      if (current.spec.configuration?.name !== configName) this.o.log.info('render-controller.ts:81', `Pool ${name}: now targeting: ${configName}`);
+      return this.o.clients.custom.replaceClusterCustomObject({ ...POOLS, name, body: { ...current, spec: { ...current.spec, configuration: { name: configName, source } } } });
     });
     await this.setRenderDegraded(name, undefined);
   }
 
   /** RenderDegraded=True with `message`, or False; Degraded follows (§1.3). Written only when it changes. */
   private async setRenderDegraded(name: string, message: string | undefined): Promise<void> {
-    await retryOnConflict(async () => {
-      const pool = this.o.pools.get(name);
-      if (!pool) return;
-      const now = this.o.now().toISOString().replace(/\.\d+Z$/, 'Z');
+    await updateFromStore(this.o.clients.custom, POOLS, name, this.o.pools, (pool) => {
+      const now = metaTime(this.o.now());
       const old = pool.status?.conditions ?? [];
       const render: MachineConfigPoolCondition = { type: 'RenderDegraded', status: message ? 'True' : 'False', lastTransitionTime: now, reason: '', message: message ?? '' };
       let conditions = setCondition(old, render);
@@ -110,14 +95,8 @@ export class RenderController {
       if (message && old.find((c) => c.type === 'RenderDegraded')?.message !== message) conditions = conditions.map((c) => (c.type === 'RenderDegraded' ? { ...c, message } : c));
       const nodeDegraded = conditions.find((c) => c.type === 'NodeDegraded')?.status === 'True';
       conditions = setCondition(conditions, { type: 'Degraded', status: message || nodeDegraded ? 'True' : 'False', lastTransitionTime: now, reason: '', message: '' });
-      if (deepEqual(conditions, old)) return;
-      try {
-        const written = await this.o.clients.custom.replaceClusterCustomObjectStatus({ ...POOLS, name, body: { ...pool, status: { ...pool.status, conditions } } });
-        this.o.pools.upsert(written as MachineConfigPool);
-      } catch (e) {
-        if (isConflict(e)) this.o.pools.upsert((await this.o.clients.custom.getClusterCustomObject({ ...POOLS, name })) as MachineConfigPool);
-        throw e;
-      }
+      if (deepEqual(conditions, old)) return undefined;
+      return this.o.clients.custom.replaceClusterCustomObjectStatus({ ...POOLS, name, body: { ...pool, status: { ...pool.status, conditions } } });
     });
   }
 

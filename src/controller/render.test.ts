@@ -126,3 +126,14 @@ test('mergeIgnition(): a path the later config makes a directory replaces the ea
     systemd: { units: [{ name: 'u', dropins: [{ name: '10.conf', contents: 'B' }, { name: '20.conf', contents: 'C' }] }] },
   });
 });
+
+test('renderPool(): a source config deleted while the pool references it renders a new config without it; restoring it gives the old name back', () => {
+  const base = mc('00-worker', { config: ign({ storage: { files: [file('/etc/a', 'data:,a')] } }) });
+  const extra = mc('50-worker-extra', { kernelArguments: ['nosmt'] });
+  const withExtra = renderPool(pool('worker'), [base, extra], controllerConfig(IMAGE_A), opts);
+  const without = renderPool(pool('worker'), [base], controllerConfig(IMAGE_A), opts);
+  assert.notEqual(without.config.metadata.name, withExtra.config.metadata.name);
+  assert.deepEqual(without.source.map((s) => s.name), ['00-worker']);
+  assert.deepEqual(without.config.spec.kernelArguments, []);
+  assert.equal(renderPool(pool('worker'), [extra, base], controllerConfig(IMAGE_A), opts).config.metadata.name, withExtra.config.metadata.name);
+});

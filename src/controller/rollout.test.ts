@@ -132,6 +132,13 @@ test('poolStatus(): a paused pool says it will not update; RenderDegraded carrie
   assert.equal(conditionOf(s, 'RenderDegraded')?.status, 'True');
 });
 
+test('poolStatus(): pausing an updated pool with a new target replaces Updating=False\'s empty message with the paused one', () => {
+  const p = pool('worker', { target: R2, paused: true });
+  p.status = { conditions: [{ type: 'Updating', status: 'False', lastTransitionTime: 'T0', reason: '', message: '' }] };
+  const s = poolStatus(p, [doneAt('n0', R1)], { now: NOW });
+  assert.deepEqual(conditionOf(s, 'Updating'), { type: 'Updating', status: 'False', lastTransitionTime: 'T0', reason: '', message: `Pool is paused; will not update to ${R2}` });
+});
+
 test('poolStatus(): a pool with no nodes is all updated at once', () => {
   const s = poolStatus(pool('infra', { target: 'rendered-infra-1' }), [], { now: NOW });
   assert.equal(s.configuration?.name, 'rendered-infra-1');

@@ -217,9 +217,15 @@ export function poolStatus(pool: MachineConfigPool, nodes: readonly NodeLike[], 
     conditions = setCondition(conditions, cond('Updating', 'False', opts.now));
   } else {
     conditions = setCondition(conditions, cond('Updated', 'False', opts.now));
-    conditions = pool.spec.paused
-      ? setCondition(conditions, cond('Updating', 'False', opts.now, '', `Pool is paused; will not update to ${target}`))
-      : setCondition(conditions, cond('Updating', 'True', opts.now, '', `All nodes are updating to ${target}`));
+    if (pool.spec.paused) {
+      // Deliberately unlike the 4.6-era helper, which keeps Updating=False's empty message: a
+      // paused pool with pending changes says so (paused pools silently holding back updates
+      // are a top complaint, mco.md §11).
+      const message = `Pool is paused; will not update to ${target}`;
+      conditions = setCondition(conditions, cond('Updating', 'False', opts.now, '', message)).map((c) => (c.type === 'Updating' ? { ...c, message } : c));
+    } else {
+      conditions = setCondition(conditions, cond('Updating', 'True', opts.now, '', `All nodes are updating to ${target}`));
+    }
   }
   if (degradedMachineCount > 0) {
     const message = degraded.map((n) => `Node ${nameOf(n)} is reporting: ${JSON.stringify(ann(n, REASON_ANNOTATION))}`).join(', ');

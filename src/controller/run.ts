@@ -98,10 +98,10 @@ async function runElected(opts: CommonOptions, lease: string, defaultMetrics: st
       stopWork = await start({ clients, log, now });
       resolveLeading();
     })();
-    starting.catch((e: Error) => log.error('run.ts:96', `starting after acquiring lease ${lease}: ${e.message}`));
+    starting.catch((e: Error) => log.error('run.ts:101', `starting after acquiring lease ${lease}: ${e.message}`));
     signal.addEventListener('abort', () => {
       if (stopped) return;
-      log.error('run.ts:99', `leaderelection lost for ${lease}`);
+      log.error('run.ts:104', `leaderelection lost for ${lease}`);
       void starting?.then(() => stopWork?.()).finally(() => opts.onLostLeadership?.());
     });
   });
@@ -194,7 +194,7 @@ export async function runController(opts: ControllerOptions): Promise<Running> {
       render.queue.add(p.metadata.name!);
       nodeCtl.queue.add(p.metadata.name!);
     }
-    log.info('run.ts:186', 'machine-config-controller: render and node controllers started');
+    log.info('run.ts:197', 'machine-config-controller: render and node controllers started');
     return async () => {
       await Promise.all(informers.map((i) => i.stop()));
       await Promise.all([render.queue.stop(), nodeCtl.queue.stop()]);
@@ -249,7 +249,7 @@ export async function runOperator(opts: OperatorRunOptions): Promise<Running> {
     }
     operator.queue.start();
     operator.changed();
-    log.info('run.ts:240', `machine-config-operator ${opts.releaseVersion} started`);
+    log.info('run.ts:252', `machine-config-operator ${opts.releaseVersion} started`);
     return async () => {
       await Promise.all(informers.map((i) => i.stop()));
       await operator.queue.stop();
