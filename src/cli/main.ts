@@ -15,6 +15,7 @@ const GROUPS: Record<string, { summary: string; load: () => Promise<Group> }> = 
   release: { summary: 'Release payloads: build one, find an image in one (as oc adm release)', load: async () => (await import('./release/index.js')).releaseGroup },
   node: { summary: 'Host operations of the machine-config daemon: pivot to an OS image', load: async () => (await import('./node/index.js')).nodeGroup },
   apiserver: { summary: 'Embedded Kubernetes-compatible API server (HTTPS, SQLite)', load: async () => (await import('./apiserver/index.js')).apiserverGroup },
+  lab: { summary: 'A one-machine cluster: API server, registry, controllers and simulated nodes (up, down, status, ssh, demo)', load: async () => (await import('./lab/index.js')).labGroup },
   operator: { summary: 'The machine-config-operator: pools, templates, osImageURL → ControllerConfig', load: async () => (await import('./operator/index.js')).operatorGroup },
   controller: { summary: 'The machine-config-controller: render and roll out each pool\'s config', load: async () => (await import('./controller/index.js')).controllerGroup },
   prune: { summary: 'Remove unused rendered MachineConfigs (as oc adm prune renderedmachineconfigs)', load: async () => (await import('./prune/index.js')).pruneGroup },

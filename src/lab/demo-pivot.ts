@@ -9,36 +9,22 @@ import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
 import { createKlog } from '../api/klog.js';
 import { sourceLogger } from '../daemon/log.js';
-import { buildMachineOsContent, COMMIT_LABEL } from '../image/build.js';
-import { pushLayout } from '../image/push.js';
-import { parseImageReference } from '../image/reference.js';
 import { RegistryClient } from '../image/registry-client.js';
 import { startRegistryServer } from '../image/registry-server.js';
 import { registryImageSource } from '../node/os-image.js';
-import { pivot, PIVOT_ORIGIN_DESCRIPTION } from '../node/pivot.js';
-import { commitTree } from '../ostree/commit.js';
+import { pivot } from '../node/pivot.js';
 import { Repo } from '../ostree/repo.js';
 import { bootSimulatedNode, simulatedBoot } from '../sysroot/boot.js';
 import { formatHostStatus, hostStatusModel } from '../sysroot/host-status.js';
-import { initFs, osInit } from '../sysroot/init-fs.js';
-import { rebase } from '../sysroot/rebase.js';
 import { loadSysroot } from '../sysroot/sysroot.js';
 import { realOstree } from './demo-ostree.js';
-import { writeFakeOs } from './fake-os.js';
+import { buildOsImages, extractOsContent, installNode } from './os-images.js';
 
 export interface PivotDemoOptions {
   /** Everything the demo writes goes under here (wiped first). */
   stateDir: string;
   say: (line: string) => void;
 }
-
-/** The seed's two RHCOS versions and their dates. */
-const VERSIONS = [
-  { version: '46.82.202012051820-0', timestamp: Date.UTC(2020, 11, 5, 18, 24, 10) / 1000 },
-  { version: '46.82.202101191342-0', timestamp: Date.UTC(2021, 0, 19, 13, 45, 40) / 1000 },
-];
-const OSNAME = 'rhcos';
-const REPOSITORY = 'openshift-release-dev/ocp-v4.0-art-dev';
 
 export async function runPivotDemo(options: PivotDemoOptions): Promise<void> {
   const { stateDir, say } = options;
@@ -50,43 +36,21 @@ export async function runPivotDemo(options: PivotDemoOptions): Promise<void> {
   const client = new RegistryClient({ insecure: true });
   try {
     say(`Embedded registry listening on ${registry.address}`);
-    const buildRepoPath = join(stateDir, 'build-repo');
-    const buildRepo = await Repo.init(buildRepoPath, { mode: 'archive' });
-    const images: string[] = [];
-    for (const [generation, { version, timestamp }] of VERSIONS.entries()) {
-      const tree = join(stateDir, `tree-${version}`);
-      const os = await writeFakeOs(tree, { version, generation });
-      const commit = await commitTree(buildRepo, tree, { branch: `${OSNAME}/4.6`, subject: `RHCOS ${version}`, metadata: os.metadata, timestamp });
-      await fs.rm(tree, { recursive: true, force: true });
-      const layoutDir = join(stateDir, `oci-${version}`);
-      const built = await buildMachineOsContent({ repo: buildRepoPath, rev: commit.checksum, layoutDir, refName: version });
-      const target = parseImageReference(`${registry.address}/${REPOSITORY}:${version}`);
-      const { digest } = await pushLayout(client, layoutDir, version, target);
-      images.push(`${registry.address}/${REPOSITORY}@${digest}`);
-      say(`Built machine-os-content ${version} (${os.packages.length} packages, commit ${built.commit.slice(0, 12)}…) and pushed it as ${images.at(-1)}`);
-    }
-    const [imageOld, imageNew] = images as [string, string];
+    const images = await buildOsImages({ workDir: stateDir, registry: registry.address, client, say });
+    const [imageOld, imageNew] = images.map((i) => i.image) as [string, string];
 
     // 2. A node installed on the first image, as the installer leaves it.
     const sysroot = join(stateDir, 'node', 'sysroot');
-    await fs.mkdir(sysroot, { recursive: true });
-    await initFs(sysroot);
-    await osInit(sysroot, OSNAME);
-    const installRepo = join(stateDir, 'install-repo');
-    await fs.mkdir(installRepo);
     const source = registryImageSource(client);
-    await source.extract(imageOld, join(installRepo, 'content'));
-    const labels = await source.labels(imageOld);
-    await rebase(sysroot, `${join(installRepo, 'content', 'srv', 'repo')}:${labels[COMMIT_LABEL]}`, {
-      osname: OSNAME, customOriginUrl: `pivot://${imageOld}`, customOriginDescription: PIVOT_ORIGIN_DESCRIPTION,
-    });
-    await fs.rm(installRepo, { recursive: true, force: true });
+    const installDir = join(stateDir, 'install-content');
+    await installNode(sysroot, await extractOsContent(source, imageOld, installDir));
+    await fs.rm(installDir, { recursive: true, force: true });
     const cmdlineFile = join(stateDir, 'node', 'cmdline');
     const reboot = async (): Promise<void> => {
       await bootSimulatedNode(sysroot, cmdlineFile);
     };
     await reboot();
-    say(`\nNode installed on ${VERSIONS[0]!.version}; it boots with: ${(await fs.readFile(cmdlineFile, 'utf8')).trim()}`);
+    say(`\nNode installed on ${images[0]!.version}; it boots with: ${(await fs.readFile(cmdlineFile, 'utf8')).trim()}`);
     const readCmdline = simulatedBoot(sysroot, cmdlineFile);
     const status = async (): Promise<void> => {
       say(`\n[root@worker-0 ~]# rpm-ostree status`);
