@@ -367,6 +367,8 @@ export function cachedTree(cache: string, profile: TreeProfile, log: (line: stri
   const statsPath = join(cache, `${name}.json`);
   if (!fs.existsSync(path) || !fs.existsSync(statsPath)) {
     const tmp = join(cache, `tmp-${name}`);
+    // The first benchmark run on a machine may find no cache folder yet.
+    fs.mkdirSync(cache, { recursive: true });
     fs.rmSync(tmp, { recursive: true, force: true });
     log(`generating the ${profile.name} tree (${TREE_VERSION}, once; cached in ${path}) …`);
     const t0 = Date.now();
