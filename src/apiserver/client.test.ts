@@ -9,21 +9,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
 import { Agent, request } from 'undici';
-import { startApiServer, type TestApiServer } from './testing.js';
+import { clientKubeConfig, startApiServer, type TestApiServer } from './testing.js';
 
 const MC = { group: 'machineconfiguration.openshift.io', version: 'v1', plural: 'machineconfigs' };
 const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
-
-function kubeConfig(api: TestApiServer, token: string): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'mco', server: api.url, caData: Buffer.from(api.caCert).toString('base64'), skipTLSVerify: false }],
-    users: [{ name: 'u', token }],
-    contexts: [{ name: 'c', cluster: 'mco', user: 'u' }],
-    currentContext: 'c',
-  });
-  return kc;
-}
 
 /** The ApiException's Status body, parsed. */
 async function statusOf(p: Promise<unknown>): Promise<{ code: number; reason: string; message: string }> {
@@ -73,7 +62,7 @@ describe('mco apiserver with @kubernetes/client-node', () => {
   });
   before(async () => {
     api = await startApiServer({ after: (fn) => teardown.push(fn) }, { args: ['--watch-history=20', '--bookmark-interval=1'] });
-    kc = kubeConfig(api, api.tokens.admin);
+    kc = clientKubeConfig(api, api.tokens.admin);
     core = kc.makeApiClient(k8s.CoreV1Api);
     custom = kc.makeApiClient(k8s.CustomObjectsApi);
   });
@@ -294,12 +283,12 @@ describe('mco apiserver with @kubernetes/client-node', () => {
   });
 
   test('a node token may read pools but is refused (403) writing MachineConfigs; a forged token gets 401', async () => {
-    const asNode = kubeConfig(api, api.tokens.node('worker-0')).makeApiClient(k8s.CustomObjectsApi);
+    const asNode = clientKubeConfig(api, api.tokens.node('worker-0')).makeApiClient(k8s.CustomObjectsApi);
     await asNode.listClusterCustomObject({ ...MC, plural: 'machineconfigpools' });
     const denied = await statusOf(asNode.createClusterCustomObject({ ...MC, body: { apiVersion: 'machineconfiguration.openshift.io/v1', kind: 'MachineConfig', metadata: { name: 'x' } } }));
     assert.deepEqual([denied.code, denied.reason], [403, 'Forbidden']);
     assert.match(denied.message, /User "system:node:worker-0" cannot create resource "machineconfigs"/);
-    const forged = kubeConfig(api, `${api.tokens.admin.split('.')[0]}.${'A'.repeat(43)}`).makeApiClient(k8s.CoreV1Api);
+    const forged = clientKubeConfig(api, `${api.tokens.admin.split('.')[0]}.${'A'.repeat(43)}`).makeApiClient(k8s.CoreV1Api);
     // client-node hands no body for a 401 (its OpenAPI spec declares none): the code is the contract.
     await assert.rejects(forged.listNamespace(), (e: unknown) => e instanceof k8s.ApiException && e.code === 401);
   });
@@ -314,7 +303,7 @@ describe('mco apiserver: drain support and CRDs defined through the API', () => 
   });
   before(async () => {
     api = await startApiServer({ after: (fn) => teardown.push(fn) });
-    kc = kubeConfig(api, api.tokens.admin);
+    kc = clientKubeConfig(api, api.tokens.admin);
   });
 
   test('a node lists the pods bound to it and evicts them, but may not evict pods of another node', async () => {
@@ -322,7 +311,7 @@ describe('mco apiserver: drain support and CRDs defined through the API', () => 
     const pod = (name: string, nodeName: string): k8s.V1Pod => ({ metadata: { name }, spec: { nodeName, containers: [{ name: 'c', image: 'quay.io/x/y:1' }] } });
     await core.createNamespacedPod({ namespace: 'default', body: pod('on-0', 'worker-0') });
     await core.createNamespacedPod({ namespace: 'default', body: pod('on-1', 'worker-1') });
-    const asNode = kubeConfig(api, api.tokens.node('worker-0')).makeApiClient(k8s.CoreV1Api);
+    const asNode = clientKubeConfig(api, api.tokens.node('worker-0')).makeApiClient(k8s.CoreV1Api);
     const mine = await asNode.listPodForAllNamespaces({ fieldSelector: 'spec.nodeName=worker-0,status.phase!=Succeeded,status.phase!=Failed' });
     assert.deepEqual(mine.items.map((p) => [p.metadata!.name, p.status!.phase]), [['on-0', 'Pending']]);
     await asNode.createNamespacedPodEviction({ namespace: 'default', name: 'on-0', body: { metadata: { name: 'on-0', namespace: 'default' } } });

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as k8s from '@kubernetes/client-node';
 import { mintToken, tokenSecret } from './auth.js';
 
 export const KUBECTL_BIN = '/usr/bin/kubectl';
@@ -65,6 +66,18 @@ function kubectlEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 /** Where the server's teardown is registered: a TestContext, or `{ after }` of node:test in a suite. */
 export interface Teardown {
   after(fn: () => unknown): void;
+}
+
+/** A client-node KubeConfig for `api` as the user of `token`, trusting the server's CA. */
+export function clientKubeConfig(api: Pick<TestApiServer, 'url' | 'caCert'>, token: string): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'mco', server: api.url, caData: Buffer.from(api.caCert).toString('base64'), skipTLSVerify: false }],
+    users: [{ name: 'u', token }],
+    contexts: [{ name: 'c', cluster: 'mco', user: 'u' }],
+    currentContext: 'c',
+  });
+  return kc;
 }
 
 export async function startApiServer(t: Teardown, opts: StartApiServerOptions = {}): Promise<TestApiServer> {

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
-import { startApiServer, type TestApiServer } from '../../apiserver/testing.js';
+import { clientKubeConfig, startApiServer, type TestApiServer } from '../../apiserver/testing.js';
 import { startDaemon, type RunningDaemon } from '../../daemon/daemon.js';
 import { RegistryClient } from '../../image/registry-client.js';
 import { registryImageSource } from '../../node/os-image.js';
@@ -30,17 +30,6 @@ const A = 'machineconfiguration.openshift.io/';
 const MC = { group: 'machineconfiguration.openshift.io', version: 'v1', plural: 'machineconfigs' };
 const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 const dataUrl = (text: string): string => `data:,${encodeURIComponent(text)}`;
-
-function kubeConfigFor(api: TestApiServer, token: string): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'mco', server: api.url, caData: Buffer.from(api.caCert).toString('base64'), skipTLSVerify: false }],
-    users: [{ name: 'u', token }],
-    contexts: [{ name: 'c', cluster: 'mco', user: 'u' }],
-    currentContext: 'c',
-  });
-  return kc;
-}
 
 /** A rendered config: an OS image, files, units, kernel arguments. */
 function rendered(name: string, spec: { osImageURL: string; files?: Record<string, string>; units?: object[]; kernelArguments?: string[] }): object {
@@ -155,7 +144,7 @@ describe('machine-config-daemon start, end to end', { skip }, () => {
     api = await startApiServer(t, { dataDir });
     registry = await startEmbeddedRegistry(t as never);
     os = buildOsImages(work, registry.host);
-    const kc = kubeConfigFor(api, api.tokens.admin);
+    const kc = clientKubeConfig(api, api.tokens.admin);
     core = kc.makeApiClient(k8s.CoreV1Api);
     custom = kc.makeApiClient(k8s.CustomObjectsApi);
   });
@@ -167,7 +156,7 @@ describe('machine-config-daemon start, end to end', { skip }, () => {
     const node = await installNode(dir, os);
     await core.createNode({ body: { metadata: { name, labels: { 'node-role.kubernetes.io/worker': '' }, annotations: { [`${A}currentConfig`]: config, [`${A}desiredConfig`]: config, [`${A}state`]: 'Done' } } } });
     const kubeconfig = join(dir, 'kubeconfig');
-    fs.writeFileSync(kubeconfig, kubeConfigFor(api, api.tokens.node(name)).exportConfig());
+    fs.writeFileSync(kubeconfig, clientKubeConfig(api, api.tokens.node(name)).exportConfig());
     const d = new NodeDaemon(name, node, kubeconfig, env);
     teardown.push(() => d.stop('SIGKILL'));
     return d;
@@ -411,7 +400,7 @@ describe('machine-config-daemon start, end to end', { skip }, () => {
     teardown.push(() => client.close());
     const boot = (): Promise<RunningDaemon> => startDaemon({
       nodeName: 'worker-3',
-      kubeConfig: kubeConfigFor(api, api.tokens.node('worker-3')),
+      kubeConfig: clientKubeConfig(api, api.tokens.node('worker-3')),
       sysroot: d.node.sysroot,
       source: registryImageSource(client),
       readCmdline: () => fs.readFileSync(d.node.cmdline, 'utf8'),
