@@ -223,9 +223,11 @@ test('extractLayers() removes the staging directory an extraction killed with SI
     const source = layerOf(process.argv[1]);
     const bytes = fs.readFileSync(process.argv[1]);
     const stalled = new Readable({ read() {} });
+    setInterval(() => {}, 1000); // a stalled stream alone does not keep the process alive until the kill
     stalled.push(bytes.subarray(0, bytes.length >> 1));
     await extractLayers([{ ...source, open: async () => stalled }], process.argv[2]);`;
   const child = spawn(process.execPath, ['--input-type=module', '-e', script, layer, dest], { stdio: 'ignore' });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
   const staging = (): string[] => fs.readdirSync(dir).filter((n) => n.startsWith('.out.partial-'));
   const started = Date.now();
   while (!staging().some((n) => fs.existsSync(join(dir, n, 'big')))) {
@@ -233,7 +235,7 @@ test('extractLayers() removes the staging directory an extraction killed with SI
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   child.kill('SIGKILL');
-  await new Promise((resolve) => child.on('exit', resolve));
+  await exited;
   const left = staging();
   assert.equal(left.length, 1, 'the killed extraction left its staging directory');
 
