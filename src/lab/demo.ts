@@ -142,14 +142,15 @@ export async function runLabDemo(options: LabDemoOptions): Promise<void> {
   kubectl(['get', 'mc']);
   let last = '';
   await until('every pool to finish updating', () => {
+    // The state first, then the table: a table fetched after a finished state shows it finished.
+    const pools = JSON.parse(kubectl(['get', 'mcp', '-o', 'json'], true).stdout) as { items: PoolView[] };
+    const done = pools.items.every((p) => condition(p, 'Updated') === 'True' && p.status?.configuration?.name === p.spec?.configuration?.name && p.status?.updatedMachineCount === p.status?.machineCount);
     const table = kubectl(['get', 'mcp'], true).stdout.trimEnd();
     const rows = table.split('\n').slice(1).map((l) => l.replace(/\s+\S+$/, '')).join('\n');
     if (rows !== last) {
       last = rows;
       say(`$ kubectl get mcp\n${table}`);
     }
-    const pools = JSON.parse(kubectl(['get', 'mcp', '-o', 'json'], true).stdout) as { items: PoolView[] };
-    const done = pools.items.every((p) => condition(p, 'Updated') === 'True' && p.status?.configuration?.name === p.spec?.configuration?.name && p.status?.updatedMachineCount === p.status?.machineCount);
     return done && pools.items.some((p) => p.status?.configuration?.name) ? true : undefined;
   });
 
