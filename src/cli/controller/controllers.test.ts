@@ -56,7 +56,8 @@ describe('operator and controller rolling out the osImageURL ConfigMap', needsKu
   let controller: Running | undefined;
   let agents: FakeAgents;
   const operatorLog: string[] = [];
-  const failing = new Map<string, string>();
+  /** What the fake agents report for a node reaching a config: a Degraded reason, or nothing for Done. */
+  let failure: (node: string, config: string) => string | undefined = () => undefined;
   /** The most worker nodes unavailable at once, as a watcher of the Nodes saw them. */
   let maxSeenUnavailable = 0;
   let watcher: k8s.Informer<k8s.V1Node> & k8s.ObjectCache<k8s.V1Node>;
@@ -126,7 +127,7 @@ describe('operator and controller rolling out the osImageURL ConfigMap', needsKu
         },
       });
     }
-    agents = await startFakeAgents(kc, WORKERS, { workingAfterMs: 30, doneAfterMs: 250, failure: (node, config) => (failing.get(`${node} ${config}`) ? failing.get(`${node} ${config}`) : undefined) });
+    agents = await startFakeAgents(kc, WORKERS, { workingAfterMs: 30, doneAfterMs: 250, failure: (node, config) => failure(node, config) });
     teardown.push(() => agents.stop());
     watcher = k8s.makeInformer(kc, '/api/v1/nodes', () => core.listNode());
     const measure = (): void => {
@@ -145,6 +146,8 @@ describe('operator and controller rolling out the osImageURL ConfigMap', needsKu
     await patchPool({ maxUnavailable: 2 });
     maxSeenUnavailable = 0;
     const wait = api.spawnKubectl(['wait', 'mcp/worker', '--for=condition=Updated=False', '--timeout=60s']);
+    // Listened for now: a fast rollout can end this kubectl before the awaits below are done.
+    const waited = new Promise((r) => wait.once('exit', r));
     // The seed's command, with kubectl.
     const patched = await kubectl(['patch', 'cm', '-n', MCO_NAMESPACE, OSIMAGEURL_CONFIGMAP, '--type=merge', '-p', JSON.stringify({ data: { osImageURL: image('b') } })]);
     assert.equal(patched.stdout, 'configmap/machine-config-osimageurl patched\n', patched.stderr);
@@ -152,7 +155,7 @@ describe('operator and controller rolling out the osImageURL ConfigMap', needsKu
     assert.match(target, /^rendered-worker-[0-9a-f]{32}$/);
     const rendered = (await custom.getClusterCustomObject({ ...CONFIGS, name: target })) as { spec: { osImageURL: string } };
     assert.equal(rendered.spec.osImageURL, image('b'));
-    await new Promise((r) => wait.once('exit', r));
+    await waited;
     const done = await kubectl(['wait', 'mcp/worker', '--for=condition=Updated', '--timeout=60s']);
     assert.equal(done.status, 0, done.stderr);
     assert.match(done.stdout, /machineconfigpool\.machineconfiguration\.openshift\.io\/worker condition met/);
@@ -184,9 +187,10 @@ describe('operator and controller rolling out the osImageURL ConfigMap', needsKu
   test('a node degraded on the target halts the rollout; describe shows its reason; reverting the ConfigMap retargets it and the pool recovers', async () => {
     await patchPool({ maxUnavailable: 1 });
     const good = (await pool()).spec.configuration!.name!;
+    // Set before the change: the agent may reach the new target before the test sees its name.
+    failure = (node, config) => (node === 'worker-0' && config !== good ? FAILURE(image('c')) : undefined);
     await setConfigMap({ osImageURL: image('c') });
     const bad = await newTarget(good);
-    failing.set(`worker-0 ${bad}`, FAILURE(image('c')));
     await until('Degraded=True', async () => condition(await pool(), 'Degraded') === 'True');
     // Halted: capacity 1, used by the node failing on the target.
     await new Promise((r) => setTimeout(r, 1500));
@@ -203,6 +207,7 @@ describe('operator and controller rolling out the osImageURL ConfigMap', needsKu
     const back = await newTarget(bad);
     assert.equal(back, good, 'the same inputs render the same name');
     await updatedTo(good);
+    failure = () => undefined;
     const recovered = await pool();
     assert.deepEqual([condition(recovered, 'Degraded'), condition(recovered, 'NodeDegraded'), recovered.status?.degradedMachineCount], ['False', 'False', 0]);
     assert.equal(await annotation('worker-0', DESIRED_CONFIG_ANNOTATION), good, 'retargeted by the controller, no one edited its annotations');
