@@ -23,7 +23,8 @@ import { ROLE_LABEL } from '../src/api/machineconfig.js';
 import type { MachineConfigPool } from '../src/api/machineconfigpool.js';
 import { CURRENT_CONFIG_ANNOTATION, DESIRED_CONFIG_ANNOTATION, MCO_NAMESPACE, OSIMAGEURL_CONFIGMAP, STATE_ANNOTATION, nodeRoleLabel } from '../src/api/node.js';
 import { startFakeAgents } from '../src/controller/fake-node-agents.js';
-import { clientsFor, mergePatch, POOLS } from '../src/controller/kube.js';
+import { mergePatch } from '../src/api/client.js';
+import { clientsFor, POOLS } from '../src/controller/kube.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const MCO = join(ROOT, 'dist', 'src', 'cli', 'mco.js');

@@ -6,7 +6,8 @@
  */
 import type * as k8s from '@kubernetes/client-node';
 import type { Klog } from '../api/klog.js';
-import { apiMessage, mergePatch } from './kube.js';
+import { mergePatch } from '../api/client.js';
+import { apiMessage } from './kube.js';
 
 export interface InvolvedObject {
   apiVersion?: string;
@@ -56,7 +57,7 @@ export function eventRecorder(opts: { core: k8s.CoreV1Api; component: string; ho
         });
         seen.set(key, { name, namespace, count: 1 });
       } catch (e) {
-        opts.log.warning('events.ts:59', `could not record event ${reason} on ${obj.kind} ${obj.name}: ${apiMessage(e)}`);
+        opts.log.warning('events.ts:60', `could not record event ${reason} on ${obj.kind} ${obj.name}: ${apiMessage(e)}`);
         seen.delete(key);
       }
     },

@@ -8,7 +8,8 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import { CURRENT_CONFIG_ANNOTATION, DESIRED_CONFIG_ANNOTATION, REASON_ANNOTATION, STATE_ANNOTATION, nodeState } from '../api/node.js';
-import { clientsFor, mergePatch } from './kube.js';
+import { mergePatch } from '../api/client.js';
+import { clientsFor } from './kube.js';
 
 export interface AgentScript {
   workingAfterMs: number;

@@ -10,7 +10,8 @@ import { MCO_API_VERSION } from '../api/group.js';
 import type { MachineConfigPool } from '../api/machineconfigpool.js';
 import { CURRENT_CONFIG_ANNOTATION, DESIRED_CONFIG_ANNOTATION, REASON_ANNOTATION, STATE_ANNOTATION } from '../api/node.js';
 import type { ControllerContext } from './context.js';
-import { apiMessage, isConflict, mergePatch, metaTime, POOLS, retryOnConflict, updateFromStore } from './kube.js';
+import { mergePatch } from '../api/client.js';
+import { apiMessage, isConflict, metaTime, POOLS, retryOnConflict, updateFromStore } from './kube.js';
 import { isEmptySelector } from './labels.js';
 import type { ControllerMetrics } from './metrics.js';
 import { WorkQueue } from './queue.js';
@@ -79,7 +80,7 @@ export class NodeController {
     }
     const target = pool.spec.configuration?.name ?? '';
     if (!target) {
-      this.o.log.info('node-controller.ts:82', `Pool ${name} is unconfigured, pausing for renderer to initialize`);
+      this.o.log.info('node-controller.ts:83', `Pool ${name} is unconfigured, pausing for renderer to initialize`);
       return;
     }
     const membership = poolNodes(pool, this.o.pools.list(), this.o.nodes.list());
@@ -104,7 +105,7 @@ export class NodeController {
     const name = pool.metadata.name!;
     const { nodes: chosen, capacity } = selectCandidates(pool, nodes);
     if (chosen.length === 0) return;
-    this.o.log.info('node-controller.ts:107', `Pool ${name}: ${chosen.length} candidate nodes for update, capacity: ${capacity}`);
+    this.o.log.info('node-controller.ts:108', `Pool ${name}: ${chosen.length} candidate nodes for update, capacity: ${capacity}`);
     const limit = this.o.writeConcurrency ?? 16;
     const done: string[] = [];
     const errors: string[] = [];
@@ -113,7 +114,7 @@ export class NodeController {
       Array.from({ length: Math.min(limit, queue.length) }, async () => {
         for (let n = queue.shift(); n; n = queue.shift()) {
           const nodeName = n.metadata!.name!;
-          this.o.log.info('node-controller.ts:116', `Pool ${name}: Setting node ${nodeName} target to ${target}`);
+          this.o.log.info('node-controller.ts:117', `Pool ${name}: Setting node ${nodeName} target to ${target}`);
           try {
             await this.setDesiredConfig(nodeName, target);
             done.push(nodeName);
@@ -157,7 +158,7 @@ export class NodeController {
       this.o.metrics.recordPool(name, status, nodes);
       if (deepEqual(pool.status ?? {}, status)) return undefined;
       if (pool.status?.configuration?.name !== status.configuration?.name && status.configuration?.name === pool.spec.configuration?.name) {
-        this.o.log.info('node-controller.ts:160', `Pool ${name}: All nodes are updated with ${status.configuration?.name}`);
+        this.o.log.info('node-controller.ts:161', `Pool ${name}: All nodes are updated with ${status.configuration?.name}`);
       }
       return this.o.clients.custom.replaceClusterCustomObjectStatus({ ...POOLS, name, body: { ...pool, status } });
     });

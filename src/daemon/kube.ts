@@ -6,13 +6,12 @@
  * or the daemon stops: an outage delays the daemon, it never marks the node Degraded.
  */
 import * as k8s from '@kubernetes/client-node';
+import { mergePatch, statusMessage } from '../api/client.js';
 import { MACHINE_CONFIGS, MCO_GROUP, MCO_VERSION } from '../api/group.js';
 import type { MachineConfig } from '../api/machineconfig.js';
 import { backoffMs, type Clock } from './clock.js';
 import { isTransient } from './errors.js';
 import type { Logger } from './log.js';
-
-const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 
 /** An API error with the server's own message (`machineconfigs… "x" not found`), status kept for isTransient(). */
 export class ApiCallError extends Error {
@@ -24,13 +23,7 @@ export class ApiCallError extends Error {
 
 function apiError(what: string, e: unknown): Error {
   if (e instanceof k8s.ApiException) {
-    let message = String(e.message);
-    try {
-      message = (JSON.parse(e.body as string) as { message?: string }).message ?? message;
-    } catch {
-      // not a Status body: keep the client's message
-    }
-    return new ApiCallError(`${what}: ${message}`, e.code, { cause: e });
+    return new ApiCallError(`${what}: ${statusMessage(e) ?? String(e.message)}`, e.code, { cause: e });
   }
   return new ApiCallError(`${what}: ${e instanceof Error ? e.message : String(e)}`, undefined, { cause: e });
 }

@@ -15,7 +15,8 @@ import { CURRENT_CONFIG_ANNOTATION, DESIRED_CONFIG_ANNOTATION, MCO_NAMESPACE, OS
 import type { MachineConfigPool } from '../../api/machineconfigpool.js';
 import { needsKubectl, startApiServer, type TestApiServer } from '../../apiserver/testing.js';
 import { startFakeAgents, type FakeAgents } from '../../controller/fake-node-agents.js';
-import { CONFIGS, mergePatch, POOLS } from '../../controller/kube.js';
+import { mergePatch } from '../../api/client.js';
+import { CONFIGS, POOLS } from '../../controller/kube.js';
 import { isUnavailable } from '../../controller/rollout.js';
 import { runController, runOperator, type Running } from '../../controller/run.js';
 
