@@ -4,8 +4,6 @@
  * node. Each controller process has its own registry (no global state), served on
  * `--metrics-listen` at `/metrics`.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Gauge, Registry } from 'prom-client';
 import type { MachineConfigPoolStatus } from '../api/machineconfigpool.js';
 import { nodeState, REASON_ANNOTATION } from '../api/node.js';
@@ -46,30 +44,4 @@ export class ControllerMetrics {
     for (const labels of this.states.get(pool)?.values() ?? []) this.state.remove(labels);
     this.states.delete(pool);
   }
-}
-
-/** `HOST:PORT` → a server of `/metrics`; resolves once listening. */
-export async function serveMetrics(registry: Registry, listen: string): Promise<{ url: string; close(): Promise<void> }> {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(listen);
-  if (!m) throw new Error(`--metrics-listen must be HOST:PORT (e.g. 127.0.0.1:8797), not "${listen}"`);
-  const host = m[1] ?? (m[2] || '127.0.0.1');
-  const server: Server = createServer((req, res) => {
-    if (req.url !== '/metrics') {
-      res.writeHead(404).end('not found\n');
-      return;
-    }
-    registry.metrics().then(
-      (text) => res.writeHead(200, { 'Content-Type': registry.contentType }).end(text),
-      (e: Error) => res.writeHead(500).end(`${e.message}\n`),
-    );
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(Number(m[3]), host, () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/metrics`,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
 }

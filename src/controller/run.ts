@@ -12,11 +12,12 @@ import type { ControllerConfig } from '../api/controllerconfig.js';
 import { createKlog, type Klog } from '../api/klog.js';
 import type { MachineConfig } from '../api/machineconfig.js';
 import type { MachineConfigPool } from '../api/machineconfigpool.js';
+import { serveMetrics } from '../api/metrics-server.js';
 import { MCO_NAMESPACE, OSIMAGEURL_CONFIGMAP } from '../api/node.js';
 import { eventRecorder } from './events.js';
 import { CCS, CONFIGS, clientsFor, listCustom, pathOf, POOLS, startInformer, type Clients, type Informer, type Named } from './kube.js';
 import { elect } from './leader.js';
-import { ControllerMetrics, serveMetrics } from './metrics.js';
+import { ControllerMetrics } from './metrics.js';
 import { NodeController } from './node-controller.js';
 import { Operator } from './operator.js';
 import { RenderController } from './render-controller.js';
@@ -98,10 +99,10 @@ async function runElected(opts: CommonOptions, lease: string, defaultMetrics: st
       stopWork = await start({ clients, log, now });
       resolveLeading();
     })();
-    starting.catch((e: Error) => log.error('run.ts:101', `starting after acquiring lease ${lease}: ${e.message}`));
+    starting.catch((e: Error) => log.error('run.ts:102', `starting after acquiring lease ${lease}: ${e.message}`));
     signal.addEventListener('abort', () => {
       if (stopped) return;
-      log.error('run.ts:104', `leaderelection lost for ${lease}`);
+      log.error('run.ts:105', `leaderelection lost for ${lease}`);
       void starting?.then(() => stopWork?.()).finally(() => opts.onLostLeadership?.());
     });
   });
@@ -194,7 +195,7 @@ export async function runController(opts: ControllerOptions): Promise<Running> {
       render.queue.add(p.metadata.name!);
       nodeCtl.queue.add(p.metadata.name!);
     }
-    log.info('run.ts:197', 'machine-config-controller: render and node controllers started');
+    log.info('run.ts:198', 'machine-config-controller: render and node controllers started');
     return async () => {
       await Promise.all(informers.map((i) => i.stop()));
       await Promise.all([render.queue.stop(), nodeCtl.queue.stop()]);
@@ -249,7 +250,7 @@ export async function runOperator(opts: OperatorRunOptions): Promise<Running> {
     }
     operator.queue.start();
     operator.changed();
-    log.info('run.ts:252', `machine-config-operator ${opts.releaseVersion} started`);
+    log.info('run.ts:253', `machine-config-operator ${opts.releaseVersion} started`);
     return async () => {
       await Promise.all(informers.map((i) => i.stop()));
       await operator.queue.stop();

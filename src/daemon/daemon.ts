@@ -14,6 +14,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { dirname } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import type { MachineConfig } from '../api/machineconfig.js';
+import { serveMetrics } from '../api/metrics-server.js';
 import { CURRENT_CONFIG_ANNOTATION, DESIRED_CONFIG_ANNOTATION, nodeState, REASON_ANNOTATION, STATE_ANNOTATION, STATE_DEGRADED, STATE_DONE, type MachineConfigDaemonState } from '../api/node.js';
 import { clearUpdateJournal, readBootstrapAnnotations, readOnDiskConfig, readUpdateJournal, retireBootstrapAnnotations, takeForceFile, writeUpdateJournal } from '../node/daemon-files.js';
 import { ownedPaths, type HostConfig } from '../node/host-config.js';
@@ -28,7 +29,7 @@ import { isTransient } from './errors.js';
 import { hostConfigOf } from './ignition.js';
 import { NodeApi } from './kube.js';
 import { stderrLogger, type Logger } from './log.js';
-import { DaemonMetrics, DEFAULT_METRICS_LISTEN, serveMetrics } from './metrics.js';
+import { DaemonMetrics, DEFAULT_METRICS_LISTEN } from './metrics.js';
 import { stateForError, syncAction } from './state.js';
 import { rebootInto, runUpdate } from './update.js';
 import { onDiskDifferences, validationMessage } from './validate.js';
@@ -106,7 +107,7 @@ class Daemon {
 
   async start(): Promise<RunningDaemon> {
     const listen = this.opts.metricsListen ?? DEFAULT_METRICS_LISTEN;
-    const server = listen === '' ? undefined : await serveMetrics(this.metrics, listen);
+    const server = listen === '' ? undefined : await serveMetrics(this.metrics.registry, listen);
     if (server) this.log.info(`Serving metrics on ${server.address}`);
     this.bootId = this.opts.bootId();
     this.root = await openHostRoot(this.opts.sysroot, this.opts.readCmdline ? { readCmdline: this.opts.readCmdline } : {});
