@@ -8,6 +8,7 @@
 /** Scripts that must pass whole (every TAP `ok`, exit 0) with `mco ostree` as `ostree`. */
 export const LIBOSTREE_SCRIPTS: readonly string[] = [
   'test-local-pull.sh',
+  'test-help.sh',
 ];
 
 /** Features of libostree the installed tests use that we do not build, and why. */
