@@ -10,6 +10,8 @@ export const LIBOSTREE_SCRIPTS: readonly string[] = [
   'test-local-pull.sh',
   'test-help.sh',
   'test-local-pull-depth.sh',
+  'test-corruption.sh',
+  'test-fsck-delete.sh',
 ];
 
 /** Features of libostree the installed tests use that we do not build, and why. */
