@@ -12,6 +12,7 @@ export const LIBOSTREE_SCRIPTS: readonly string[] = [
   'test-local-pull-depth.sh',
   'test-corruption.sh',
   'test-fsck-delete.sh',
+  'test-commit-timestamp.sh',
 ];
 
 /** Features of libostree the installed tests use that we do not build, and why. */
