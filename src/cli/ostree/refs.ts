@@ -18,7 +18,8 @@ export const command: Command = {
     const prefixes = args.positionals;
     const create = str(args, 'create');
     if (create !== undefined) {
-      if (prefixes.length !== 1) throw new RepoError('You must specify only 1 existing ref when creating a new ref');
+      if (prefixes.length === 0) throw new RepoError('You must specify a revision when creating a new ref');
+      if (prefixes.length > 1) throw new RepoError('You must specify only 1 existing ref when creating a new ref');
       const existing = prefixes[0]!;
       validateRefName(splitRefspec(create)[1]);
       const aliases = await repo.listRefAliases();
