@@ -13,6 +13,7 @@ export const LIBOSTREE_SCRIPTS: readonly string[] = [
   'test-corruption.sh',
   'test-fsck-delete.sh',
   'test-commit-timestamp.sh',
+  'test-refs.sh',
 ];
 
 /** Features of libostree the installed tests use that we do not build, and why. */

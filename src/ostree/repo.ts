@@ -41,7 +41,8 @@ export class RepoError extends Error {
 export const REPO_MODES = ['bare', 'bare-user', 'bare-user-only', 'archive'] as const;
 export type RepoMode = (typeof REPO_MODES)[number];
 
-const CONFIG_MODE: Record<RepoMode, string> = {
+/** The name a mode has in `config` (and in a summary's `ostree.summary.mode`). */
+export const CONFIG_MODE: Record<RepoMode, string> = {
   bare: 'bare', 'bare-user': 'bare-user', 'bare-user-only': 'bare-user-only', archive: 'archive-z2',
 };
 

@@ -23,6 +23,7 @@ export const ostreeGroup: Group = {
     fsck: verb('Check the repository for consistency', () => import('./fsck.js')),
     'pull-local': verb('Copy data from SRC_REPO', () => import('./pull-local.js')),
     prune: verb('Search for unreachable objects', () => import('./prune.js')),
+    summary: verb('Manage summary metadata', () => import('./summary.js')),
     admin: { summary: 'Commands for managing a host system booted with ostree', load: async () => (await import('./admin/index.js')).adminGroup },
   },
 };
