@@ -66,6 +66,10 @@ export function scriptFailure(run: Pick<ScriptRun, 'code' | 'signal' | 'timedOut
   const lines = run.output.split('\n');
   const notOk = lines.find((l) => /^not ok\b/.test(l));
   if (notOk) return `first failure: ${notOk}`;
+  // `1..0 # SKIP reason`: the script found a feature missing (our --version lists none) and
+  // checked nothing, which must not count as passing.
+  const skipped = lines.find((l) => /^1\.\.0\b.*#\s*SKIP/i.test(l));
+  if (skipped) return `skipped itself, checking nothing: ${skipped}`;
   const plan = lines.map((l) => /^1\.\.(\d+)$/.exec(l)).find((m) => m);
   const oks = lines.filter((l) => /^ok\b/.test(l)).length;
   const planned = plan ? Number(plan[1]) : undefined;
@@ -96,6 +100,9 @@ describe('scriptFailure()', () => {
   });
   it('names the first not ok line', () => {
     assert.equal(scriptFailure({ ...base, code: 1, output: '1..3\nok 1 a\nnot ok 2 b\nnot ok 3 c\n' }), 'first failure: not ok 2 b');
+  });
+  it('does not pass a script that skipped itself', () => {
+    assert.equal(scriptFailure({ ...base, output: '1..0 # SKIP no gpg support compiled in\n' }), 'skipped itself, checking nothing: 1..0 # SKIP no gpg support compiled in');
   });
   it('gives the end of the output when the script died before its plan', () => {
     const failure = scriptFailure({ ...base, code: 1, output: '1..3\nok 1 a\nerror: Unknown command\n' });

@@ -14,6 +14,7 @@ export const LIBOSTREE_SCRIPTS: readonly string[] = [
   'test-fsck-delete.sh',
   'test-commit-timestamp.sh',
   'test-refs.sh',
+  'test-pull-untrusted.sh',
 ];
 
 /** Features of libostree the installed tests use that we do not build, and why. */

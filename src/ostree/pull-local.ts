@@ -239,19 +239,23 @@ class Importer {
         }
       }
     }
+    // Decoded (names validated) before it is stored: a dirtree naming `../x` never lands here.
+    let decoded: T | null = null;
+    if (decode && bytes !== null) {
+      try {
+        decoded = decode(bytes);
+      } catch (e) {
+        if (e instanceof ObjectError) throw new ObjectError(`${checksum}.${type}: ${e.message}`, { cause: e });
+        throw e;
+      }
+    }
     if (!have) {
       const src = this.source.objectPath(type, checksum);
       const dest = this.repo.objectPath(type, checksum);
       if (!this.link(src, dest, type, checksum)) this.writeFile(dest, bytes ?? readFileSync(src));
       if (type !== 'commitmeta') this.metadata++;
     }
-    if (!decode || bytes === null) return null;
-    try {
-      return decode(bytes);
-    } catch (e) {
-      if (e instanceof ObjectError) throw new ObjectError(`${checksum}.${type}: ${e.message}`, { cause: e });
-      throw e;
-    }
+    return decoded;
   }
 
   /** Imports a commit, marked partial first when it is new here: its trees come after it, or in a later pull. */
