@@ -9,6 +9,7 @@
 export const LIBOSTREE_SCRIPTS: readonly string[] = [
   'test-local-pull.sh',
   'test-help.sh',
+  'test-basic-root.sh',
 ];
 
 /** Features of libostree the installed tests use that we do not build, and why. */

@@ -130,6 +130,7 @@ export class Repo {
     } catch {
       throw new RepoError(`Invalid repository configuration ${join(path, 'config')}: unknown mode "${modeName}"`);
     }
+    ensureTmpDir(join(path, 'tmp'));
     return new Repo(path, mode, config);
   }
 
@@ -593,7 +594,7 @@ export class Repo {
       base = base.slice(0, -1);
       parents++;
     }
-    const found = isChecksum(base) ? base : await this.readRef(base);
+    const found = isChecksum(base) ? base : (this.resolvePartialChecksum(base) ?? (await this.readRef(base)));
     if (!found) throw new RepoError(`Refspec '${rev}' not found`);
     let checksum: string = found;
     for (let i = 0; i < parents; i++) {
@@ -602,6 +603,32 @@ export class Repo {
       checksum = parent;
     }
     return checksum;
+  }
+
+  /**
+   * The commit whose checksum starts with `prefix` (hex, shorter than a checksum), as ostree
+   * tries before refs; undefined when none does, an error when several do.
+   */
+  private resolvePartialChecksum(prefix: string): string | undefined {
+    if (!/^[0-9a-f]{1,63}$/.test(prefix)) return undefined;
+    const objects = join(this.path, 'objects');
+    const dirs = prefix.length >= 2 ? [prefix.slice(0, 2)] : (readdirSync(objects, { withFileTypes: false }) as string[]).filter((d) => d.startsWith(prefix));
+    const found: string[] = [];
+    for (const dir of dirs) {
+      let names: string[];
+      try {
+        names = readdirSync(join(objects, dir));
+      } catch (e) {
+        if (isEnoent(e) || (e as NodeJS.ErrnoException).code === 'ENOTDIR') continue;
+        throw e;
+      }
+      for (const name of names) {
+        const checksum = dir + name.slice(0, -'.commit'.length);
+        if (name.endsWith('.commit') && isChecksum(checksum) && checksum.startsWith(prefix)) found.push(checksum);
+      }
+    }
+    if (found.length > 1) throw new RepoError(`Refspec ${prefix} not unique`);
+    return found[0];
   }
 
   /** Writes (or with null, deletes) a ref atomically. */
@@ -686,6 +713,16 @@ export async function atomicWrite(dest: string, tmpDir: string, data: string | B
   } catch (e) {
     await fs.rm(tmp, { force: true });
     throw e;
+  }
+}
+
+/** `tmp/` comes back when removed, as ostree recreates it on open (a read-only repo goes without). */
+function ensureTmpDir(tmp: string): void {
+  try {
+    mkdirSync(tmp, { mode: 0o755 });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EEXIST' && code !== 'EACCES' && code !== 'EROFS' && code !== 'EPERM') throw e;
   }
 }
 

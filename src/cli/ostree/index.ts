@@ -23,6 +23,10 @@ export const ostreeGroup: Group = {
     fsck: verb('Check the repository for consistency', () => import('./fsck.js')),
     'pull-local': verb('Copy data from SRC_REPO', () => import('./pull-local.js')),
     prune: verb('Search for unreachable objects', () => import('./prune.js')),
+    reset: verb('Reset a REF to a previous COMMIT', () => import('./reset.js')),
+    diff: verb('Compare directory TARGETDIR against revision REV', () => import('./diff.js')),
+    checksum: verb('Checksum a file or directory', () => import('./checksum.js')),
+    config: verb('Change repo configuration settings', () => import('./config.js')),
     admin: { summary: 'Commands for managing a host system booted with ostree', load: async () => (await import('./admin/index.js')).adminGroup },
   },
 };
