@@ -9,6 +9,9 @@
 export const LIBOSTREE_SCRIPTS: readonly string[] = [
   'test-local-pull.sh',
   'test-help.sh',
+  'test-local-pull-depth.sh',
+  'test-corruption.sh',
+  'test-fsck-delete.sh',
   'test-basic-root.sh',
 ];
 

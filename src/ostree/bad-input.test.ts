@@ -336,6 +336,12 @@ for (const h of HOSTILE) {
     if (hasOstree) {
       const real = ostreeIn(repo, 'checkout', 'main', join(sandbox, 'out', 'real'));
       assert.notEqual(real.status, 0, `the real ostree also refuses ${h.what}`);
+      // Where libostree has words for the bad name, ours are the same, in checkout and in fsck.
+      const words = /Invalid [^\n]*filename[^\n]*/.exec(real.stderr)?.[0];
+      if (words) {
+        assert.ok(mcoIn(repo, 'checkout', 'main', join(sandbox, 'out', 'again')).stderr.includes(words), `checkout does not say "${words}"`);
+        assert.equal(mcoIn(repo, 'fsck').stderr, ostreeIn(repo, 'fsck').stderr);
+      }
     }
   });
 }

@@ -91,11 +91,13 @@ export function compareNames(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
-/** Rejects names that would escape a checkout: libostree's own path-traversal guards. */
+/** Rejects names that would escape a checkout: libostree's own path-traversal guards, in its words. */
 export function validateFilename(name: string): void {
-  if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
-    throw new ObjectError(`Invalid filename ${JSON.stringify(name)}`);
-  }
+  if (name === '.') throw new ObjectError("Invalid self-referential filename '.'");
+  if (name === '..') throw new ObjectError("Invalid path uplink filename '..'");
+  if (name.includes('/')) throw new ObjectError(`Invalid / in filename ${name}`);
+  // Beyond libostree's checks: names no filesystem can hold.
+  if (name === '' || name.includes('\0')) throw new ObjectError(`Invalid filename ${JSON.stringify(name)}`);
 }
 
 function encodeXattrs(xattrs: Xattr[]): GValue {

@@ -15,6 +15,7 @@ export const command: Command = {
     'disable-verify-bindings': { type: 'boolean', description: 'Do not verify commit bindings' },
     'bareuseronly-files': { type: 'boolean', description: 'Reject regular files with mode outside of 0775 (world writable, suid, etc.)' },
     depth: { type: 'string', description: 'Traverse DEPTH parents (-1=infinite) (default: 0)', argument: 'DEPTH' },
+    'commit-metadata-only': { type: 'boolean', description: 'Fetch only the commit metadata' },
   },
   async run(args, ctx) {
     const srcPath = required(args, 0, 'SRC_REPO');
@@ -29,6 +30,7 @@ export const command: Command = {
       verifyBindings: !flag(args, 'disable-verify-bindings'),
       bareUserOnlyFiles: flag(args, 'bareuseronly-files'),
       depth,
+      commitMetadataOnly: flag(args, 'commit-metadata-only'),
     });
     ctx.output.out(formatPullResult(result));
   },
