@@ -41,16 +41,13 @@ export interface PullLocalOptions {
    * ostree does.
    */
   verifyBindings?: boolean;
-<<<<<<< HEAD
   /** Refuse content a bare-user-only repo could not hold (`--bareuseronly-files`): setuid, setgid, sticky, world-writable. */
   bareUserOnlyFiles?: boolean;
-=======
   /**
    * Pull only the commit objects (and their detached metadata), each newly stored one marked
    * `state/CSUM.commitpartial` until a later full pull completes it (`--commit-metadata-only`).
    */
   commitMetadataOnly?: boolean;
->>>>>>> ltrepo
   /** Objects copied or re-encoded at once (default 8); hard links are made as objects are found. */
   concurrency?: number;
   signal?: AbortSignal;
