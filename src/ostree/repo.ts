@@ -668,7 +668,9 @@ export class Repo {
     try {
       remotes = await fs.readdir(remotesDir);
     } catch (e) {
-      if (!isEnoent(e)) throw e;
+      // As ostree: a repository without refs/remotes is damaged, not one without remotes.
+      if (isEnoent(e)) throw new RepoError('Listing refs: opendir(refs/remotes): No such file or directory', { cause: e });
+      throw e;
     }
     for (const remote of remotes) {
       const refs: [string, string][] = [];
