@@ -51,9 +51,10 @@ export interface CheckoutResult {
   copied: number;
 }
 
-export async function checkout(repo: Repo, rev: string, dest: string, options: CheckoutOptions = {}): Promise<CheckoutResult> {
+export async function checkout(shadow: Repo, rev: string, dest: string, options: CheckoutOptions = {}): Promise<CheckoutResult> {
+  const commit = await shadow.resolveRev(rev);
+  const repo = await shadow.holderOf('commit', commit);
   checkHardlinkOptions(repo, options);
-  const commit = await repo.resolveRev(rev);
   let entry;
   try {
     entry = await lookupPath(repo, commit, options.subpath ?? '/');

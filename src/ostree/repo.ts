@@ -631,6 +631,20 @@ export class Repo {
     return found[0];
   }
 
+  /**
+   * This repository, or the first of its parents (`core.parent` in the config, as ostree
+   * reads it) that holds the object: a "shadow" repository reads commits from its parent.
+   */
+  async holderOf(type: ObjectType, checksum: string): Promise<Repo> {
+    let repo: Repo = this;
+    for (let depth = 0; depth < 16; depth++) {
+      const parent = repo.config.get('core', 'parent');
+      if (repo.hasObjectSync(type, checksum) || parent === undefined) return repo;
+      repo = await Repo.open(parent);
+    }
+    throw new RepoError(`Too many core.parent repositories above ${this.path}`);
+  }
+
   /** Writes (or with null, deletes) a ref atomically. */
   async setRef(refspec: string, checksum: string | null): Promise<void> {
     const [remote, ref] = splitRefspec(refspec);
