@@ -12,6 +12,8 @@ export const LIBOSTREE_SCRIPTS: readonly string[] = [
   'test-local-pull-depth.sh',
   'test-corruption.sh',
   'test-fsck-delete.sh',
+  'test-commit-timestamp.sh',
+  'test-refs.sh',
   'test-basic-root.sh',
 ];
 

@@ -331,7 +331,7 @@ export function encodeCommit(c: Commit): Buffer {
     [],
     c.subject,
     c.body,
-    bswap64(BigInt(c.timestamp)),
+    bswap64(BigInt.asUintN(64, BigInt(c.timestamp))), // before 1970: two's complement, as ostree stores it
     rawChecksum(c.rootTree),
     rawChecksum(c.rootMeta),
   ]);
@@ -348,7 +348,7 @@ export function decodeCommit(buf: Buffer): Commit {
     parent: parent.length ? parent.toString('hex') : null,
     subject,
     body,
-    timestamp: Number(bswap64(ts)),
+    timestamp: Number(BigInt.asIntN(64, bswap64(ts))),
     rootTree: hexChecksum(tree, 'root dirtree'),
     rootMeta: hexChecksum(meta, 'root dirmeta'),
   };

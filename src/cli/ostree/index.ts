@@ -18,7 +18,7 @@ export const ostreeGroup: Group = {
     show: verb('Output a metadata object', () => import('./show.js')),
     ls: verb('List file paths', () => import('./ls.js')),
     cat: verb('Concatenate contents of files', () => import('./cat.js')),
-    refs: verb('List refs, or delete them', () => import('./refs.js')),
+    refs: verb('List refs, or create or delete them', () => import('./refs.js')),
     'rev-parse': verb('Output the target of a rev', () => import('./rev-parse.js')),
     fsck: verb('Check the repository for consistency', () => import('./fsck.js')),
     'pull-local': verb('Copy data from SRC_REPO', () => import('./pull-local.js')),
@@ -27,6 +27,7 @@ export const ostreeGroup: Group = {
     diff: verb('Compare directory TARGETDIR against revision REV', () => import('./diff.js')),
     checksum: verb('Checksum a file or directory', () => import('./checksum.js')),
     config: verb('Change repo configuration settings', () => import('./config.js')),
+    summary: verb('Manage summary metadata', () => import('./summary.js')),
     admin: { summary: 'Commands for managing a host system booted with ostree', load: async () => (await import('./admin/index.js')).adminGroup },
   },
 };
