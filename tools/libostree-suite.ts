@@ -15,6 +15,7 @@ export const LIBOSTREE_SCRIPTS: readonly string[] = [
   'test-commit-timestamp.sh',
   'test-refs.sh',
   'test-pull-untrusted.sh',
+  'test-basic-root.sh',
 ];
 
 /** Features of libostree the installed tests use that we do not build, and why. */

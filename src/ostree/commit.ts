@@ -564,6 +564,6 @@ function decodeName(raw: Buffer, dir: string): string {
   try {
     return utf8.decode(raw);
   } catch (cause) {
-    throw new RepoError(`Invalid UTF-8 in a file name under ${dir}: ${JSON.stringify(raw.toString('latin1'))}`, { cause });
+    throw new RepoError(`Invalid UTF-8 in filename ${JSON.stringify(raw.toString('latin1'))} under ${dir}`, { cause });
   }
 }

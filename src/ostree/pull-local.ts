@@ -20,7 +20,7 @@ import type { GValue } from './gvariant.js';
 import { Limiter } from './limit.js';
 import {
   commitMetadataValue, decodeCommit, decodeDirTree, fileChecksumPrefix, isChecksum, isRegularMode, isSymlinkMode, ObjectError, S_IFMT,
-  sha256Hex, type Commit, type ObjectType,
+  sha256Hex, type Commit, type FileHeader, type ObjectType,
 } from './objects.js';
 import { RepoError, STREAM_THRESHOLD, validateRefName, type Repo } from './repo.js';
 import { formatSize } from './prune.js';
@@ -41,6 +41,8 @@ export interface PullLocalOptions {
    * ostree does.
    */
   verifyBindings?: boolean;
+  /** Refuse content a bare-user-only repo could not hold (`--bareuseronly-files`): setuid, setgid, sticky, world-writable. */
+  bareUserOnlyFiles?: boolean;
   /**
    * Pull only the commit objects (and their detached metadata), each newly stored one marked
    * `state/CSUM.commitpartial` until a later full pull completes it (`--commit-metadata-only`).
@@ -49,6 +51,15 @@ export interface PullLocalOptions {
   /** Objects copied or re-encoded at once (default 8); hard links are made as objects are found. */
   concurrency?: number;
   signal?: AbortSignal;
+}
+
+/** bare-user-only cannot record setuid, setgid, sticky or world-writable bits: refuse them, as ostree does. */
+function validateBareUserOnly(checksum: string, header: FileHeader): void {
+  if (!isRegularMode(header.mode)) return;
+  const invalid = header.mode & ~S_IFMT & ~0o775;
+  if (!invalid) return;
+  const octal = (n: number): string => `0${n.toString(8).padStart(4, '0')}`;
+  throw new RepoError(`Writing content object: Content object ${checksum}: invalid mode ${octal(header.mode)} with bits ${octal(invalid)}`);
 }
 
 export interface PullLocalResult {
@@ -278,6 +289,7 @@ class Importer {
    */
   private linkFileObject(checksum: string): boolean {
     if (this.repo.hasObjectSync('file', checksum)) return true;
+    if (this.opts.bareUserOnlyFiles) validateBareUserOnly(checksum, this.source.statFileObjectSync(checksum).header);
     if (this.opts.untrusted || !this.sameStorage(checksum)) return false;
     if (!this.link(this.source.objectPath('file', checksum), this.repo.objectPath('file', checksum), 'file', checksum)) return false;
     this.content++;
@@ -350,14 +362,7 @@ class Importer {
       throw e;
     }
     const { header, size } = stat;
-    if (this.repo.mode === 'bare-user-only' && isRegularMode(header.mode)) {
-      // bare-user-only cannot record setuid, setgid, sticky or world-writable bits: refuse, as ostree does.
-      const invalid = header.mode & ~S_IFMT & ~0o775;
-      if (invalid) {
-        const octal = (n: number): string => `0${n.toString(8).padStart(4, '0')}`;
-        throw new RepoError(`Writing content object: Content object ${checksum}: invalid mode ${octal(header.mode)} with bits ${octal(invalid)}`);
-      }
-    }
+    if (this.repo.mode === 'bare-user-only' || this.opts.bareUserOnlyFiles) validateBareUserOnly(checksum, header);
     const tmp = this.repo.tmpName();
     let inflated: string | undefined;
     try {

@@ -131,6 +131,7 @@ export class Repo {
     } catch {
       throw new RepoError(`Invalid repository configuration ${join(path, 'config')}: unknown mode "${modeName}"`);
     }
+    ensureTmpDir(join(path, 'tmp'));
     return new Repo(path, mode, config);
   }
 
@@ -594,7 +595,7 @@ export class Repo {
       base = base.slice(0, -1);
       parents++;
     }
-    const found = isChecksum(base) ? base : ((await this.readRef(base)) ?? (await this.findRemoteRef(base)));
+    const found = isChecksum(base) ? base : (this.resolvePartialChecksum(base) ?? (await this.readRef(base)) ?? (await this.findRemoteRef(base)));
     if (!found) throw new RepoError(`Refspec '${rev}' not found`);
     let checksum: string = found;
     for (let i = 0; i < parents; i++) {
@@ -603,6 +604,46 @@ export class Repo {
       checksum = parent;
     }
     return checksum;
+  }
+
+  /**
+   * The commit whose checksum starts with `prefix` (hex, shorter than a checksum), as ostree
+   * tries before refs; undefined when none does, an error when several do.
+   */
+  private resolvePartialChecksum(prefix: string): string | undefined {
+    if (!/^[0-9a-f]{1,63}$/.test(prefix)) return undefined;
+    const objects = join(this.path, 'objects');
+    const dirs = prefix.length >= 2 ? [prefix.slice(0, 2)] : (readdirSync(objects, { withFileTypes: false }) as string[]).filter((d) => d.startsWith(prefix));
+    const found: string[] = [];
+    for (const dir of dirs) {
+      let names: string[];
+      try {
+        names = readdirSync(join(objects, dir));
+      } catch (e) {
+        if (isEnoent(e) || (e as NodeJS.ErrnoException).code === 'ENOTDIR') continue;
+        throw e;
+      }
+      for (const name of names) {
+        const checksum = dir + name.slice(0, -'.commit'.length);
+        if (name.endsWith('.commit') && isChecksum(checksum) && checksum.startsWith(prefix)) found.push(checksum);
+      }
+    }
+    if (found.length > 1) throw new RepoError(`Refspec ${prefix} not unique`);
+    return found[0];
+  }
+
+  /**
+   * This repository, or the first of its parents (`core.parent` in the config, as ostree
+   * reads it) that holds the object: a "shadow" repository reads commits from its parent.
+   */
+  async holderOf(type: ObjectType, checksum: string): Promise<Repo> {
+    let repo: Repo = this;
+    for (let depth = 0; depth < 16; depth++) {
+      const parent = repo.config.get('core', 'parent');
+      if (repo.hasObjectSync(type, checksum) || parent === undefined) return repo;
+      repo = await Repo.open(parent);
+    }
+    throw new RepoError(`Too many core.parent repositories above ${this.path}`);
   }
 
   /**
@@ -691,7 +732,12 @@ export class Repo {
     };
     await walkRefs(join(this.path, 'refs', 'heads'), '', collect(''));
     const remotesDir = join(this.path, 'refs', 'remotes');
-    for (const remote of await readdirOrEmpty(remotesDir)) await walkRefs(join(remotesDir, remote), '', collect(`${remote}:`));
+    const remotes = await fs.readdir(remotesDir).catch((e: unknown) => {
+      // As ostree: a repository without refs/remotes is damaged, not one without remotes.
+      if (isEnoent(e)) throw new RepoError('Listing refs: opendir(refs/remotes): No such file or directory', { cause: e });
+      throw e;
+    });
+    for (const remote of remotes) await walkRefs(join(remotesDir, remote), '', collect(`${remote}:`));
     return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   }
 }
@@ -757,6 +803,16 @@ export async function atomicWrite(dest: string, tmpDir: string, data: string | B
   } catch (e) {
     await fs.rm(tmp, { force: true });
     throw e;
+  }
+}
+
+/** `tmp/` comes back when removed, as ostree recreates it on open (a read-only repo goes without). */
+function ensureTmpDir(tmp: string): void {
+  try {
+    mkdirSync(tmp, { mode: 0o755 });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EEXIST' && code !== 'EACCES' && code !== 'EROFS' && code !== 'EPERM') throw e;
   }
 }
 
