@@ -19,6 +19,14 @@ export const SYSROOT_OPTION: Command['options'] = {
 
 export const sysrootOf = (args: Parsed): string => str(args, 'sysroot') ?? '/';
 
+/**
+ * `ostree admin`'s sysroot: `--sysroot`, else `OSTREE_SYSROOT` from the environment (as
+ * libostree's default sysroot), else `/`. Scripts that export OSTREE_SYSROOT to act on a test
+ * sysroot must never reach the host's `/`. rpm-ostree and the node commands ignore the
+ * variable, as the real rpm-ostree does.
+ */
+export const adminSysrootOf = (args: Parsed, ctx: Pick<Context, 'env'>): string => str(args, 'sysroot') ?? (ctx.env['OSTREE_SYSROOT'] || '/');
+
 /** The kernel command line reader for `sysroot`, or none when that sysroot cannot be booted. */
 export function cmdlineReader(sysroot: string, ctx: Context): KernelCmdlineReader | undefined {
   const simulated = ctx.env['MCO_KERNEL_CMDLINE_FILE'];

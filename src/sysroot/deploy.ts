@@ -15,6 +15,7 @@ import { atomicWrite, Repo } from '../ostree/repo.js';
 import { serializeBlsEntry, withOstreeKarg } from './bls.js';
 import { cleanupSysroot, type CleanupResult } from './cleanup.js';
 import { copyEtcFromUsrEtc, mergeEtc, removeUpdatedStamps } from './etc-merge.js';
+import { deployKargs, type DeployKargsEdit } from './deploy-kargs.js';
 import { findKernel, installKernel, type KernelLayout } from './kernel.js';
 import { lockSysroot } from './lock.js';
 import { isPinned, loadSysroot, pendingDeployment, rollbackDeployment, stagedDeploymentPath } from './sysroot.js';
@@ -28,10 +29,12 @@ export class DeployError extends Error {
 export interface DeployOptions {
   /** The stateroot; default: the booted deployment's, else the only one there is. */
   osname?: string;
-  /** Kernel arguments replacing the merge deployment's (`--karg`). */
+  /** All the new deployment's kernel arguments, in place of the merge deployment's. */
   kargs?: string[];
-  /** Kernel arguments appended to the inherited ones (`--karg-append`). */
-  kargsAppend?: string[];
+  /** `ostree admin deploy --karg…`: edits of the merge deployment's kernel arguments (ignored with `kargs`). */
+  kargsEdit?: DeployKargsEdit;
+  /** `--no-merge`: no merge deployment, so /etc and kernel arguments start from the commit's defaults. */
+  noMerge?: boolean;
   /** The origin to write; default `[origin] refspec=REVISION`. */
   origin?: KeyFile;
   /** Put the new deployment second, after the current default (`--not-as-default`). */
@@ -243,7 +246,7 @@ export async function prepareDeployment(state: SysrootState, revision: string, o
   const repo = await Repo.open(join(sysroot, 'ostree', 'repo'));
   repo.keepDecodedDirTrees();
   const checksum = await repo.resolveRev(revision);
-  const merge = state.booted?.osname === osname ? state.booted : (state.deployments.find((d) => d.osname === osname) ?? null);
+  const merge = options.noMerge ? null : state.booted?.osname === osname ? state.booted : (state.deployments.find((d) => d.osname === osname) ?? null);
 
   const serial = nextSerial(sysroot, osname, checksum);
   const target = { osname, checksum, serial };
@@ -263,9 +266,9 @@ export async function prepareDeployment(state: SysrootState, revision: string, o
   await writeOrigin(sysroot, target, origin);
   crash('deploy-origin-written');
   const kernel = findKernel(dir);
-  let kargs = options.kargs ?? [...(merge?.kargs ?? [])];
-  if (options.kargsAppend?.length) kargs = [...kargs, ...options.kargsAppend];
-  const kargsGiven = options.kargs !== undefined || (options.kargsAppend?.length ?? 0) > 0;
+  const given = options.kargs ?? (options.kargsEdit ? deployKargs(merge?.kargs ?? null, options.kargsEdit) : undefined);
+  const kargs = given ?? [...(merge?.kargs ?? [])];
+  const kargsGiven = given !== undefined;
   const deployment: Deployment = { ...target, bootcsum: kernel.bootcsum, bootserial: 0, kargs, origin };
   return { deployment, dir, merge, etc, kernel, kargsGiven, repo };
 }
