@@ -252,7 +252,7 @@ export async function prepareDeployment(state: SysrootState, revision: string, o
   const target = { osname, checksum, serial };
   const dir = deploymentPath(sysroot, target);
   mkdirSync(join(sysroot, 'ostree', 'deploy', osname, 'deploy'), { recursive: true });
-  await checkout(repo, checksum, dir);
+  await checkout(repo, checksum, dir, { passthroughWhiteouts: true });
   markVarLabeled(join(sysroot, 'ostree', 'deploy', osname, 'var'));
   crash('deploy-checked-out');
   copyEtcFromUsrEtc(dir);
