@@ -18,7 +18,7 @@ import { copyEtcFromUsrEtc, mergeEtc, removeUpdatedStamps } from './etc-merge.js
 import { deployKargs, type DeployKargsEdit } from './deploy-kargs.js';
 import { findKernel, installKernel, type KernelLayout } from './kernel.js';
 import { lockSysroot } from './lock.js';
-import { isPinned, loadSysroot, pendingDeployment, rollbackDeployment, stagedDeploymentPath } from './sysroot.js';
+import { isPinned, loadSysroot, mergeDeployment, pendingDeployment, rollbackDeployment, stagedDeploymentPath } from './sysroot.js';
 import { assignBootserials, ostreeKargFor, writeDeployments, type CrashPoint } from './swap.js';
 import { deploymentPath, sameDeployment, type Deployment, type KernelCmdlineReader, type SysrootState } from './types.js';
 
@@ -246,7 +246,7 @@ export async function prepareDeployment(state: SysrootState, revision: string, o
   const repo = await Repo.open(join(sysroot, 'ostree', 'repo'));
   repo.keepDecodedDirTrees();
   const checksum = await repo.resolveRev(revision);
-  const merge = options.noMerge ? null : state.booted?.osname === osname ? state.booted : (state.deployments.find((d) => d.osname === osname) ?? null);
+  const merge = options.noMerge ? null : mergeDeployment(state, osname);
 
   const serial = nextSerial(sysroot, osname, checksum);
   const target = { osname, checksum, serial };
