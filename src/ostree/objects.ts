@@ -366,6 +366,10 @@ export function decodeDetachedMetadata(buf: Buffer): [string, Variant][] {
   return parse('a{sv}', buf, 'detached metadata') as [string, Variant][];
 }
 
+export function encodeDetachedMetadata(metadata: [string, Variant][]): Buffer {
+  return serialize('a{sv}', metadata.map(([k, v]) => [k, v]));
+}
+
 function parse(type: string, buf: Buffer, what: string): GValue {
   try {
     return deserialize(type, buf);

@@ -41,6 +41,11 @@ export interface PullLocalOptions {
    * ostree does.
    */
   verifyBindings?: boolean;
+  /**
+   * Pull only the commit objects (and their detached metadata), each newly stored one marked
+   * `state/CSUM.commitpartial` until a later full pull completes it (`--commit-metadata-only`).
+   */
+  commitMetadataOnly?: boolean;
   /** Objects copied or re-encoded at once (default 8); hard links are made as objects are found. */
   concurrency?: number;
   signal?: AbortSignal;
@@ -89,16 +94,16 @@ export async function pullLocal(repo: Repo, source: Repo, options: PullLocalOpti
   const commits = [...new Set(wants.map((w) => w.commit))];
   // Commits the destination has complete before we mark anything partial.
   const complete = new Set(commits.filter((c) => isComplete(repo, c)));
-  const marks = commits.map((c) => join(repo.path, 'state', `${c}.commitpartial`));
   await fs.mkdir(join(repo.path, 'state'), { recursive: true });
-  for (const mark of marks) await fs.writeFile(mark, '');
+  if (!options.commitMetadataOnly) for (const c of commits) await fs.writeFile(commitPartialPath(repo, c), '');
 
   const importer = new Importer(repo, source, options, complete);
   await importer.run(commits, depth);
 
-  // The marks go, and the refs move, only once every object is durable.
+  // The marks go (after a full pull: of every commit walked, parents too), and the refs move,
+  // only once every object is durable.
   repo.sync();
-  for (const mark of marks) await fs.rm(mark, { force: true });
+  if (!options.commitMetadataOnly) for (const c of importer.walked) await fs.rm(commitPartialPath(repo, c), { force: true });
   const refs: [string, string][] = [];
   for (const w of wants) {
     if (w.ref === null) continue;
@@ -129,9 +134,11 @@ async function resolveWants(source: Repo, revs: string[]): Promise<Want[]> {
   return wants;
 }
 
+const commitPartialPath = (repo: Repo, commit: string): string => join(repo.path, 'state', `${commit}.commitpartial`);
+
 /** Whether `repo` has `commit` and no mark saying it is incomplete. */
 function isComplete(repo: Repo, commit: string): boolean {
-  return repo.hasObjectSync('commit', commit) && !existsSync(join(repo.path, 'state', `${commit}.commitpartial`));
+  return repo.hasObjectSync('commit', commit) && !existsSync(commitPartialPath(repo, commit));
 }
 
 function checkBinding(checksum: string, ref: string, commit: Commit): void {
@@ -153,6 +160,8 @@ class Importer {
   content = 0;
   contentBytes = 0;
   bytesTransferred = 0;
+  /** Every commit the walk loaded: the wanted ones and their parents within the depth. */
+  readonly walked = new Set<string>();
   private readonly limiter: Limiter;
   private readonly pending: Promise<void>[] = [];
   private readonly madeDirs = new Set<string>();
@@ -174,7 +183,8 @@ class Importer {
     try {
       await traverseCommits(this.source, commits, {
         depth,
-        loadCommit: async (c) => this.metadataObject('commit', c, decodeCommit),
+        commitsOnly: this.opts.commitMetadataOnly === true,
+        loadCommit: async (c) => this.commitObject(c),
         loadDirTree: async (c) => this.metadataObject('dirtree', c, decodeDirTree),
         onObject: (c, t) => this.schedule(c, t),
         ...(this.opts.signal ? { signal: this.opts.signal } : {}),
@@ -242,6 +252,13 @@ class Importer {
       if (e instanceof ObjectError) throw new ObjectError(`${checksum}.${type}: ${e.message}`, { cause: e });
       throw e;
     }
+  }
+
+  /** Imports a commit, marked partial first when it is new here: its trees come after it, or in a later pull. */
+  private commitObject(checksum: string): Commit | null {
+    this.walked.add(checksum);
+    if (!this.repo.hasObjectSync('commit', checksum)) writeFileSync(commitPartialPath(this.repo, checksum), '');
+    return this.metadataObject('commit', checksum, decodeCommit);
   }
 
   /** A commit we already had may have gained signatures: its detached metadata is copied over again. */

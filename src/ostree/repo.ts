@@ -227,6 +227,13 @@ export class Repo {
     }
   }
 
+  /** Stores a commit's detached metadata (`.commitmeta`), replacing any it had. */
+  async writeDetachedMetadata(commit: string, bytes: Buffer): Promise<void> {
+    const dest = this.objectPath('commitmeta', commit);
+    this.ensureObjectDir(dest);
+    await atomicWrite(dest, this.tmpDir, bytes, 0o644);
+  }
+
   get tmpDir(): string {
     return join(this.path, 'tmp');
   }
@@ -236,7 +243,7 @@ export class Repo {
     return join(this.tmpDir, `obj-${process.pid}-${threadId()}-${tmpCounter++}-${TMP_SALT}`);
   }
 
-  private ensureObjectDir(objectPath: string): void {
+  ensureObjectDir(objectPath: string): void {
     const dir = dirname(objectPath);
     if (this.knownDirs.has(dir)) return;
     mkdirSync(dir, { recursive: true, mode: 0o755 });

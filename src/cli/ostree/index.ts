@@ -7,6 +7,9 @@ export const ostreeGroup: Group = {
   globals: {
     repo: { type: 'string', description: 'Path to OSTree repository (default: $OSTREE_REPO)', argument: 'PATH' },
   },
+  // As `ostree --version`'s YAML, which scripts grep for features: the libostree release whose
+  // formats and CLI we follow, and none of its optional build features (GPG, libcurl, …).
+  version: () => `libostree:\n Version: '2022.7'\n Implementation: mco\n Features: []\n`,
   verbs: {
     init: verb('Initialize a new empty repository', () => import('./init.js')),
     commit: verb('Commit a new revision', () => import('./commit.js')),

@@ -14,6 +14,7 @@ export const command: Command = {
     untrusted: { type: 'boolean', description: 'Verify checksums of local sources (always enabled for HTTP pulls)' },
     'disable-verify-bindings': { type: 'boolean', description: 'Do not verify commit bindings' },
     depth: { type: 'string', description: 'Traverse DEPTH parents (-1=infinite) (default: 0)', argument: 'DEPTH' },
+    'commit-metadata-only': { type: 'boolean', description: 'Fetch only the commit metadata' },
   },
   async run(args, ctx) {
     const srcPath = required(args, 0, 'SRC_REPO');
@@ -27,6 +28,7 @@ export const command: Command = {
       untrusted: flag(args, 'untrusted'),
       verifyBindings: !flag(args, 'disable-verify-bindings'),
       depth,
+      commitMetadataOnly: flag(args, 'commit-metadata-only'),
     });
     ctx.output.out(formatPullResult(result));
   },
