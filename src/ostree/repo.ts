@@ -585,7 +585,24 @@ export class Repo {
     }
   }
 
-  /** Resolves a ref, `REMOTE:REF`, a checksum, or any of those followed by `^` (parent). */
+  /**
+   * A plain REF that is no local branch, found as libostree's resolve_rev falls back: as
+   * `refs/remotes/REF` (REF = `REMOTE/NAME`), else as REF under the first remote that has it.
+   */
+  private async readRemoteRefFallback(ref: string): Promise<string | undefined> {
+    if (ref.includes(':')) return undefined;
+    const slash = ref.indexOf('/');
+    const direct = slash > 0 ? await this.readRef(`${ref.slice(0, slash)}:${ref.slice(slash + 1)}`) : undefined;
+    if (direct) return direct;
+    const remotes = await fs.readdir(join(this.path, 'refs', 'remotes')).catch(() => [] as string[]);
+    for (const remote of remotes.sort()) {
+      const found = await this.readRef(`${remote}:${ref}`);
+      if (found) return found;
+    }
+    return undefined;
+  }
+
+  /** Resolves a ref, `REMOTE:REF`, a checksum, or any of those followed by `^` (parent); a plain REF falls back to the remotes' refs. */
   async resolveRev(rev: string): Promise<string> {
     let parents = 0;
     let base = rev;
@@ -593,7 +610,7 @@ export class Repo {
       base = base.slice(0, -1);
       parents++;
     }
-    const found = isChecksum(base) ? base : await this.readRef(base);
+    const found = isChecksum(base) ? base : ((await this.readRef(base)) ?? (await this.readRemoteRefFallback(base)));
     if (!found) throw new RepoError(`Refspec '${rev}' not found`);
     let checksum: string = found;
     for (let i = 0; i < parents; i++) {
