@@ -10,6 +10,10 @@ export const LIBOSTREE_SCRIPTS: readonly string[] = [
   'test-local-pull.sh',
   'test-help.sh',
   'test-local-pull-depth.sh',
+  'test-admin-deploy-clean.sh',
+  'test-admin-deploy-karg.sh',
+  'test-admin-deploy-nomerge.sh',
+  'test-admin-deploy-whiteouts.sh',
 ];
 
 /** Features of libostree the installed tests use that we do not build, and why. */
