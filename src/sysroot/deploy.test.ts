@@ -148,3 +148,23 @@ test('deploy() turns .ostree-wh.NAME files into whiteout devices NAME, mode kept
     roots.forEach(unlock);
   }
 });
+
+test('a deploy that leaves every boot entry as it was only swaps the bootlinks (bootconfig swap: no), as `ostree admin deploy` does', { skip }, async (t) => {
+  const dir = scratch(t);
+  const ours = await sysrootWithTwoVersions(dir, 'ours');
+  const theirs = await sysrootWithTwoVersions(dir, 'theirs');
+  try {
+    for (let i = 0; i < 3; i++) {
+      await deploy(ours.root, 'v1', { osname: 'rhcos', ...(i === 0 ? { kargs: ['root=LABEL=root'] } : {}) });
+      ok(ostree(['admin', 'deploy', `--sysroot=${theirs.root}`, '--os=rhcos', ...(i === 0 ? ['--karg=root=LABEL=root'] : []), 'v1']), `real deploy ${i}`);
+      assert.deepEqual(bootState(ours.root), bootState(theirs.root), `after deploy ${i}`);
+    }
+    // The third list boots as the second did: same loader, the other subbootversion.
+    assert.equal(readlinkSync(join(ours.root, 'boot', 'loader')), 'loader.0');
+    assert.equal(readlinkSync(join(ours.root, 'ostree', 'boot.0')), 'boot.0.0');
+    assert.deepEqual(readdirSync(join(ours.root, 'ostree')).filter((n) => n.startsWith('boot.')).sort(), ['boot.0', 'boot.0.0']);
+  } finally {
+    unlock(ours.root);
+    unlock(theirs.root);
+  }
+});

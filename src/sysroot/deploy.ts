@@ -19,7 +19,7 @@ import { deployKargs, type DeployKargsEdit } from './deploy-kargs.js';
 import { findKernel, installKernel, type KernelLayout } from './kernel.js';
 import { lockSysroot } from './lock.js';
 import { isPinned, loadSysroot, mergeDeployment, pendingDeployment, rollbackDeployment, stagedDeploymentPath } from './sysroot.js';
-import { assignBootserials, ostreeKargFor, writeDeployments, type CrashPoint } from './swap.js';
+import { assignBootserials, bootconfigsEqual, ostreeKargFor, writeDeployments, type CrashPoint } from './swap.js';
 import { deploymentPath, sameDeployment, type Deployment, type KernelCmdlineReader, type SysrootState } from './types.js';
 
 export class DeployError extends Error {
@@ -104,12 +104,18 @@ function osReleaseName(dir: string): string {
   return 'ostree';
 }
 
+/** A commit's `version` metadata (what titles its boot entry); undefined when it has none. */
+async function commitVersion(repo: Repo, checksum: string): Promise<string | undefined> {
+  const version = commitMetadataValue(await repo.loadCommit(checksum), 'version');
+  return typeof version === 'string' ? version : undefined;
+}
+
 /** The BLS entry of a deployment (ostree.md §4.5). */
 async function entryText(sysroot: string, repo: Repo, d: Deployment, at: { index: number; count: number; bootversion: 0 | 1 }, kernel: KernelLayout, multipleStateroots: boolean): Promise<string> {
   const dir = deploymentPath(sysroot, d);
-  const version = commitMetadataValue(await repo.loadCommit(d.checksum), 'version');
+  const version = await commitVersion(repo, d.checksum);
   let title = osReleaseName(dir);
-  if (typeof version === 'string' && version !== '' && !title.includes(version)) title += ` ${version}`;
+  if (version !== undefined && version !== '' && !title.includes(version)) title += ` ${version}`;
   title += multipleStateroots ? ` (ostree:${d.osname}:${at.index})` : ` (ostree:${at.index})`;
   const bootDir = `/ostree/${d.osname}-${d.bootcsum}`;
   let kargs = withOstreeKarg(d.kargs, ostreeKargFor(d, at.bootversion).slice('ostree='.length));
@@ -148,11 +154,17 @@ export async function commitDeploymentList(state: SysrootState, list: Deployment
   };
   // Entry texts need async commit reads: compute them first, then the synchronous swap.
   const withSerials = assignBootserials(list);
+  const versions = new Map<string, string | undefined>();
+  for (const d of [...state.deployments, ...withSerials]) {
+    if (!versions.has(d.checksum)) versions.set(d.checksum, await commitVersion(repo, d.checksum));
+  }
+  const bootlinksOnly = bootconfigsEqual(state.deployments, withSerials, (d) => versions.get(d.checksum));
   const bootversion: 0 | 1 = state.bootversion === 0 ? 1 : 0;
-  const entries = await Promise.all(withSerials.map((d, index) => entryText(state.path, repo, d, { index, count: list.length, bootversion }, kernelOf(d), multiple)));
+  const entries = bootlinksOnly ? [] : await Promise.all(withSerials.map((d, index) => entryText(state.path, repo, d, { index, count: list.length, bootversion }, kernelOf(d), multiple)));
   const written = writeDeployments(state, withSerials, {
     entry: (_d, at) => entries[at.index]!,
     installKernel: (d) => void installKernel(state.path, { osname: d.osname, kernel: kernelOf(d) }),
+    bootlinksOnly,
     ...(options.crashPoint ? { crashPoint: options.crashPoint } : {}),
   });
   return cleanupSysroot(state.path, {
