@@ -51,13 +51,20 @@ export function crashPointFrom(ctx: Context): ((step: string) => void) | undefin
 }
 
 /**
- * The effects a sysroot operation takes from the environment — which deployment is booted,
- * and where the crash harness kills — as options with only the keys that are set.
+ * `OSTREE_SYSROOT_DEBUG=mutable-deployments` (a comma-separated list, as libostree reads it):
+ * test harnesses, libostree's own included, ask for deployments they can write into.
  */
-export function sysrootEffects(sysroot: string, ctx: Context): { readCmdline?: KernelCmdlineReader; crashPoint?: (step: string) => void } {
+export const mutableDeploymentsFrom = (ctx: Pick<Context, 'env'>): boolean => (ctx.env['OSTREE_SYSROOT_DEBUG'] ?? '').split(',').includes('mutable-deployments');
+
+/**
+ * The effects a sysroot operation takes from the environment — which deployment is booted,
+ * where the crash harness kills, whether deployments stay mutable — as options with only the
+ * keys that are set.
+ */
+export function sysrootEffects(sysroot: string, ctx: Context): { readCmdline?: KernelCmdlineReader; crashPoint?: (step: string) => void; mutableDeployments?: true } {
   const readCmdline = cmdlineReader(sysroot, ctx);
   const crashPoint = crashPointFrom(ctx);
-  return { ...(readCmdline ? { readCmdline } : {}), ...(crashPoint ? { crashPoint } : {}) };
+  return { ...(readCmdline ? { readCmdline } : {}), ...(crashPoint ? { crashPoint } : {}), ...(mutableDeploymentsFrom(ctx) ? { mutableDeployments: true } : {}) };
 }
 
 /**

@@ -47,6 +47,8 @@ export interface DeployOptions {
   retainRollback?: boolean;
   /** Prune the repository afterwards (default true, as `ostree admin deploy`). */
   prune?: boolean;
+  /** Leave the deployment directory mutable (OSTREE_SYSROOT_DEBUG=mutable-deployments: test harnesses). */
+  mutableDeployments?: boolean;
   readCmdline?: KernelCmdlineReader;
   crashPoint?: CrashPoint;
 }
@@ -185,7 +187,7 @@ export async function deploy(sysroot: string, revision: string, options: DeployO
     const state = await loadSysroot(sysroot, options.readCmdline ? { readCmdline: options.readCmdline } : {});
     const crash = options.crashPoint ?? (() => undefined);
     const prepared = await prepareDeployment(state, revision, options, { mergeEtc: true });
-    makeImmutable(prepared.dir);
+    if (!options.mutableDeployments) makeImmutable(prepared.dir);
     crash('deploy-finalized');
     const { deployment, merge, etc, kernel, dir, repo } = prepared;
     const kept = retainedDeployments(state, deployment.osname, merge, options);

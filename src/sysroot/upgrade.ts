@@ -29,6 +29,8 @@ export interface UpgradeOptions {
   deployOnly?: boolean;
   /** Stage the deployment for finalization at shutdown (`--stage`). */
   stage?: boolean;
+  /** Leave the deployment directory mutable (OSTREE_SYSROOT_DEBUG=mutable-deployments). */
+  mutableDeployments?: boolean;
   readCmdline?: KernelCmdlineReader;
   crashPoint?: CrashPoint;
 }
@@ -97,6 +99,7 @@ export async function upgrade(sysroot: string, options: UpgradeOptions = {}): Pr
   const deployOptions = {
     osname,
     origin,
+    ...(options.mutableDeployments ? { mutableDeployments: true } : {}),
     ...(options.readCmdline ? { readCmdline: options.readCmdline } : {}),
     ...(options.crashPoint ? { crashPoint: options.crashPoint } : {}),
   };

@@ -3,7 +3,7 @@
  * not given (never the host's /), and `--print-current-dir`, each beside the real tool.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, lstatSync, symlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { ok, ostree, runMco } from '../../../ostree/testing.js';
@@ -38,4 +38,15 @@ test('mco ostree admin --print-current-dir prints the default deployment\'s dire
   assert.equal(ok(runMco(['ostree', 'admin', '--sysroot=sysroot', '--print-current-dir'], { cwd }), 'ours').stdout, real);
   const env = { ...process.env, OSTREE_SYSROOT: 'sysroot' };
   assert.equal(ok(runMco(['ostree', 'admin', 'status', '--print-current-dir'], { cwd, env }), 'after a verb, from the environment').stdout, real);
+});
+
+test('OSTREE_SYSROOT_DEBUG=mutable-deployments leaves the deployment writable, as libostree\'s test harness asks', needsOstree, async (t) => {
+  const s = RealSysroot.forTest(t, ['testos']);
+  const cwd = dirname(s.path);
+  s.commit('testos', { version: '1' });
+  const env = { ...process.env, OSTREE_SYSROOT: 'sysroot', OSTREE_SYSROOT_DEBUG: 'no-xattrs,mutable-deployments' };
+  ok(runMco(['ostree', 'admin', 'deploy', '--os=testos', 'testos'], { cwd, env }), 'deploy');
+  const dir = ok(runMco(['ostree', 'admin', '--print-current-dir'], { cwd, env }), 'dir').stdout.trim();
+  symlinkSync('../../../..', join(dir, 'physical'));
+  assert.ok(lstatSync(join(dir, 'physical')).isSymbolicLink());
 });
