@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { removeSysroots } from '../src/sysroot/crash-harness.js';
 import { LIBOSTREE_SCRIPTS } from './libostree-suite.js';
 
 const TESTS_DIR = '/usr/libexec/installed-tests/libostree';
@@ -88,7 +89,8 @@ describe('libostree installed tests with mco ostree as ostree', { concurrency: 2
       const run = await runScript(script, bin);
       const failure = scriptFailure(run);
       if (failure) assert.fail(`${script}: ${failure}\n(full output and work directory kept in ${run.dir})`);
-      rmSync(run.dir, { recursive: true, force: true });
+      // The sysroot scripts leave deployments with the immutable flag ostree sets.
+      removeSysroots(run.dir);
     });
   }
 });

@@ -16,6 +16,10 @@ export const LIBOSTREE_SCRIPTS: readonly string[] = [
   'test-refs.sh',
   'test-pull-untrusted.sh',
   'test-basic-root.sh',
+  'test-admin-deploy-clean.sh',
+  'test-admin-deploy-karg.sh',
+  'test-admin-deploy-nomerge.sh',
+  'test-admin-deploy-whiteouts.sh',
 ];
 
 /** Features of libostree the installed tests use that we do not build, and why. */

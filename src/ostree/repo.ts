@@ -587,7 +587,8 @@ export class Repo {
     }
   }
 
-  /** Resolves a ref, `REMOTE:REF`, a checksum, or any of those followed by `^` (parent). */
+
+  /** Resolves a ref, `REMOTE:REF`, a checksum, or any of those followed by `^` (parent); a plain REF falls back to the remotes' refs. */
   async resolveRev(rev: string): Promise<string> {
     let parents = 0;
     let base = rev;
