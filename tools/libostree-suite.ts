@@ -15,6 +15,7 @@ export const LIBOSTREE_SCRIPTS: readonly string[] = [
   'test-commit-timestamp.sh',
   'test-refs.sh',
   'test-pull-untrusted.sh',
+  'test-auto-summary.sh',
   'test-basic-root.sh',
   'test-admin-deploy-clean.sh',
   'test-admin-deploy-karg.sh',
