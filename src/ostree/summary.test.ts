@@ -56,3 +56,18 @@ test('core.commit-update-summary refreshes the summary on each commit, core.auto
   ok(mcoIn(auto, 'refs', '--delete', 'main'), 'refs --delete');
   assert.doesNotMatch(view(auto), /^\* main$/m);
 });
+
+test('summary --view prints what the real one prints, and -m adds keys the real tool reads back', needsOstree, (t) => {
+  const dir = scratch(t, 'mco-summary-view-');
+  const tree = join(dir, 'tree');
+  fs.mkdirSync(tree);
+  fs.writeFileSync(join(tree, 'f'), 'f\n');
+  const repo = join(dir, 'repo');
+  ok(ostreeIn(repo, 'init', '--mode=archive'), 'ostree init');
+  ok(ostreeIn(repo, 'commit', '-b', 'main', '--add-metadata-string=version=1.2', tree), 'commit');
+  const extra = ["--add-metadata=key='value'", '-m', 'some-int=@t 123', '--add-metadata=map=@a{sv} {}'];
+  ok(ostreeIn(repo, 'summary', '-u', ...extra), 'ostree summary -u -m');
+  assert.equal(ok(mcoIn(repo, 'summary', '--view'), 'mco ostree summary --view').stdout, ok(ostreeIn(repo, 'summary', '--view'), 'ostree summary --view').stdout);
+  ok(mcoIn(repo, 'summary', '-u', ...extra), 'mco ostree summary -u -m');
+  assert.match(ok(ostreeIn(repo, 'summary', '--view'), 'ostree summary --view').stdout, /\nkey: 'value'\nsome-int: 123\nmap: \{\}\n$/);
+});
