@@ -219,7 +219,9 @@ class Fetcher {
           try {
             return await use(res.body, length);
           } finally {
-            if (!res.body.destroyed) res.body.destroy();
+            // Unread (the caller failed or stopped early): drop it. Destroying emits an
+            // AbortError nobody waits for any more.
+            if (!res.body.destroyed) res.body.on('error', () => {}).destroy();
           }
         }
       } catch (e) {
