@@ -30,6 +30,8 @@ interface FaultyServer {
   faults: Map<string, Fault>;
   /** Requests seen, by path. */
   requests: string[];
+  /** Range headers seen, as `PATH RANGE`. */
+  ranges: string[];
   /** Delay before each content object is answered (to kill a pull half way). */
   contentDelayMs: number;
   close(): Promise<void>;
@@ -37,10 +39,11 @@ interface FaultyServer {
 
 async function faultyServer(dir: string): Promise<FaultyServer> {
   const sockets = new Set<Socket>();
-  const state: Omit<FaultyServer, 'url' | 'close'> = { faults: new Map(), requests: [], contentDelayMs: 0 };
+  const state: Omit<FaultyServer, 'url' | 'close'> = { faults: new Map(), requests: [], ranges: [], contentDelayMs: 0 };
   const server: Server = createServer((req, res) => {
     const path = decodeURIComponent((req.url ?? '/').split('?')[0]!).replace(/^\/+/, '');
     state.requests.push(path);
+    if (req.headers.range) state.ranges.push(`${path} ${req.headers.range}`);
     const fault = state.faults.get(path);
     if (fault) {
       fault(req, res);
@@ -54,7 +57,13 @@ async function faultyServer(dir: string): Promise<FaultyServer> {
         res.writeHead(404).end();
         return;
       }
-      res.writeHead(200, { 'Content-Length': bytes.length }).end(bytes);
+      const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+      const from = range ? Number(range[1]) : 0;
+      if (range && from < bytes.length) {
+        res.writeHead(206, { 'Content-Length': bytes.length - from, 'Content-Range': `bytes ${from}-${bytes.length - 1}/${bytes.length}` }).end(bytes.subarray(from));
+      } else {
+        res.writeHead(200, { 'Content-Length': bytes.length }).end(bytes);
+      }
     };
     if (state.contentDelayMs > 0 && path.endsWith('.filez')) setTimeout(answer, state.contentDelayMs);
     else answer();
@@ -143,7 +152,9 @@ async function withFaults<T>(faults: Record<string, Fault>, fn: () => Promise<T>
 }
 
 /** The pull must fail with a PullError naming the URL and every string in `mentions`; the bad object must not be stored. */
-async function assertRefused(repo: Repo, pull: Promise<PullResult>, mentions: (string | RegExp)[], absent: [checksum: string, type: 'file' | 'dirtree'][]): Promise<void> {
+async function assertRefused(
+  repo: Repo, pull: Promise<PullResult>, mentions: (string | RegExp)[], absent: [checksum: string, type: 'file' | 'dirtree'][], keptPartial: string[] = [],
+): Promise<void> {
   await assert.rejects(pull, (e: unknown) => {
     assert.ok(e instanceof PullError, `expected a PullError, got ${String(e)}`);
     assert.ok(e.message.includes(fx!.server.url), `the message names the remote: ${e.message}`);
@@ -154,7 +165,7 @@ async function assertRefused(repo: Repo, pull: Promise<PullResult>, mentions: (s
     return true;
   });
   for (const [c, t] of absent) assert.ok(!repo.hasObjectSync(t, c), `${c}.${t} was stored`);
-  assert.deepEqual(fs.readdirSync(repo.tmpDir).filter((n) => n !== 'cache'), [], 'temporary files left in tmp/');
+  assert.deepEqual(fs.readdirSync(repo.tmpDir).filter((n) => n !== 'cache'), keptPartial, 'temporary files left in tmp/');
   assert.deepEqual(await repo.listRefs(), [], 'a ref was written');
 }
 
@@ -216,18 +227,38 @@ test('dirtrees naming "..", "." or "a/b" are refused even when their checksums m
   }
 });
 
-test('a truncated response is refused, naming the object', async () => {
-  const { smallFile, bigFile, srv, server } = fx!;
+test('a truncated response is refused, naming the object; the next pull asks only for the rest', async () => {
+  const { smallFile, bigFile, srv, server, commit } = fx!;
   for (const victim of [smallFile, bigFile]) {
-    const good = fs.readFileSync(join(srv, objectUrlPath(victim, 'filez')));
+    const path = objectUrlPath(victim, 'filez');
+    const good = fs.readFileSync(join(srv, path));
     const repo = await emptyRepo('bare-user');
     await withFaults({
-      [objectUrlPath(victim, 'filez')]: (_req, res) => {
+      [path]: (_req, res) => {
         res.writeHead(200, { 'Content-Length': good.length });
         res.write(good.subarray(0, good.length >> 1), () => res.socket?.destroy());
       },
-    }, () => assertRefused(repo, pullFromRemote(repo, { url: server.url, refs: ['main'] }), [victim, /truncated|closed/], [[victim, 'file']]));
+    }, () => assertRefused(repo, pullFromRemote(repo, { url: server.url, refs: ['main'] }), [`${victim}.file`, /Download incomplete/], [[victim, 'file']], [`pull-${victim}.file.partial`]));
+    // What came is kept in tmp/ (unverified, not an object); the next pull continues from it.
+    const kept = fs.statSync(join(repo.tmpDir, `pull-${victim}.file.partial`)).size;
+    assert.ok(kept > 0 && kept < good.length);
+    server.ranges.length = 0;
+    await pullFromRemote(repo, { url: server.url, refs: ['main'] });
+    assert.deepEqual(server.ranges, [`${path} bytes=${kept}-`]);
+    assert.equal(await repo.readRef('main'), commit);
+    assert.deepEqual(fs.readdirSync(repo.tmpDir).filter((n) => n !== 'cache'), []);
   }
+});
+
+test('a kept partial download that does not continue to the right object is refused, and dropped', async () => {
+  const { smallFile, server } = fx!;
+  const repo = await emptyRepo();
+  const partial = join(repo.tmpDir, `pull-${smallFile}.file.partial`);
+  fs.writeFileSync(partial, Buffer.from('garbage that is no prefix of the object'));
+  await assertRefused(repo, pullFromRemote(repo, { url: server.url, refs: ['main'] }), [`${smallFile}.file`, /Corrupted/], [[smallFile, 'file']]);
+  assert.ok(!fs.existsSync(partial));
+  await pullFromRemote(repo, { url: server.url, refs: ['main'] });
+  assert.ok(repo.hasObjectSync('file', smallFile));
 });
 
 test('a redirect loop is refused, naming the object', async () => {
@@ -256,12 +287,13 @@ test('a server that never answers times out, naming the object', async () => {
     await withFaults({ [path]: silent }, () =>
       assertRefused(repo, pullFromRemote(repo, { url: server.url, refs: ['main'], timeoutMs: 300 }), [what, /timed out/], []));
   }
-  // A body that starts and then stalls times out too.
+  // A body that starts and then stalls times out too (what came is kept, to be resumed).
   const repo = await emptyRepo();
   await withFaults({ [objectUrlPath(smallFile, 'filez')]: (_req, res) => {
     res.writeHead(200, { 'Content-Length': 100 });
     res.write(Buffer.alloc(10));
-  } }, () => assertRefused(repo, pullFromRemote(repo, { url: server.url, refs: ['main'], timeoutMs: 300 }), [`${smallFile}.file`, /timed out/], [[smallFile, 'file']]));
+  } }, () => assertRefused(repo, pullFromRemote(repo, { url: server.url, refs: ['main'], timeoutMs: 300 }), [`${smallFile}.file`, /timed out/], [[smallFile, 'file']],
+    [`pull-${smallFile}.file.partial`]));
 });
 
 test('a pull killed with SIGKILL half way resumes: the next pull fetches only what is missing, and the repo is whole', needsOstree, async () => {

@@ -12,8 +12,10 @@
  * commit until every object it needs is stored (and synced), so an interrupted pull resumes
  * where it stopped; refs move only then.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdirSync, openSync, readSync, closeSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  closeSync, createReadStream, createWriteStream, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync,
+} from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Transform, Writable } from 'node:stream';
@@ -109,7 +111,9 @@ export async function pullFromRemote(repo: Repo, options: PullOptions): Promise<
   if (options.commit === undefined && refs.length === 0) throw new PullError('Nothing to pull: give a ref or a commit');
   for (const r of refs) if (!isChecksum(r)) validateRefName(r);
 
-  const fetcher = new Fetcher(base, options);
+  // Aborted at the first failure, so that requests in flight or waiting stop at once.
+  const stop = new AbortController();
+  const fetcher = new Fetcher(base, repo.tmpDir, options, options.signal ? AbortSignal.any([stop.signal, options.signal]) : stop.signal);
   try {
     await checkRemoteConfig(fetcher);
     // Resolve what to pull: [commit, ref to write or null].
@@ -119,7 +123,7 @@ export async function pullFromRemote(repo: Repo, options: PullOptions): Promise<
       for (const r of refs) wants.push(isChecksum(r) ? [r, null] : [await fetcher.ref(r), r]);
     }
     const commits = [...new Set(wants.map(([c]) => c))];
-    const puller = new Puller(repo, fetcher, options);
+    const puller = new Puller(repo, fetcher, options, stop);
     await puller.run(commits, depth);
     const written: [string, string][] = [];
     for (const [commit, ref] of wants) {
@@ -158,22 +162,42 @@ function objectPath(type: ObjectType, checksum: string): string {
 
 type Body = Dispatcher.ResponseData['body'];
 
+interface FetchOptions {
+  /** Larger bodies are refused. */
+  max: number;
+  /** Larger bodies go to a file. */
+  spillAt: number;
+  /** Where an interrupted body is kept (under `tmp/`) to be resumed. */
+  partial?: string;
+  /** Ahead of the requests already waiting (metadata, which the walk waits on). */
+  first?: boolean;
+}
+
+/** A body in memory, or in a file under `tmp/` that the caller now owns. */
+type Fetched = { bytes: Buffer } | { file: string; size: number };
+
+/** Errors after which the part of the body received is worth keeping. */
+function isCutShort(e: unknown): boolean {
+  const code = (e as { code?: string }).code;
+  return code === 'UND_ERR_SOCKET' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'ECONNRESET';
+}
+
 /** HTTP GETs relative to the remote's base URL, bounded, over one keep-alive agent. */
 class Fetcher {
   bytes = 0;
   private readonly agent: Agent;
   private readonly limiter: Limiter;
-  private readonly signal: AbortSignal | undefined;
 
   constructor(
     readonly base: URL,
+    private readonly tmpDir: string,
     options: PullOptions,
+    private readonly signal: AbortSignal,
   ) {
     const timeout = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const concurrency = options.concurrency ?? 8;
     this.agent = new Agent({ connections: concurrency, headersTimeout: timeout, bodyTimeout: timeout, connectTimeout: timeout, keepAliveTimeout: 30_000 });
     this.limiter = new Limiter(concurrency);
-    this.signal = options.signal;
   }
 
   /** An error naming the remote and what was being fetched. */
@@ -186,17 +210,22 @@ class Fetcher {
   }
 
   /**
-   * Runs `use` on the response body of `path` (null on 404), with a request slot held until
-   * it returns. Redirects are followed, a loop or more than ten refused.
+   * GETs `path` (null on 404), with a request slot held until the body is in. Redirects are
+   * followed, a loop or more than ten refused. A body up to `spillAt` bytes is returned in
+   * memory, a larger one in a file under `tmp/`. With `partial`, an interrupted body is kept
+   * in that file (under `tmp/`) and the next call asks only for the rest (a Range request),
+   * as ostree resumes downloads; whatever a caller does with the result, it verifies it.
    */
-  async get<T>(path: string, what: string, use: (body: Body | null, length: number | undefined) => Promise<T>, first = false): Promise<T> {
+  async fetch(path: string, what: string, opts: FetchOptions): Promise<Fetched | null> {
     return this.limiter.run(async () => {
-      this.signal?.throwIfAborted();
+      this.signal.throwIfAborted();
       let url = new URL(path, this.base);
       const visited = new Set<string>([url.href]);
+      let offset = opts.partial !== undefined ? (statSync(opts.partial, { throwIfNoEntry: false })?.size ?? 0) : 0;
       try {
         for (let hops = 0; ; hops++) {
-          const res = await request(url, { dispatcher: this.agent, method: 'GET', ...(this.signal ? { signal: this.signal } : {}) });
+          const headers = offset > 0 ? { range: `bytes=${offset}-` } : undefined;
+          const res = await request(url, { dispatcher: this.agent, method: 'GET', ...(headers ? { headers } : {}), ...(this.signal ? { signal: this.signal } : {}) });
           const location = res.headers['location'];
           if (res.statusCode >= 300 && res.statusCode < 400 && typeof location === 'string') {
             await res.body.dump();
@@ -206,18 +235,29 @@ class Fetcher {
             visited.add(url.href);
             continue;
           }
+          const contentRange = res.headers['content-range'];
+          const resumed = res.statusCode === 206 && offset > 0 && typeof contentRange === 'string' && contentRange.startsWith(`bytes ${offset}-`);
+          if (res.statusCode === 416 || (res.statusCode === 206 && !resumed)) {
+            // The kept part is not a prefix the server can continue: start again from zero.
+            await res.body.dump();
+            if (offset === 0 || hops + 1 >= MAX_REDIRECTS) throw this.error(what, `server returned HTTP ${res.statusCode} for ${url.href}`);
+            rmSync(opts.partial!, { force: true });
+            offset = 0;
+            continue;
+          }
           if (res.statusCode === 404) {
             await res.body.dump();
-            return await use(null, undefined);
+            if (opts.partial !== undefined) rmSync(opts.partial, { force: true });
+            return null;
           }
-          if (res.statusCode !== 200) {
+          if (res.statusCode !== 200 && !resumed) {
             await res.body.dump();
             throw this.error(what, `server returned HTTP ${res.statusCode} for ${url.href}`);
           }
           const lengthHeader = res.headers['content-length'];
           const length = typeof lengthHeader === 'string' && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
           try {
-            return await use(res.body, length);
+            return await this.receive(res.body, length, resumed ? offset : 0, what, opts);
           } finally {
             // Unread (the caller failed or stopped early): drop it. Destroying emits an
             // AbortError nobody waits for any more.
@@ -225,28 +265,74 @@ class Fetcher {
           }
         }
       } catch (e) {
-        if (e instanceof PullError || this.signal?.aborted) throw e;
+        if (e instanceof PullError || this.signal.aborted) throw e;
         throw this.error(what, describeNetworkError(e), e);
       }
-    }, first);
+    }, opts.first ?? false);
+  }
+
+  /** Reads a body after the `offset` bytes already kept in `opts.partial`. */
+  private async receive(body: Body, length: number | undefined, offset: number, what: string, opts: FetchOptions): Promise<Fetched> {
+    if (length !== undefined && offset + length > opts.max) throw this.error(what, `response of ${offset + length} bytes is larger than the ${opts.max} allowed`);
+    const chunks: Buffer[] = [];
+    let total = offset;
+    let file: string | undefined;
+    let fd: number | undefined;
+    const spill = (): void => {
+      file = opts.partial ?? this.tmpName();
+      fd = openSync(file, offset > 0 ? 'a' : 'w', 0o600);
+      for (const c of chunks.splice(0)) writeFileSync(fd, c);
+    };
+    if (offset > 0) {
+      if (opts.max > opts.spillAt) spill();
+      else chunks.push(readFileSync(opts.partial!));
+    }
+    try {
+      try {
+        for await (const chunk of body) {
+          const c = chunk as Buffer;
+          total += c.length;
+          this.bytes += c.length;
+          if (total > opts.max) throw this.error(what, `response larger than the ${opts.max} bytes allowed`);
+          if (fd !== undefined) writeFileSync(fd, c);
+          else {
+            chunks.push(c);
+            if (total > opts.spillAt) spill();
+          }
+        }
+        if (length !== undefined && total - offset !== length) {
+          throw this.error(what, `truncated response (Download incomplete): ${total - offset} of ${length} bytes`);
+        }
+      } catch (e) {
+        const cut = e instanceof PullError ? /Download incomplete/.test(e.message) : !this.signal.aborted && isCutShort(e);
+        if (cut && opts.partial !== undefined && total > 0) {
+          // Keep what came, for the next pull to continue from.
+          if (fd === undefined) writeFileSync(opts.partial, Buffer.concat(chunks));
+          else if (file !== opts.partial) renameSync(file!, opts.partial);
+          file = undefined;
+        }
+        throw e;
+      } finally {
+        if (fd !== undefined) closeSync(fd);
+      }
+    } catch (e) {
+      if (file !== undefined) rmSync(file, { force: true });
+      throw e;
+    }
+    if (file !== undefined) return { file, size: total };
+    if (opts.partial !== undefined && offset > 0) rmSync(opts.partial, { force: true });
+    return { bytes: Buffer.concat(chunks) };
+  }
+
+  private tmpName(): string {
+    return join(this.tmpDir, `pull-${process.pid}-${randomBytes(6).toString('hex')}`);
   }
 
   /** A whole response body, at most `max` bytes; null on 404. */
-  async buffer(path: string, what: string, max: number, first = false): Promise<Buffer | null> {
-    return this.get(path, what, async (body, length) => {
-      if (body === null) return null;
-      if (length !== undefined && length > max) throw this.error(what, `response of ${length} bytes is larger than the ${max} allowed`);
-      const chunks: Buffer[] = [];
-      let total = 0;
-      for await (const chunk of body) {
-        total += (chunk as Buffer).length;
-        this.bytes += (chunk as Buffer).length;
-        if (total > max) throw this.error(what, `response larger than the ${max} bytes allowed`);
-        chunks.push(chunk as Buffer);
-      }
-      if (length !== undefined && total !== length) throw this.error(what, `truncated response: ${total} of ${length} bytes`);
-      return Buffer.concat(chunks, total);
-    }, first);
+  async buffer(path: string, what: string, max: number, first = false, partial?: string): Promise<Buffer | null> {
+    const got = await this.fetch(path, what, { max, spillAt: Infinity, first, ...(partial !== undefined ? { partial } : {}) });
+    // Nothing spills to a file at an infinite threshold.
+    return got === null ? null : (got as { bytes: Buffer }).bytes;
   }
 
   /** The commit `refs/heads/REF` names on the remote. */
@@ -266,8 +352,8 @@ function describeNetworkError(e: unknown): string {
     case 'UND_ERR_HEADERS_TIMEOUT': return 'timed out waiting for the response headers';
     case 'UND_ERR_BODY_TIMEOUT': return 'timed out waiting for the response body';
     case 'UND_ERR_CONNECT_TIMEOUT': return 'timed out connecting';
-    case 'UND_ERR_SOCKET': return `connection closed early (truncated response): ${err.message}`;
-    case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH': return `truncated response: ${err.message}`;
+    case 'UND_ERR_SOCKET': return `connection closed early (Download incomplete): ${err.message}`;
+    case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH': return `truncated response (Download incomplete): ${err.message}`;
     default: return err.message ?? String(e);
   }
 }
@@ -292,7 +378,15 @@ class Puller {
     private readonly repo: Repo,
     private readonly fetcher: Fetcher,
     private readonly opts: PullOptions,
+    private readonly stop: AbortController,
   ) {}
+
+  /** Records the first failure and stops every request. */
+  private fail(e: unknown): void {
+    if (this.failure) return;
+    this.failure = { error: e };
+    this.stop.abort(e);
+  }
 
   async run(commits: string[], depth: number): Promise<void> {
     await fs.mkdir(join(this.repo.path, 'state'), { recursive: true });
@@ -300,7 +394,7 @@ class Puller {
     try {
       await Promise.all(commits.map((c) => this.commitChain(c, depth)));
     } catch (e) {
-      this.failure ??= { error: e };
+      this.fail(e);
     }
     // Let every started fetch finish (or fail) before reporting, so nothing writes after we return.
     while (this.pending.length) await Promise.allSettled(this.pending.splice(0));
@@ -309,6 +403,11 @@ class Puller {
     // The marks go only once every object is durable.
     this.repo.sync();
     for (const c of this.marked) await fs.rm(this.markPath(c), { force: true });
+  }
+
+  /** Where an interrupted download of an object is kept for the next pull to resume. */
+  private partialPath(checksum: string, type: ObjectType): string {
+    return join(this.repo.tmpDir, `pull-${checksum}.${type}.partial`);
   }
 
   private markPath(commit: string): string {
@@ -373,7 +472,7 @@ class Puller {
   /** Detached metadata (signatures…): fetched each time, as ostree does, since it may have changed; a 404 is fine. */
   private async detachedMetadata(commit: string): Promise<void> {
     const what = `${commit}.commitmeta`;
-    const bytes = await this.fetcher.buffer(objectPath('commitmeta', commit), what, MAX_METADATA_SIZE, true);
+    const bytes = await this.fetcher.buffer(objectPath('commitmeta', commit), what, MAX_METADATA_SIZE, true, this.partialPath(commit, 'commitmeta'));
     if (bytes === null) return;
     try {
       decodeDetachedMetadata(bytes);
@@ -400,7 +499,7 @@ class Puller {
   /** Fetches, verifies, decodes and stores a metadata object; null on 404 when `missingOk`. */
   private async metadataObject<T>(type: 'commit' | 'dirtree' | 'dirmeta', checksum: string, decode: (b: Buffer) => T, missingOk = false): Promise<T | null> {
     const what = `${checksum}.${type}`;
-    const bytes = await this.fetcher.buffer(objectPath(type, checksum), what, MAX_METADATA_SIZE, true);
+    const bytes = await this.fetcher.buffer(objectPath(type, checksum), what, MAX_METADATA_SIZE, true, this.partialPath(checksum, type));
     if (bytes === null) {
       if (missingOk) return null;
       throw this.fetcher.error(what, `object not found (HTTP 404 for ${objectPath(type, checksum)})`);
@@ -448,7 +547,7 @@ class Puller {
   private schedule(task: () => Promise<void>): void {
     if (this.failure) return;
     this.pending.push(task().catch((e: unknown) => {
-      this.failure ??= { error: e };
+      this.fail(e);
     }));
   }
 
@@ -458,55 +557,18 @@ class Puller {
     const what = `${checksum}.file`;
     const path = objectPath('file', checksum);
     // Small bodies stay in memory; a larger one is written to tmp/ as it arrives, then checked there.
-    const got = await this.fetcher.get(path, what, async (body, length): Promise<Buffer | string | null> => {
-      if (body === null) return null;
-      if (this.failure) return null;
-      const chunks: Buffer[] = [];
-      let total = 0;
-      let spill: string | undefined;
-      let out: ReturnType<typeof createWriteStream> | undefined;
-      try {
-        for await (const chunk of body) {
-          const c = chunk as Buffer;
-          total += c.length;
-          this.fetcher.bytes += c.length;
-          if (out) {
-            if (!out.write(c)) await new Promise<void>((resolve) => out!.once('drain', resolve));
-            continue;
-          }
-          chunks.push(c);
-          if (total > IN_MEMORY_BODY) {
-            spill = this.repo.tmpName();
-            out = createWriteStream(spill, { mode: 0o600 });
-            for (const b of chunks.splice(0)) out.write(b);
-          }
-        }
-        if (length !== undefined && total !== length) throw this.fetcher.error(what, `truncated response: ${total} of ${length} bytes`);
-        if (out) {
-          await new Promise<void>((resolve, reject) => out!.end((e?: Error | null) => (e ? reject(e) : resolve())));
-          return spill!;
-        }
-        return Buffer.concat(chunks, total);
-      } catch (e) {
-        if (out) {
-          out.destroy();
-          await fs.rm(spill!, { force: true });
-        }
-        throw e;
-      }
-    });
+    const got = await this.fetcher.fetch(path, what, { max: Number.MAX_SAFE_INTEGER, spillAt: IN_MEMORY_BODY, partial: this.partialPath(checksum, 'file') });
     if (got === null) {
-      if (this.failure) return;
       throw this.fetcher.error(what, `object not found (HTTP 404 for ${path})`);
     }
-    if (typeof got === 'string') {
+    if ('file' in got) {
       try {
-        await this.storeContentFromFile(checksum, got);
+        await this.storeContentFromFile(checksum, got.file);
       } finally {
-        await fs.rm(got, { force: true });
+        await fs.rm(got.file, { force: true });
       }
     } else {
-      await this.storeContent(checksum, got);
+      await this.storeContent(checksum, got.bytes);
     }
     this.fetchedContent++;
     this.progress();
