@@ -28,6 +28,8 @@ test('remote add, list and delete write and read the config as the real ostree d
   const steps: string[][] = [
     ['remote', 'add', '--no-gpg-verify', '--set=foo=bar', 'origin', 'http://example.com/repo', 'main', 'other'],
     ['remote', 'add', 'second', 'http://example.com/two'],
+    ['remote', 'add', '--no-sign-verify', 'third', 'http://example.com/three'],
+    ['remote', 'add', '--force', '--set=x=y', 'third', 'http://example.com/four'],
     ['remote', 'add', '--if-not-exists', 'second', 'http://example.com/ignored'],
   ];
   for (const args of steps) {
