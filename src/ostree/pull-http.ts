@@ -17,11 +17,12 @@ import {
   closeSync, createReadStream, createWriteStream, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync,
 } from 'node:fs';
 import * as fs from 'node:fs/promises';
+import { setMaxListeners } from 'node:events';
 import { dirname, join } from 'node:path';
 import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { inflateRawSync, createInflateRaw } from 'node:zlib';
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import { KeyFile, KeyFileError } from './keyfile.js';
 import { Limiter } from './limit.js';
 import {
@@ -160,7 +161,6 @@ function objectPath(type: ObjectType, checksum: string): string {
   return `objects/${checksum.slice(0, 2)}/${checksum.slice(2)}.${type === 'file' ? 'filez' : type}`;
 }
 
-type Body = Dispatcher.ResponseData['body'];
 
 interface FetchOptions {
   /** Larger bodies are refused. */
@@ -198,6 +198,7 @@ class Fetcher {
     const concurrency = options.concurrency ?? 8;
     this.agent = new Agent({ connections: concurrency, headersTimeout: timeout, bodyTimeout: timeout, connectTimeout: timeout, keepAliveTimeout: 30_000 });
     this.limiter = new Limiter(concurrency);
+    setMaxListeners(0, signal); // one listener per request in flight, however many that is
   }
 
   /** An error naming the remote and what was being fetched. */
@@ -224,45 +225,26 @@ class Fetcher {
       let offset = opts.partial !== undefined ? (statSync(opts.partial, { throwIfNoEntry: false })?.size ?? 0) : 0;
       try {
         for (let hops = 0; ; hops++) {
-          const headers = offset > 0 ? { range: `bytes=${offset}-` } : undefined;
-          const res = await request(url, { dispatcher: this.agent, method: 'GET', ...(headers ? { headers } : {}), ...(this.signal ? { signal: this.signal } : {}) });
-          const location = res.headers['location'];
-          if (res.statusCode >= 300 && res.statusCode < 400 && typeof location === 'string') {
-            await res.body.dump();
-            url = new URL(location, url);
+          const outcome = await this.exchange(url, offset, what, opts);
+          if ('fetched' in outcome) return outcome.fetched;
+          if ('location' in outcome) {
+            url = new URL(outcome.location, url);
             if (visited.has(url.href)) throw this.error(what, `redirect loop at ${url.href}`);
             if (hops + 1 >= MAX_REDIRECTS) throw this.error(what, `too many redirects (last: ${url.href})`);
             visited.add(url.href);
             continue;
           }
-          const contentRange = res.headers['content-range'];
-          const resumed = res.statusCode === 206 && offset > 0 && typeof contentRange === 'string' && contentRange.startsWith(`bytes ${offset}-`);
-          if (res.statusCode === 416 || (res.statusCode === 206 && !resumed)) {
+          if (outcome.status === 404) {
+            if (opts.partial !== undefined) rmSync(opts.partial, { force: true });
+            return null;
+          }
+          if ((outcome.status === 416 || outcome.status === 206) && offset > 0 && hops + 1 < MAX_REDIRECTS) {
             // The kept part is not a prefix the server can continue: start again from zero.
-            await res.body.dump();
-            if (offset === 0 || hops + 1 >= MAX_REDIRECTS) throw this.error(what, `server returned HTTP ${res.statusCode} for ${url.href}`);
             rmSync(opts.partial!, { force: true });
             offset = 0;
             continue;
           }
-          if (res.statusCode === 404) {
-            await res.body.dump();
-            if (opts.partial !== undefined) rmSync(opts.partial, { force: true });
-            return null;
-          }
-          if (res.statusCode !== 200 && !resumed) {
-            await res.body.dump();
-            throw this.error(what, `server returned HTTP ${res.statusCode} for ${url.href}`);
-          }
-          const lengthHeader = res.headers['content-length'];
-          const length = typeof lengthHeader === 'string' && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
-          try {
-            return await this.receive(res.body, length, resumed ? offset : 0, what, opts);
-          } finally {
-            // Unread (the caller failed or stopped early): drop it. Destroying emits an
-            // AbortError nobody waits for any more.
-            if (!res.body.destroyed) res.body.on('error', () => {}).destroy();
-          }
+          throw this.error(what, `server returned HTTP ${outcome.status} for ${url.href}`);
         }
       } catch (e) {
         if (e instanceof PullError || this.signal.aborted) throw e;
@@ -271,60 +253,77 @@ class Fetcher {
     }, opts.first ?? false);
   }
 
-  /** Reads a body after the `offset` bytes already kept in `opts.partial`. */
-  private async receive(body: Body, length: number | undefined, offset: number, what: string, opts: FetchOptions): Promise<Fetched> {
-    if (length !== undefined && offset + length > opts.max) throw this.error(what, `response of ${offset + length} bytes is larger than the ${opts.max} allowed`);
-    const chunks: Buffer[] = [];
-    let total = offset;
-    let file: string | undefined;
-    let fd: number | undefined;
-    const spill = (): void => {
-      file = opts.partial ?? this.tmpName();
-      fd = openSync(file, offset > 0 ? 'a' : 'w', 0o600);
-      for (const c of chunks.splice(0)) writeFileSync(fd, c);
-    };
-    if (offset > 0) {
-      if (opts.max > opts.spillAt) spill();
-      else chunks.push(readFileSync(opts.partial!));
-    }
-    try {
-      try {
-        for await (const chunk of body) {
-          const c = chunk as Buffer;
-          total += c.length;
-          this.bytes += c.length;
-          if (total > opts.max) throw this.error(what, `response larger than the ${opts.max} bytes allowed`);
-          if (fd !== undefined) writeFileSync(fd, c);
+  /**
+   * One request, through undici's dispatcher directly (its stream-based `request()` cost a
+   * third more CPU per object, measured on 1,500 objects). A 200, or a 206 continuing the
+   * `offset` bytes kept in `opts.partial`, has its body received; any other status is
+   * returned for the caller to decide.
+   */
+  private exchange(url: URL, offset: number, what: string, opts: FetchOptions): Promise<{ fetched: Fetched } | { location: string } | { status: number }> {
+    return new Promise((resolve, reject) => {
+      let outcome: { location: string } | { status: number } | undefined;
+      let sink: Sink | undefined;
+      let settled = false;
+      const fail = (e: unknown): void => {
+        if (settled) return;
+        settled = true;
+        this.signal.removeEventListener('abort', onAbort);
+        reject(sink ? sink.abandon(e) : e);
+      };
+      let controller: Dispatcher.DispatchController | undefined;
+      const onAbort = (): void => controller?.abort(this.signal.reason as Error);
+      this.signal.addEventListener('abort', onAbort, { once: true });
+      const handler: Dispatcher.DispatchHandler = {
+        onRequestStart: (c) => {
+          controller = c;
+          if (this.signal.aborted) c.abort(this.signal.reason as Error);
+        },
+        onResponseStart: (c, status, headers) => {
+          const location = headers['location'];
+          const range = headers['content-range'];
+          const resumed = status === 206 && offset > 0 && typeof range === 'string' && range.startsWith(`bytes ${offset}-`);
+          if (status >= 300 && status < 400 && typeof location === 'string') outcome = { location };
+          else if (status !== 200 && !resumed) outcome = { status };
           else {
-            chunks.push(c);
-            if (total > opts.spillAt) spill();
+            const lengthHeader = headers['content-length'];
+            const length = typeof lengthHeader === 'string' && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
+            try {
+              sink = new Sink(this, what, opts, resumed ? offset : 0, length);
+            } catch (e) {
+              c.abort(e as Error);
+            }
           }
-        }
-        if (length !== undefined && total - offset !== length) {
-          throw this.error(what, `truncated response (Download incomplete): ${total - offset} of ${length} bytes`);
-        }
+        },
+        onResponseData: (c, chunk) => {
+          if (!sink) return;
+          try {
+            sink.write(chunk);
+          } catch (e) {
+            c.abort(e as Error);
+          }
+        },
+        onResponseEnd: () => {
+          if (settled) return;
+          try {
+            const fetched = sink?.end();
+            settled = true;
+            this.signal.removeEventListener('abort', onAbort);
+            resolve(fetched !== undefined ? { fetched } : outcome ?? { status: 0 });
+          } catch (e) {
+            fail(e);
+          }
+        },
+        onResponseError: (_c, error) => fail(error),
+      };
+      try {
+        this.agent.dispatch({ origin: url.origin, path: `${url.pathname}${url.search}`, method: 'GET', ...(offset > 0 ? { headers: { range: `bytes=${offset}-` } } : {}) }, handler);
       } catch (e) {
-        const cut = e instanceof PullError ? /Download incomplete/.test(e.message) : !this.signal.aborted && isCutShort(e);
-        if (cut && opts.partial !== undefined && total > 0) {
-          // Keep what came, for the next pull to continue from.
-          if (fd === undefined) writeFileSync(opts.partial, Buffer.concat(chunks));
-          else if (file !== opts.partial) renameSync(file!, opts.partial);
-          file = undefined;
-        }
-        throw e;
-      } finally {
-        if (fd !== undefined) closeSync(fd);
+        fail(e);
       }
-    } catch (e) {
-      if (file !== undefined) rmSync(file, { force: true });
-      throw e;
-    }
-    if (file !== undefined) return { file, size: total };
-    if (opts.partial !== undefined && offset > 0) rmSync(opts.partial, { force: true });
-    return { bytes: Buffer.concat(chunks) };
+    });
   }
 
-  private tmpName(): string {
+  tmpName(): string {
     return join(this.tmpDir, `pull-${process.pid}-${randomBytes(6).toString('hex')}`);
   }
 
@@ -343,6 +342,78 @@ class Fetcher {
     const value = bytes.toString('utf8').trim();
     if (!isChecksum(value)) throw this.error(what, `refs/heads/${ref} holds ${JSON.stringify(value.slice(0, 80))}, not a checksum`);
     return value;
+  }
+}
+
+/**
+ * Where a response body goes as it arrives: memory up to `spillAt` bytes, then a file under
+ * `tmp/` (written synchronously: chunks are small, and no backpressure is needed). A body cut
+ * short is kept in `opts.partial` for the next pull to continue from.
+ */
+class Sink {
+  private readonly chunks: Buffer[] = [];
+  private total: number;
+  private file: string | undefined;
+  private fd: number | undefined;
+
+  constructor(
+    private readonly fetcher: Fetcher,
+    private readonly what: string,
+    private readonly opts: FetchOptions,
+    private readonly offset: number,
+    private readonly length: number | undefined,
+  ) {
+    this.total = offset;
+    if (length !== undefined && offset + length > opts.max) throw fetcher.error(what, `response of ${offset + length} bytes is larger than the ${opts.max} allowed`);
+    if (offset > 0) {
+      if (opts.max > opts.spillAt) this.spill();
+      else this.chunks.push(readFileSync(opts.partial!));
+    }
+  }
+
+  private spill(): void {
+    this.file = this.opts.partial ?? this.fetcher.tmpName();
+    this.fd = openSync(this.file, this.offset > 0 ? 'a' : 'w', 0o600);
+    for (const c of this.chunks.splice(0)) writeFileSync(this.fd, c);
+  }
+
+  write(chunk: Buffer): void {
+    this.total += chunk.length;
+    this.fetcher.bytes += chunk.length;
+    if (this.total > this.opts.max) throw this.fetcher.error(this.what, `response larger than the ${this.opts.max} bytes allowed`);
+    if (this.fd !== undefined) writeFileSync(this.fd, chunk);
+    else {
+      this.chunks.push(chunk);
+      if (this.total > this.opts.spillAt) this.spill();
+    }
+  }
+
+  /** The whole body, once it has all come. */
+  end(): Fetched {
+    if (this.length !== undefined && this.total - this.offset !== this.length) {
+      throw this.fetcher.error(this.what, `truncated response (Download incomplete): ${this.total - this.offset} of ${this.length} bytes`);
+    }
+    if (this.fd !== undefined) {
+      closeSync(this.fd);
+      this.fd = undefined;
+      return { file: this.file!, size: this.total };
+    }
+    if (this.opts.partial !== undefined && this.offset > 0) rmSync(this.opts.partial, { force: true });
+    return { bytes: this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks) };
+  }
+
+  /** After a failure: keeps what came when the body was cut short, else drops it; returns `e`. */
+  abandon(e: unknown): unknown {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+    const cut = e instanceof PullError ? /Download incomplete/.test(e.message) : isCutShort(e);
+    if (cut && this.opts.partial !== undefined && this.total > 0) {
+      if (this.file === undefined) writeFileSync(this.opts.partial, Buffer.concat(this.chunks));
+      else if (this.file !== this.opts.partial) renameSync(this.file, this.opts.partial);
+    } else if (this.file !== undefined) {
+      rmSync(this.file, { force: true });
+    }
+    return e;
   }
 }
 
