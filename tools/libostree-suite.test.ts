@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -38,6 +38,32 @@ function killGroup(pid: number): void {
   }
 }
 
+/**
+ * Kills, by PID, processes that left the script's process group but still work in its
+ * directory: libtest.sh starts ostree-trivial-httpd with --daemonize (a new session), which
+ * otherwise lives on while a failed script's directory is kept for reading.
+ */
+function killLeftovers(dir: string): void {
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    let uses = false;
+    try {
+      uses = readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir) || readlinkSync(`/proc/${pid}/cwd`).startsWith(dir);
+    } catch (e) {
+      // Gone meanwhile, or a kernel thread or another user's: not the script's.
+      if (['ENOENT', 'EACCES', 'ESRCH'].includes((e as NodeJS.ErrnoException).code ?? '')) continue;
+      throw e;
+    }
+    if (!uses) continue;
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+    }
+  }
+}
+
 async function runScript(script: string, bin: string): Promise<ScriptRun> {
   const dir = mkdtempSync(join(tmpdir(), `libostree-${script.replace(/\.sh$/, '')}-`));
   const cwd = join(dir, 't');
@@ -59,6 +85,7 @@ async function runScript(script: string, bin: string): Promise<ScriptRun> {
   });
   clearTimeout(timer);
   killGroup(child.pid!);
+  killLeftovers(dir);
   return { code, signal, timedOut, output: readFileSync(outFile, 'utf8'), dir };
 }
 

@@ -16,6 +16,8 @@ export const LIBOSTREE_SCRIPTS: readonly string[] = [
   'test-refs.sh',
   'test-pull-untrusted.sh',
   'test-auto-summary.sh',
+  'test-pull-commit-only.sh',
+  'test-pull-depth.sh',
   'test-basic-root.sh',
   'test-admin-deploy-clean.sh',
   'test-admin-deploy-karg.sh',
