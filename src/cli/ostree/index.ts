@@ -6,6 +6,8 @@ export const ostreeGroup: Group = {
   summary: 'Manage OSTree repositories in libostree\'s on-disk format.',
   globals: {
     repo: { type: 'string', description: 'Path to OSTree repository (default: $OSTREE_REPO)', argument: 'PATH' },
+    // ostree's debug switch, accepted so that scripts written for ostree run; we have no debug output.
+    verbose: { type: 'boolean', short: 'v', description: 'Accepted for ostree\'s scripts (no debug output here)' },
   },
   // As `ostree --version`'s YAML, which scripts grep for features: the libostree release whose
   // formats and CLI we follow, and none of its optional build features (GPG, libcurl, …).
