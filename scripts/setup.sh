@@ -28,6 +28,8 @@ declare -A PACKAGES=(
   # busybox (dynamic) also installs /bin/busybox: ask dpkg for the static one.
   [pkg:busybox-static]=busybox-static
   [mkfs.ext4]=e2fsprogs
+  # libostree's own shell tests, run with `mco ostree` as `ostree` (tools/libostree-suite.test.ts).
+  [/usr/libexec/installed-tests/libostree/libtest.sh]=ostree-tests
 )
 # A key is there when it is a command on the PATH, a file or a glob matching one, or pkg:NAME
 # an installed package.

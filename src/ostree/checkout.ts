@@ -5,13 +5,14 @@
  * Names come from the repository, which may be hostile: every name is validated when its
  * dirtree is decoded, and nothing is ever written through a symlink.
  */
+import { spawnSync } from 'node:child_process';
 import {
   chmodSync, closeSync, createWriteStream, fchmodSync, fchownSync, constants as fsConstants, lchownSync, linkSync, lstatSync,
-  mkdirSync, openSync, rmSync, symlinkSync, writeSync,
+  mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeSync,
 } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Limiter } from './limit.js';
-import { decodeBareUserMeta, isSymlinkMode, type DirMeta, type Xattr } from './objects.js';
+import { decodeBareUserMeta, isSymlinkMode, type DirMeta, type DirTree, type Xattr } from './objects.js';
 import { lookupPath } from './path.js';
 import { RepoError, STREAM_THRESHOLD, type Repo } from './repo.js';
 import type { WorkerPool } from './worker-pool.js';
@@ -24,8 +25,29 @@ export interface CheckoutOptions {
   union?: boolean;
   /** `--subpath`: check out only this directory (or file) of the commit. */
   subpath?: string;
+  /** `--allow-noent`: a missing subpath checks out nothing instead of failing. */
+  allowNoent?: boolean;
+  /** `-H`: hard-link every file that can be (fail when the repo mode cannot). */
+  requireHardlinks?: boolean;
+  /** `-C`: copy every file, never hard-link. */
+  forceCopy?: boolean;
+  /** `--union-add`: write into an existing directory, keeping files that exist. */
+  unionAdd?: boolean;
+  /** `--union-identical`: write into an existing directory; an existing file must be identical. Needs -H. */
+  unionIdentical?: boolean;
+  /** `--whiteouts`: `.wh.NAME` removes NAME, `.wh..wh..opq` empties its directory (overlayfs/OCI layers). */
+  whiteouts?: boolean;
+  /** `--skip-list`: paths (from the checkout's root, `/a/b`) not checked out. */
+  skipList?: Set<string>;
+  /** `-M`: directories lose world-write, setuid, setgid and sticky bits, as bare-user-only stores them. */
+  bareUserOnlyDirs?: boolean;
   /** Worker threads copying files out of archive repos (default: one per core; 0: none). */
   workers?: number;
+  /**
+   * A file `.ostree-wh.NAME` becomes an overlayfs whiteout NAME (a 0:0 character device with
+   * the file's mode and owner), as libostree's process_passthrough_whiteouts: deployments.
+   */
+  passthroughWhiteouts?: boolean;
   signal?: AbortSignal;
 }
 
@@ -35,12 +57,25 @@ export interface CheckoutResult {
   copied: number;
 }
 
-export async function checkout(repo: Repo, rev: string, dest: string, options: CheckoutOptions = {}): Promise<CheckoutResult> {
-  const entry = await lookupPath(repo, await repo.resolveRev(rev), options.subpath ?? '/');
+export async function checkout(shadow: Repo, rev: string, dest: string, options: CheckoutOptions = {}): Promise<CheckoutResult> {
+  const commit = await shadow.resolveRev(rev);
+  const repo = await shadow.holderOf('commit', commit);
+  checkHardlinkOptions(repo, options);
+  let entry;
+  try {
+    entry = await lookupPath(repo, commit, options.subpath ?? '/');
+  } catch (e) {
+    if (options.allowNoent && e instanceof RepoError && /^No such file or directory/.test(e.message)) return { files: 0, linked: 0, copied: 0 };
+    throw e;
+  }
   const writer = new CheckoutWriter(repo, options);
   await writer.loadPool();
   try {
-    if (entry.kind === 'file') await writer.writeFile(entry.checksum, dest);
+    if (entry.kind === 'file') {
+      // As ostree: a file goes into the destination directory (made if missing), under its own name.
+      mkdirSync(dest, { recursive: true, mode: 0o755 });
+      await writer.writeFile(entry.checksum, `${withoutTrailingSlash(dest)}/${entry.path.slice(entry.path.lastIndexOf('/') + 1)}`);
+    }
     else await writer.writeDir(entry.tree, entry.meta, withoutTrailingSlash(dest));
   } finally {
     await writer.close();
@@ -54,12 +89,23 @@ function withoutTrailingSlash(dest: string): string {
   return trimmed === '' ? '/' : trimmed;
 }
 
+/** The errors `ostree checkout` gives for -H and --union-identical where they cannot work. */
+function checkHardlinkOptions(repo: Repo, options: CheckoutOptions): void {
+  if (options.unionIdentical && !options.requireHardlinks) throw new RepoError('--union-identical requires --require-hardlinks');
+  if (!options.requireHardlinks) return;
+  const user = !!options.userMode || repo.mode === 'bare-user-only';
+  if (repo.mode === 'bare-user' && !user) throw new RepoError('User repository mode requires user checkout mode to hardlink');
+  if ((repo.mode === 'bare' && user) || repo.mode === 'archive') throw new RepoError('Bare repository mode cannot hardlink in user checkout mode');
+}
+
 /** How files are written: derived from the repo mode and the options, shared with workers. */
 export interface CheckoutPolicy {
   canLink: boolean;
   applyOwnership: boolean;
   userMode: boolean;
   union: boolean;
+  unionAdd?: boolean;
+  unionIdentical?: boolean;
 }
 
 export interface CheckoutJob {
@@ -71,10 +117,12 @@ function policyFor(repo: Repo, options: CheckoutOptions): CheckoutPolicy {
   // bare-user-only repos carry no ownership: ostree always checks them out in user mode.
   const user = !!options.userMode || repo.mode === 'bare-user-only';
   return {
-    canLink: repo.mode === 'bare' ? !user && repo.isRoot : repo.mode === 'bare-user' ? user : repo.mode === 'bare-user-only',
+    canLink: !options.forceCopy && (repo.mode === 'bare' ? !user && repo.isRoot : repo.mode === 'bare-user' ? user : repo.mode === 'bare-user-only'),
     applyOwnership: !user && repo.isRoot,
     userMode: user,
     union: !!options.union,
+    ...(options.unionAdd ? { unionAdd: true } : {}),
+    ...(options.unionIdentical ? { unionIdentical: true } : {}),
   };
 }
 
@@ -122,7 +170,7 @@ function linkObject(object: string, path: string, policy: CheckoutPolicy): boole
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EEXIST' && policy.union) {
-      rmSync(path, { force: true });
+      rmSync(path, { force: true, recursive: true }); // a file may replace a directory
       return linkObject(object, path, policy);
     }
     if (code === 'EXDEV' || code === 'EMLINK' || code === 'EPERM') return false;
@@ -137,10 +185,11 @@ function linkObject(object: string, path: string, policy: CheckoutPolicy): boole
  */
 export function checkoutSmallFile(repo: Repo, job: CheckoutJob, policy: CheckoutPolicy): 'linked' | 'copied' | undefined {
   const object = repo.objectPath('file', job.checksum);
+  if ((policy.unionAdd || policy.unionIdentical) && keepExisting(repo, job, object, policy)) return 'copied';
   if (policy.canLink && linkable(repo, object) && linkObject(object, job.path, policy)) return 'linked';
   const { header, content } = repo.readSmallFileObjectSync(job.checksum, STREAM_THRESHOLD);
   if (!content) return undefined;
-  if (policy.union) rmSync(job.path, { force: true });
+  if (policy.union) rmSync(job.path, { force: true, recursive: true }); // a file may replace a directory
   if (isSymlinkMode(header.mode)) {
     symlinkSync(header.symlinkTarget, job.path);
     if (policy.applyOwnership) lchownSync(job.path, header.uid, header.gid);
@@ -158,6 +207,30 @@ export function checkoutSmallFile(repo: Repo, job: CheckoutJob, policy: Checkout
   if (policy.applyOwnership && header.xattrs.length) writeXattrs(job.path, header.xattrs);
   return 'copied';
 }
+
+/**
+ * --union-add keeps a file that exists; --union-identical keeps it when it is the object
+ * (the same inode, or the same type, target or content), and fails otherwise. False: nothing there.
+ */
+function keepExisting(repo: Repo, job: CheckoutJob, object: string, policy: CheckoutPolicy): boolean {
+  const existing = lstatSync(job.path, { throwIfNoEntry: false });
+  if (!existing) return false;
+  if (policy.unionAdd) return true;
+  const stored = lstatSync(object, { throwIfNoEntry: false });
+  if (stored && stored.ino === existing.ino && stored.dev === existing.dev) return true;
+  const { header, content } = repo.readFileObjectSync(job.checksum);
+  const same = isSymlinkMode(header.mode)
+    ? existing.isSymbolicLink() && readlinkSync(job.path) === header.symlinkTarget
+    : existing.isFile() && existing.size === content.length && readFileSync(job.path).equals(content);
+  if (!same) throw new RepoError(`${job.path}: File exists`);
+  return true;
+}
+
+const WHITEOUT = '.wh.';
+const OPAQUE = '.wh..opq';
+
+/** libostree's prefix of a file that a deployment's checkout turns into an overlayfs whiteout. */
+const OVERLAYFS_WHITEOUT_PREFIX = '.ostree-wh.';
 
 /** Checkouts with fewer files than this stay in one thread: starting workers costs more. */
 const INLINE_FILES = 256;
@@ -207,10 +280,13 @@ class CheckoutWriter {
     // Every job's failure surfaces here; the no-op catch keeps later ones from being unhandled.
     for (const p of this.pending) p.catch(() => undefined);
     await Promise.all(this.pending);
-    for (let i = this.created.length - 1; i >= 0; i--) applyMeta(this.created[i]!.path, this.created[i]!.meta, this.policy, true);
+    for (let i = this.created.length - 1; i >= 0; i--) {
+      const { path, meta } = this.created[i]!;
+      applyMeta(path, this.opts.bareUserOnlyDirs ? { ...meta, mode: meta.mode & 0o775 } : meta, this.policy, true);
+    }
   }
 
-  private walk(treeCsum: string, metaCsum: string, path: string): void {
+  private walk(treeCsum: string, metaCsum: string, path: string, rel = '/'): void {
     this.opts.signal?.throwIfAborted();
     const tree = this.repo.loadDirTreeSync(treeCsum);
     const meta = this.dirMetaOf(metaCsum);
@@ -218,7 +294,7 @@ class CheckoutWriter {
       mkdirSync(path, { mode: 0o700 });
       this.created.push({ path, meta });
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || !this.opts.union) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || !(this.policy.union || this.policy.unionAdd || this.policy.unionIdentical)) {
         throw new RepoError(`mkdirat: ${(e as NodeJS.ErrnoException).code === 'EEXIST' ? 'File exists' : (e as Error).message}: ${path}`, { cause: e });
       }
       // --union leaves an existing directory's own metadata alone, as ostree does.
@@ -226,8 +302,50 @@ class CheckoutWriter {
     }
     // Concatenated, not join()ed (join normalizes, once per file): decoding validated the names.
     const prefix = path === '/' ? '/' : `${path}/`;
-    for (const [name, checksum] of tree.files) this.fileInWalk(checksum, prefix + name);
+    if (this.opts.whiteouts || this.opts.skipList) {
+      this.walkFiltered(tree, prefix, rel);
+      return;
+    }
+    for (const [name, checksum] of tree.files) {
+      if (this.opts.passthroughWhiteouts && name.startsWith(OVERLAYFS_WHITEOUT_PREFIX) && this.whiteout(checksum, prefix, name)) continue;
+      this.fileInWalk(checksum, prefix + name);
+    }
     for (const [name, t, m] of tree.dirs) this.walk(t, m, prefix + name);
+  }
+
+  /** The entries of a directory with --whiteouts applied first, and --skip-list paths left out. */
+  private walkFiltered(tree: DirTree, prefix: string, rel: string): void {
+    const relPrefix = rel === '/' ? '/' : `${rel}/`;
+    const skipped = (name: string): boolean => !!this.opts.skipList?.has(relPrefix + name);
+    const files = tree.files.filter(([name]) => {
+      if (!this.opts.whiteouts || !name.startsWith(WHITEOUT)) return true;
+      const target = name.slice(WHITEOUT.length);
+      if (target === '' || target === '.' || target === '..') return false; // would name the directory itself
+      if (target === OPAQUE) for (const existing of readdirSync(prefix)) rmSync(prefix + existing, { recursive: true, force: true });
+      else rmSync(prefix + target, { recursive: true, force: true }); // names were validated: target stays in this directory
+      return false;
+    });
+    for (const [name, checksum] of files) if (!skipped(name)) this.fileInWalk(checksum, prefix + name);
+    for (const [name, t, m] of tree.dirs) if (!skipped(name)) this.walk(t, m, prefix + name, relPrefix + name);
+  }
+
+  /** Writes `.ostree-wh.NAME` as the whiteout NAME; false for a symlink, which stays as it is. */
+  private whiteout(checksum: string, prefix: string, name: string): boolean {
+    const { header } = this.repo.statFileObjectSync(checksum);
+    if (isSymlinkMode(header.mode)) return false;
+    const target = name.slice(OVERLAYFS_WHITEOUT_PREFIX.length);
+    if (target === '') throw new RepoError(`Invalid empty overlayfs whiteout '${prefix}${name}'`);
+    const path = prefix + target;
+    // Node has no mknod(2); whiteouts are few.
+    const r = spawnSync('mknod', ['-m', (header.mode & 0o7777).toString(8), path, 'c', '0', '0'], { encoding: 'utf8' });
+    if (r.error || r.status !== 0) throw new RepoError(`Creating whiteout char device ${path}: ${r.error?.message ?? r.stderr.trim()}`);
+    if (this.policy.applyOwnership) {
+      lchownSync(path, header.uid, header.gid);
+      if (header.xattrs.length) writeXattrs(path, header.xattrs);
+    }
+    this.files++;
+    this.copied++;
+    return true;
   }
 
   /** Most directories share a handful of dirmetas: read and decode each once. */

@@ -9,7 +9,12 @@ export type TreeEntry =
   | { kind: 'file'; path: string; checksum: string };
 
 export async function lookupPath(repo: Repo, commit: string, path: string): Promise<TreeEntry> {
-  const { rootTree, rootMeta } = await repo.loadCommit(commit);
+  return lookupTreePath(repo, await repo.loadCommit(commit), path);
+}
+
+/** The same, from a root dirtree and dirmeta rather than a commit. */
+export async function lookupTreePath(repo: Repo, root: { rootTree: string; rootMeta: string }, path: string): Promise<TreeEntry> {
+  const { rootTree, rootMeta } = root;
   let entry: TreeEntry = { kind: 'dir', path: '/', tree: rootTree, meta: rootMeta };
   for (const part of path.split('/').filter((p) => p !== '' && p !== '.')) {
     if (entry.kind !== 'dir') throw new RepoError(`Not a directory: ${entry.path}`);

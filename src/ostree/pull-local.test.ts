@@ -202,6 +202,10 @@ test('with --remote the ref lands under refs/remotes, a checksum argument writes
   assert.equal(fs.readFileSync(join(remote, 'refs', 'remotes', 'origin', 'main'), 'utf8'), `${head}\n`);
   assert.ok(!fs.existsSync(join(remote, 'refs', 'heads', 'main')));
   assert.equal(ok(ostreeIn(remote, 'refs'), 'ostree refs').stdout, 'origin:main\n');
+  // A plain ref that only a remote has resolves there, as ostree's rev-parse falls back (REMOTE/REF too).
+  for (const rev of ['main', 'origin/main']) {
+    assert.equal(ok(mcoIn(remote, 'rev-parse', rev), `mco rev-parse ${rev}`).stdout, ok(ostreeIn(remote, 'rev-parse', rev), `ostree rev-parse ${rev}`).stdout);
+  }
 
   const bySum = await emptyRepo(join(out, 'by-checksum'), 'bare');
   await pullLocal(bySum, await Repo.open(source), { refs: [head] });
@@ -225,6 +229,31 @@ test('--depth=-1 pulls the history as far as the source has it, the same objects
   assert.equal(result.commits.length, 1);
   assert.deepEqual(objects(ours.path), objects(real));
   assert.equal(ok(ostreeIn(ours.path, 'log', 'main'), 'ostree log').stdout, ok(ostreeIn(real, 'log', 'main'), 'ostree log').stdout);
+});
+
+test('--commit-metadata-only brings the commits alone, marked partial, as the real tool does; a later full pull clears the marks', needsOstree, async (t) => {
+  const src = realSources();
+  const out = scratch(t, 'mco-pull-out-');
+  const pull = async (dest: string, depth: number, commitMetadataOnly: boolean): Promise<void> => {
+    await pullLocal(await Repo.open(dest), await Repo.open(src.real.archive), { depth, commitMetadataOnly });
+  };
+  const real = join(out, 'real');
+  const ours = join(out, 'ours');
+  initRepo(real, '--mode=archive');
+  await emptyRepo(ours, 'archive');
+  const state = (repo: string): string[] => fs.readdirSync(join(repo, 'state')).sort();
+  ok(ostreeIn(real, 'pull-local', src.real.archive), 'ostree pull-local');
+  await pull(ours, 0, false);
+  ok(ostreeIn(real, 'pull-local', '--depth=1', '--commit-metadata-only', src.real.archive), 'ostree pull-local --commit-metadata-only');
+  await pull(ours, 1, true);
+  assert.deepEqual(objects(ours), objects(real));
+  assert.equal(state(ours).length, 1, 'the parent commit, fetched alone, is marked partial');
+  assert.deepEqual(state(ours), state(real));
+  ok(ostreeIn(real, 'pull-local', '--depth=1', src.real.archive), 'ostree pull-local --depth=1');
+  await pull(ours, 1, false);
+  assert.deepEqual(objects(ours), objects(real));
+  assert.deepEqual(state(ours), []);
+  assert.equal(ostreeIn(ours, 'fsck').status, 0);
 });
 
 test('objects are hard-linked between repos of one mode, and metadata between any two modes', needsOstree, async (t) => {

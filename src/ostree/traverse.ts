@@ -38,6 +38,8 @@ export interface TraverseOptions {
   loadCommit?: (checksum: string) => Promise<Commit | null>;
   /** Loads a dirtree; null means "do not descend". Default: the repository's decoder. */
   loadDirTree?: (checksum: string) => Promise<DirTree | null>;
+  /** Visit commits (and their detached metadata) only, not their trees (`--commit-metadata-only`). */
+  commitsOnly?: boolean;
   /** A missing starting commit is skipped silently rather than loaded (prune's behaviour for refs). */
   skipMissingCommit?: boolean;
   /** How many dirtree loads may be in flight at once (default 16). */
@@ -122,7 +124,7 @@ class Walker {
           if (isNew && (await this.repo.hasObject('commitmeta', at))) this.add(at, 'commitmeta');
           const loaded = await this.limiter.run(() => this.loadCommit(at));
           if (!loaded) return null;
-          if (isNew) trees.push(this.tree(loaded.rootTree, loaded.rootMeta));
+          if (isNew && !this.opts.commitsOnly) trees.push(this.tree(loaded.rootTree, loaded.rootMeta));
           return loaded.parent;
         })();
         this.commits.set(current, { depth: remaining, parent: loading });
