@@ -307,7 +307,9 @@ class CheckoutWriter {
     await Promise.all(this.pending);
     for (let i = this.created.length - 1; i >= 0; i--) {
       const { path, meta } = this.created[i]!;
-      applyMeta(path, this.opts.bareUserOnlyDirs ? { ...meta, mode: meta.mode & 0o775 } : meta, this.policy, true);
+      // bare-user-only repos hold no world-writable or special-bit directories: their checkouts never get them.
+      const bareUserOnly = this.opts.bareUserOnlyDirs || this.repo.mode === 'bare-user-only';
+      applyMeta(path, bareUserOnly ? { ...meta, mode: meta.mode & 0o775 } : meta, this.policy, true);
     }
   }
 
