@@ -8,8 +8,9 @@
 import { spawnSync } from 'node:child_process';
 import {
   chmodSync, closeSync, createWriteStream, fchmodSync, fchownSync, constants as fsConstants, lchownSync, linkSync, lstatSync,
-  mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeSync,
+  mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync, writeSync,
 } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Limiter } from './limit.js';
 import { decodeBareUserMeta, isSymlinkMode, type DirMeta, type DirTree, type Xattr } from './objects.js';
@@ -39,6 +40,13 @@ export interface CheckoutOptions {
   whiteouts?: boolean;
   /** `--skip-list`: paths (from the checkout's root, `/a/b`) not checked out. */
   skipList?: Set<string>;
+  /**
+   * Archive repos in user mode: keep each file's uncompressed content in the repo's
+   * `uncompressed-objects-cache/` and hard-link from there, as `ostree checkout -U` does
+   * (unless `--disable-cache` or `core.enable-uncompressed-cache=false`). Off by default: it
+   * doubles the disk an archive repo takes.
+   */
+  uncompressedCache?: boolean;
   /** `-M`: directories lose world-write, setuid, setgid and sticky bits, as bare-user-only stores them. */
   bareUserOnlyDirs?: boolean;
   /** Worker threads copying files out of archive repos (default: one per core; 0: none). */
@@ -106,6 +114,8 @@ export interface CheckoutPolicy {
   union: boolean;
   unionAdd?: boolean;
   unionIdentical?: boolean;
+  /** `objects/` of the uncompressed-objects cache to link archive content from (see CheckoutOptions). */
+  uncompressedCache?: string;
 }
 
 export interface CheckoutJob {
@@ -123,6 +133,9 @@ function policyFor(repo: Repo, options: CheckoutOptions): CheckoutPolicy {
     union: !!options.union,
     ...(options.unionAdd ? { unionAdd: true } : {}),
     ...(options.unionIdentical ? { unionIdentical: true } : {}),
+    ...(options.uncompressedCache && repo.mode === 'archive' && user && repo.config.getBoolean('core', 'enable-uncompressed-cache') !== false
+      ? { uncompressedCache: `${repo.path}/uncompressed-objects-cache/objects` }
+      : {}),
   };
 }
 
@@ -189,6 +202,9 @@ export function checkoutSmallFile(repo: Repo, job: CheckoutJob, policy: Checkout
   if (policy.canLink && linkable(repo, object) && linkObject(object, job.path, policy)) return 'linked';
   const { header, content } = repo.readSmallFileObjectSync(job.checksum, STREAM_THRESHOLD);
   if (!content) return undefined;
+  if (policy.uncompressedCache && !isSymlinkMode(header.mode) && content.length > 0) {
+    if (linkObject(cachedObject(policy.uncompressedCache, job.checksum, fileMode(header.mode, policy), content), job.path, policy)) return 'linked';
+  }
   if (policy.union) rmSync(job.path, { force: true, recursive: true }); // a file may replace a directory
   if (isSymlinkMode(header.mode)) {
     symlinkSync(header.symlinkTarget, job.path);
@@ -231,6 +247,24 @@ const OPAQUE = '.wh..opq';
 
 /** libostree's prefix of a file that a deployment's checkout turns into an overlayfs whiteout. */
 const OVERLAYFS_WHITEOUT_PREFIX = '.ostree-wh.';
+
+/** The uncompressed copy of an archive object in the cache, written (mode `mode`) if missing. */
+function cachedObject(cacheDir: string, checksum: string, mode: number, content: Buffer): string {
+  const dir = `${cacheDir}/${checksum.slice(0, 2)}`;
+  const cached = `${dir}/${checksum.slice(2)}.file`;
+  if (lstatSync(cached, { throwIfNoEntry: false })) return cached;
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const tmp = `${cached}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    writeFileSync(tmp, content, { mode: 0o600 });
+    chmodSync(tmp, mode);
+    renameSync(tmp, cached);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  return cached;
+}
 
 /** Checkouts with fewer files than this stay in one thread: starting workers costs more. */
 const INLINE_FILES = 256;
@@ -282,7 +316,9 @@ class CheckoutWriter {
     await Promise.all(this.pending);
     for (let i = this.created.length - 1; i >= 0; i--) {
       const { path, meta } = this.created[i]!;
-      applyMeta(path, this.opts.bareUserOnlyDirs ? { ...meta, mode: meta.mode & 0o775 } : meta, this.policy, true);
+      // bare-user-only repos hold no world-writable or special-bit directories: their checkouts never get them.
+      const bareUserOnly = this.opts.bareUserOnlyDirs || this.repo.mode === 'bare-user-only';
+      applyMeta(path, bareUserOnly ? { ...meta, mode: meta.mode & 0o775 } : meta, this.policy, true);
     }
   }
 

@@ -316,3 +316,41 @@ export function isNormalForm(type: string, bytes: Uint8Array): boolean {
     return false;
   }
 }
+
+/**
+ * The value with every multi-byte number byte-swapped (g_variant_byteswap): `ostree show`
+ * reads metadata as big-endian unless told not to (`-B`), as values written on
+ * big-endian hosts are.
+ */
+export function byteswapVariant(v: Variant): Variant {
+  return { type: v.type, value: byteswapValue(parseType(v.type), v.value) };
+}
+
+function byteswapValue(t: GType, value: GValue): GValue {
+  switch (t.kind) {
+    case 'variant':
+      return byteswapVariant(value as Variant);
+    case 'array':
+      return value instanceof Uint8Array ? value : (value as GValue[]).map((e) => byteswapValue(t.elem, e));
+    case 'maybe':
+      return value === null ? null : byteswapValue(t.elem, value);
+    case 'tuple':
+      return (value as GValue[]).map((e, i) => byteswapValue(t.members[i]!, e));
+    case 'basic':
+      return byteswapBasic(t.code, value);
+  }
+}
+
+function byteswapBasic(code: string, value: GValue): GValue {
+  const buf = Buffer.alloc(8);
+  switch (code) {
+    case 'n': buf.writeInt16LE(value as number); return buf.readInt16BE();
+    case 'q': buf.writeUInt16LE(value as number); return buf.readUInt16BE();
+    case 'i': case 'h': buf.writeInt32LE(value as number); return buf.readInt32BE();
+    case 'u': buf.writeUInt32LE(value as number); return buf.readUInt32BE();
+    case 'x': buf.writeBigInt64LE(value as bigint); return buf.readBigInt64BE();
+    case 't': buf.writeBigUInt64LE(value as bigint); return buf.readBigUInt64BE();
+    case 'd': buf.writeDoubleLE(value as number); return buf.readDoubleBE();
+    default: return value;
+  }
+}

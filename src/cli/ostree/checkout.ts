@@ -37,6 +37,7 @@ export const command: Command = {
       forceCopy: flag(args, 'force-copy'),
       bareUserOnlyDirs: flag(args, 'bareuseronly-dirs'),
       allowNoent: flag(args, 'allow-noent'),
+      uncompressedCache: !flag(args, 'disable-cache'),
       ...(subpath !== undefined ? { subpath } : {}),
       ...(skipList !== undefined ? { skipList: parseSkipList(readFileSync(skipList, 'utf8')) } : {}),
     });

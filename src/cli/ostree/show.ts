@@ -1,8 +1,9 @@
 import { formatCommit } from '../../ostree/describe.js';
 import { decodeDetachedMetadata } from '../../ostree/objects.js';
+import { byteswapVariant } from '../../ostree/gvariant.js';
 import { printGVariant } from '../../ostree/gvariant-text.js';
 import { RepoError } from '../../ostree/repo.js';
-import { required, str } from '../args.js';
+import { flag, required, str } from '../args.js';
 import type { Command } from '../command.js';
 import { openRepo } from './repo-arg.js';
 
@@ -12,6 +13,7 @@ export const command: Command = {
   options: {
     'print-metadata-key': { type: 'string', description: 'Print string value of metadata key', argument: 'KEY' },
     'print-detached-metadata-key': { type: 'string', description: 'Print string value of detached metadata key', argument: 'KEY' },
+    'no-byteswap': { type: 'boolean', short: 'B', description: 'Do not automatically convert variant data from big endian' },
   },
   async run(args, ctx) {
     const repo = await openRepo(args, ctx);
@@ -25,7 +27,9 @@ export const command: Command = {
       const wanted = key ?? detachedKey!;
       const found = dict.find(([k]) => k === wanted);
       if (!found) throw new RepoError(`No such metadata key '${wanted}'`);
-      ctx.output.out(`${printGVariant(found[1], { typeAnnotate: true })}\n`);
+      // As ostree: metadata is taken to be big-endian (as on the hosts that first wrote it) unless -B.
+      const value = flag(args, 'no-byteswap') ? found[1] : byteswapVariant(found[1]);
+      ctx.output.out(`${printGVariant(value, { typeAnnotate: true })}\n`);
       return;
     }
     ctx.output.out(formatCommit(checksum, commit));
