@@ -27,6 +27,7 @@ export const adminGroup: Group = {
     'finalize-staged': verb('Finalize a staged deployment: merge /etc and make it the default boot entry', () => import('./finalize-staged.js')),
     status: verb('List deployments', () => import('./status.js')),
     cleanup: verb('Delete untagged deployments and repository objects', () => import('./cleanup.js')),
+    switch: verb('Construct new tree from REFSPEC and deploy it', () => import('./switch.js')),
     upgrade: verb('Construct new tree from current origin and deploy it, if it changed', () => import('./upgrade.js')),
     undeploy: verb('Delete deployment INDEX', () => import('./undeploy.js')),
     pin: verb('Change the "pinning" state of a deployment', () => import('./pin.js')),
