@@ -81,7 +81,7 @@ export const command: Command = {
     }
     const result = await deploy(sysroot, revision, options);
     if (result.etc) ctx.output.out(`${result.etc}\n`);
-    ctx.output.out(`Deployed ${result.deployment.osname} ${result.deployment.checksum}.${result.deployment.serial}\n`);
+    ctx.output.out(`${result.cleanup.transaction}\n`);
     if (result.cleanup.pruned?.pruned) ctx.output.out(`Freed objects: ${result.cleanup.pruned.pruned}\n`);
   },
 };

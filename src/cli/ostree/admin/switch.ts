@@ -15,7 +15,7 @@ export const command: Command = {
     const refspec = required(args, 0, 'REFSPEC');
     const osname = str(args, 'os');
     const result = await switchOrigin(sysroot, refspec, { ...(osname !== undefined ? { osname } : {}), ...sysrootEffects(sysroot, ctx) });
-    if ('etc' in result.deployed && result.deployed.etc) ctx.output.out(`${result.deployed.etc}\n`);
+    if ('etc' in result.deployed) ctx.output.out(`${result.deployed.etc ? `${result.deployed.etc}\n` : ''}${result.deployed.cleanup.transaction}\n`);
     ctx.output.out(`Deleting ref '${result.deletedRef}'\n`);
     if (flag(args, 'reboot')) await rebooter(sysroot, ctx)();
   },
