@@ -14,6 +14,7 @@ export const LIBOSTREE_SCRIPTS: readonly string[] = [
   'test-admin-deploy-karg.sh',
   'test-admin-deploy-nomerge.sh',
   'test-admin-deploy-whiteouts.sh',
+  'test-admin-instutil-set-kargs.sh',
 ];
 
 /** Features of libostree the installed tests use that we do not build, and why. */
