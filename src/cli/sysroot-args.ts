@@ -41,6 +41,20 @@ export function cmdlineReader(sysroot: string, ctx: Context): KernelCmdlineReade
   };
 }
 
+/**
+ * This host's kernel command line, for `--karg-proc-cmdline` and `--import-proc-cmdline`
+ * (`option` names it in errors): MCO_KERNEL_CMDLINE_FILE on a simulated node, else
+ * /proc/cmdline — whatever the sysroot, as libostree.
+ */
+export function hostCmdline(ctx: Pick<Context, 'env'>, option: string): string {
+  const file = ctx.env['MCO_KERNEL_CMDLINE_FILE'] || '/proc/cmdline';
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new SysrootError(`${option}: cannot read the kernel command line from ${file}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
 /** `MCO_CRASH_AT=STEP` kills the process at that step: the crash-safety harness's fault injection. */
 export function crashPointFrom(ctx: Context): ((step: string) => void) | undefined {
   const at = ctx.env['MCO_CRASH_AT'];

@@ -221,6 +221,23 @@ const SCENARIOS: Scenario[] = [
     build: withV2V1,
   },
   {
+    id: 'bootlinks',
+    realAfterKill: true,
+    title: 'a redeploy that boots as the current list (bootconfig swap: no)',
+    args: deployArgs('v2'),
+    steps: ALL_BUT('entries-dir-created', 'kernel-installed-0', 'entry-written-0', 'kernel-installed-1', 'entry-written-1', 'before-loader-rename', 'after-loader-rename'),
+    why: 'the boot entries stay as they are: only the bootlinks move, through the other subbootversion',
+    before: ['v2', 'v2'],
+    after: ['v2', 'v2'],
+    rerun: deployRerun('v2'),
+    appConf: local,
+    build: async (dir) => {
+      const b = await withV2V1(dir);
+      await must(['admin', 'deploy', sysroot(b.root), '--os=rhcos', 'v2'], 'real deploy v2 again');
+      return b;
+    },
+  },
+  {
     id: 'rollback',
     realAfterKill: false,
     title: 'a rollback (mco host rollback)',

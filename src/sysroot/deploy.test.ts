@@ -155,9 +155,10 @@ test('a deploy that leaves every boot entry as it was only swaps the bootlinks (
   const theirs = await sysrootWithTwoVersions(dir, 'theirs');
   try {
     for (let i = 0; i < 3; i++) {
-      await deploy(ours.root, 'v1', { osname: 'rhcos', ...(i === 0 ? { kargs: ['root=LABEL=root'] } : {}) });
-      ok(ostree(['admin', 'deploy', `--sysroot=${theirs.root}`, '--os=rhcos', ...(i === 0 ? ['--karg=root=LABEL=root'] : []), 'v1']), `real deploy ${i}`);
+      const result = await deploy(ours.root, 'v1', { osname: 'rhcos', ...(i === 0 ? { kargs: ['root=LABEL=root'] } : {}) });
+      const real = ok(ostree(['admin', 'deploy', `--sysroot=${theirs.root}`, '--os=rhcos', ...(i === 0 ? ['--karg=root=LABEL=root'] : []), 'v1']), `real deploy ${i}`);
       assert.deepEqual(bootState(ours.root), bootState(theirs.root), `after deploy ${i}`);
+      assert.equal(`${result.cleanup.transaction}\n`, /^(Transaction complete|Bootloader updated);.*\n/m.exec(real.stdout)?.[0], 'the summary line');
     }
     // The third list boots as the second did: same loader, the other subbootversion.
     assert.equal(readlinkSync(join(ours.root, 'boot', 'loader')), 'loader.0');

@@ -19,7 +19,7 @@ import { deployKargs, type DeployKargsEdit } from './deploy-kargs.js';
 import { findKernel, installKernel, type KernelLayout } from './kernel.js';
 import { lockSysroot } from './lock.js';
 import { isPinned, loadSysroot, mergeDeployment, pendingDeployment, rollbackDeployment, stagedDeploymentPath } from './sysroot.js';
-import { assignBootserials, bootconfigsEqual, ostreeKargFor, writeDeployments, type CrashPoint } from './swap.js';
+import { assignBootserials, bootconfigsEqual, ostreeKargFor, transactionMessage, writeDeployments, type CrashPoint } from './swap.js';
 import { deploymentPath, sameDeployment, type Deployment, type KernelCmdlineReader, type SysrootState } from './types.js';
 
 export class DeployError extends Error {
@@ -53,12 +53,18 @@ export interface DeployOptions {
   crashPoint?: CrashPoint;
 }
 
+/** What writing a deployment list did: its cleanup, and libostree's one-line summary of the switch. */
+export interface ListWriteResult extends CleanupResult {
+  /** `Bootloader updated; bootconfig swap: yes; bootversion: boot.1.1, deployment count change: 1` */
+  transaction: string;
+}
+
 export interface DeployResult {
   deployment: Deployment;
   /** The merge deployment whose /etc and kernel arguments were carried over. */
   merge: Deployment | null;
   etc: string | null;
-  cleanup: CleanupResult;
+  cleanup: ListWriteResult;
 }
 
 /** Writes a deployment's `.origin` atomically. */
@@ -137,7 +143,7 @@ async function entryText(sysroot: string, repo: Repo, d: Deployment, at: { index
  * Writes `list` as the deployment list of the sysroot (switching the boot entries), then
  * cleans up. Shared by deploy, rollback, undeploy and kargs.
  */
-export async function commitDeploymentList(state: SysrootState, list: Deployment[], options: { prune?: boolean; crashPoint?: CrashPoint; kernels?: Map<string, KernelLayout>; keepStaged?: boolean; repo?: Repo }): Promise<CleanupResult> {
+export async function commitDeploymentList(state: SysrootState, list: Deployment[], options: { prune?: boolean; crashPoint?: CrashPoint; kernels?: Map<string, KernelLayout>; keepStaged?: boolean; repo?: Repo }): Promise<ListWriteResult> {
   // A new list replaces a staged deployment unless the edit leaves it alone (as libostree:
   // the state file goes first; the directory goes with the cleanup below).
   const staged = options.keepStaged ? state.staged : null;
@@ -169,7 +175,7 @@ export async function commitDeploymentList(state: SysrootState, list: Deployment
     bootlinksOnly,
     ...(options.crashPoint ? { crashPoint: options.crashPoint } : {}),
   });
-  return cleanupSysroot(state.path, {
+  const cleanup = await cleanupSysroot(state.path, {
     deployments: written.deployments,
     bootversion: written.bootversion,
     subbootversion: written.subbootversion,
@@ -178,6 +184,8 @@ export async function commitDeploymentList(state: SysrootState, list: Deployment
     ...(options.crashPoint ? { crashPoint: options.crashPoint } : {}),
     repo,
   });
+  const before = state.deployments.length + (state.staged ? 1 : 0);
+  return { ...cleanup, transaction: transactionMessage({ bootlinksOnly, ...written, countChange: list.length - before }) };
 }
 
 /** Deploys `revision` (a ref or checksum of the sysroot's repo) as the new default. */
@@ -192,7 +200,7 @@ export async function deploy(sysroot: string, revision: string, options: DeployO
     const { deployment, merge, etc, kernel, dir, repo } = prepared;
     const kept = retainedDeployments(state, deployment.osname, merge, options);
     const list = options.notAsDefault && kept.length > 0 ? [kept[0]!, deployment, ...kept.slice(1)] : [deployment, ...kept];
-    let cleanup: CleanupResult;
+    let cleanup: ListWriteResult;
     try {
       const kernels = new Map([[dir, kernel]]);
       // The same Repo: the prune walks the trees the checkout just decoded.

@@ -3,8 +3,9 @@
  * deployment of the same commit (same origin) with the edited arguments, switched to
  * atomically like any deploy.
  */
-import { keyOf } from './deploy-kargs.js';
-import { deploy, type DeployResult } from './deploy.js';
+import { deployKargs, keyOf, type DeployKargsEdit } from './deploy-kargs.js';
+import { commitDeploymentList, deploy, type DeployResult, type ListWriteResult } from './deploy.js';
+import { lockSysroot } from './lock.js';
 import { loadSysroot, SysrootError } from './sysroot.js';
 import type { CrashPoint } from './swap.js';
 import type { KernelCmdlineReader } from './types.js';
@@ -66,4 +67,24 @@ export async function changeKargs(sysroot: string, edit: KargsEdit, options: Kar
     ...(options.readCmdline ? { readCmdline: options.readCmdline } : {}),
     ...(options.crashPoint ? { crashPoint: options.crashPoint } : {}),
   });
+}
+
+/**
+ * `ostree admin instutil set-kargs`: the default deployment keeps its directory and gets a boot
+ * entry with new kernel arguments — none to start from, the merge of its own (`merge`), or a
+ * command line — edited by `replace` and `append`, through a new bootversion as any list write.
+ */
+export async function setDefaultKargs(sysroot: string, edit: Omit<DeployKargsEdit, 'none' | 'delete'> & { merge?: boolean }, options: KargsOptions = {}): Promise<ListWriteResult> {
+  const lock = lockSysroot(sysroot, 'instutil set-kargs');
+  try {
+    const state = await loadSysroot(sysroot, options.readCmdline ? { readCmdline: options.readCmdline } : {});
+    const [first, ...rest] = state.deployments;
+    if (!first) throw new SysrootError('Unable to find a deployment in sysroot');
+    const { merge, ...kargsEdit } = edit;
+    const base = merge && edit.procCmdline === undefined ? first.kargs : null;
+    const kargs = deployKargs(base, { ...kargsEdit, none: base === null && edit.procCmdline === undefined }) ?? [...first.kargs];
+    return await commitDeploymentList(state, [{ ...first, kargs }, ...rest], { keepStaged: true, ...(options.crashPoint ? { crashPoint: options.crashPoint } : {}) });
+  } finally {
+    lock.release();
+  }
 }

@@ -78,6 +78,15 @@ export function bootconfigsEqual(current: readonly Deployment[], next: readonly 
   });
 }
 
+/**
+ * libostree's summary of a written list. We write boot entries only, never a bootloader's own
+ * configuration — libostree's `sysroot.bootloader=none` — so only a bootlinks-only switch is
+ * atomic ("Transaction complete"); a new bootversion is "Bootloader updated".
+ */
+export function transactionMessage(t: { bootlinksOnly: boolean; bootversion: 0 | 1; subbootversion: 0 | 1; countChange: number }): string {
+  return `${t.bootlinksOnly ? 'Transaction complete' : 'Bootloader updated'}; bootconfig swap: ${t.bootlinksOnly ? 'no' : 'yes'}; bootversion: boot.${t.bootversion}.${t.subbootversion}, deployment count change: ${t.countChange}`;
+}
+
 /** Writes `ostree/boot.B.S/OS/BOOTCSUM/BOOTSERIAL` links to each deployment, in a fresh directory. */
 function writeBootlinks(root: string, bootversion: 0 | 1, subbootversion: 0 | 1, deployments: Deployment[]): void {
   const linksDir = join(root, 'ostree', `boot.${bootversion}.${subbootversion}`);

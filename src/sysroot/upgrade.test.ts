@@ -10,7 +10,7 @@ import { test, type TestContext } from 'node:test';
 import { ok, ostree } from '../ostree/testing.js';
 import { needsOstree, removeWithSysroot, writeOsTree } from './sysroot-fixtures.js';
 import { loadSysroot } from './sysroot.js';
-import { upgrade } from './upgrade.js';
+import { switchOrigin, upgrade } from './upgrade.js';
 
 const REF = 'testos/x86_64';
 
@@ -72,4 +72,21 @@ test('upgrade() refuses an older commit unless allowed, and needs a stateroot wi
   assert.equal((await upgrade(ours, { osname: 'testos', allowDowngrade: true })).revision, old);
   await assert.rejects(upgrade(ours, {}), /^SysrootError: Not currently booted into an OSTree system and no OS specified$/);
   await assert.rejects(upgrade(ours, { osname: 'other' }), /^SysrootError: No previous deployment for OS 'other'$/);
+});
+
+test('switchOrigin() deploys another ref of the same remote and deletes the old ref, as ostree admin switch does', needsOstree, async (t) => {
+  const { src, sysroots } = setup(t);
+  const [ours, theirs] = sysroots as [string, string];
+  const tree = join(src, '..', 'tree-other');
+  writeOsTree(tree, { version: 'other' });
+  const other = ok(ostree(['commit', `--repo=${src}`, '-b', 'testos/other', '--timestamp=@10', '--add-metadata-string=version=other', tree]), 'commit other').stdout.trim();
+  const result = await switchOrigin(ours, 'testos/other', { osname: 'testos' });
+  const real = ok(ostree(['admin', 'switch', `--sysroot=${theirs}`, '--os=testos', 'testos/other']), 'real switch').stdout;
+  assert.equal(result.revision, other, 'an older commit is no obstacle');
+  assert.match(real, new RegExp(`^Deleting ref '${result.deletedRef}'$`, 'm'));
+  const status = (s: string): string => ok(ostree(['admin', 'status', `--sysroot=${s}`]), 'status').stdout;
+  assert.equal(status(ours), status(theirs));
+  const refs = (s: string): string => ok(ostree(['refs', `--repo=${join(s, 'ostree/repo')}`, 'origin:']), 'refs').stdout;
+  assert.equal(refs(ours), refs(theirs));
+  await assert.rejects(switchOrigin(ours, 'origin:testos/other', { osname: 'testos' }), /^SysrootError: Old and new refs are equal: origin:testos\/other$/);
 });

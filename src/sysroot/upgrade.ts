@@ -71,31 +71,27 @@ async function checkNotOlder(repo: Repo, from: string, to: string): Promise<void
   }
 }
 
-export async function upgrade(sysroot: string, options: UpgradeOptions = {}): Promise<UpgradeResult> {
-  if (options.pullOnly && options.deployOnly) throw new SysrootError('Cannot simultaneously specify --pull-only and --deploy-only');
+/** The stateroot and its merge deployment an upgrade or switch starts from, with libostree's refusals. */
+async function mergeOf(sysroot: string, options: Pick<UpgradeOptions, 'osname' | 'readCmdline'>): Promise<{ osname: string; merge: Deployment }> {
   const state = await loadSysroot(sysroot, options.readCmdline ? { readCmdline: options.readCmdline } : {});
   const osname = options.osname ?? state.booted?.osname;
   if (osname === undefined) throw new SysrootError('Not currently booted into an OSTree system and no OS specified');
   if (osname === '') throw new SysrootError('Invalid empty osname');
   const merge = mergeDeployment(state, osname);
   if (!merge) throw new SysrootError(`No previous deployment for OS '${osname}'`);
-  const origin = upgradeOrigin(merge, options.overrideCommit);
-  const refspec = origin.get('origin', 'refspec');
-  if (refspec === undefined) throw new SysrootError('No origin/refspec in current deployment origin; cannot upgrade via ostree');
-  const [remote, ref] = splitRefspec(refspec);
+  return { osname, merge };
+}
 
-  const repo = await Repo.open(join(sysroot, 'ostree', 'repo'));
-  if (remote !== undefined && !options.deployOnly) await pullFromOrigin(repo, remote, options.overrideCommit ?? ref);
-  let revision: string;
-  if (options.overrideCommit !== undefined) {
-    await repo.setRef(refspec, options.overrideCommit);
-    revision = options.overrideCommit;
-  } else {
-    revision = await repo.resolveRev(refspec);
-  }
-  if (revision === merge.checksum) return { changed: false, revision };
-  if (!options.allowDowngrade) await checkNotOlder(repo, merge.checksum, revision);
-  if (options.pullOnly) return { changed: true, revision, deployed: null };
+/** Pulls the refspec's ref (or `override`) from its remote unless told not to, and resolves what to deploy. */
+async function pullRevision(repo: Repo, refspec: string, override: string | undefined, deployOnly: boolean | undefined): Promise<string> {
+  const [remote, ref] = splitRefspec(refspec);
+  if (remote !== undefined && !deployOnly) await pullFromOrigin(repo, remote, override ?? ref);
+  if (override === undefined) return repo.resolveRev(refspec);
+  await repo.setRef(refspec, override);
+  return override;
+}
+
+function deployWith(sysroot: string, revision: string, osname: string, origin: KeyFile, options: UpgradeOptions): Promise<DeployResult | StageResult> {
   const deployOptions = {
     osname,
     origin,
@@ -103,6 +99,41 @@ export async function upgrade(sysroot: string, options: UpgradeOptions = {}): Pr
     ...(options.readCmdline ? { readCmdline: options.readCmdline } : {}),
     ...(options.crashPoint ? { crashPoint: options.crashPoint } : {}),
   };
-  const deployed = options.stage ? await stageDeployment(sysroot, revision, deployOptions) : await deploy(sysroot, revision, deployOptions);
-  return { changed: true, revision, deployed };
+  return options.stage ? stageDeployment(sysroot, revision, deployOptions) : deploy(sysroot, revision, deployOptions);
+}
+
+export async function upgrade(sysroot: string, options: UpgradeOptions = {}): Promise<UpgradeResult> {
+  if (options.pullOnly && options.deployOnly) throw new SysrootError('Cannot simultaneously specify --pull-only and --deploy-only');
+  const { osname, merge } = await mergeOf(sysroot, options);
+  const origin = upgradeOrigin(merge, options.overrideCommit);
+  const refspec = origin.get('origin', 'refspec');
+  if (refspec === undefined) throw new SysrootError('No origin/refspec in current deployment origin; cannot upgrade via ostree');
+  const repo = await Repo.open(join(sysroot, 'ostree', 'repo'));
+  const revision = await pullRevision(repo, refspec, options.overrideCommit, options.deployOnly);
+  if (revision === merge.checksum) return { changed: false, revision };
+  if (!options.allowDowngrade) await checkNotOlder(repo, merge.checksum, revision);
+  if (options.pullOnly) return { changed: true, revision, deployed: null };
+  return { changed: true, revision, deployed: await deployWith(sysroot, revision, osname, origin, options) };
+}
+
+/**
+ * `ostree admin switch REFSPEC`: a new origin naming REFSPEC (a bare REF keeps the old remote;
+ * `REMOTE:` keeps the old ref), pulled and deployed whatever its age, then the old ref deleted.
+ */
+export async function switchOrigin(sysroot: string, refspec: string, options: Pick<UpgradeOptions, 'osname' | 'stage' | 'mutableDeployments' | 'readCmdline' | 'crashPoint'> = {}): Promise<{ revision: string; deployed: DeployResult | StageResult; deletedRef: string }> {
+  const { osname, merge } = await mergeOf(sysroot, options);
+  if (!merge.origin) throw new SysrootError(`No origin known for deployment ${merge.checksum}.${merge.serial}`);
+  const old = merge.origin.get('origin', 'refspec');
+  if (old === undefined) throw new SysrootError('No origin/refspec in current deployment origin; cannot upgrade via ostree');
+  const [oldRemote, oldRef] = splitRefspec(old);
+  const [givenRemote, givenRef] = refspec.endsWith(':') ? [refspec.slice(0, -1), oldRef] : splitRefspec(refspec);
+  const remote = givenRemote ?? oldRemote;
+  const next = remote !== undefined ? `${remote}:${givenRef}` : givenRef;
+  if (next === old) throw new SysrootError(`Old and new refs are equal: ${next}`);
+  const origin = KeyFile.parse(`[origin]\nrefspec=${next}\n`);
+  const repo = await Repo.open(join(sysroot, 'ostree', 'repo'));
+  const revision = await pullRevision(repo, next, undefined, false);
+  const deployed = await deployWith(sysroot, revision, osname, origin, options);
+  await repo.setRef(old, null);
+  return { revision, deployed, deletedRef: `${oldRemote ?? '(null)'}:${oldRef}` };
 }

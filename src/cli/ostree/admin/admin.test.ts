@@ -50,3 +50,25 @@ test('OSTREE_SYSROOT_DEBUG=mutable-deployments leaves the deployment writable, a
   symlinkSync('../../../..', join(dir, 'physical'));
   assert.ok(lstatSync(join(dir, 'physical')).isSymbolicLink());
 });
+
+/**
+ * Boot entries with `ostree=` moved last. libostree keeps it where the merged options had it;
+ * we always write it last (a known difference: the kernel and every reader take it anywhere).
+ */
+const entries = (s: RealSysroot): string[][] =>
+  [...s.entries()].map(([name, text]) => [name, text.replace(/^options (.*)$/m, (_, o: string) => `options ${[...o.split(' ').filter((a) => !a.startsWith('ostree=')), ...o.split(' ').filter((a) => a.startsWith('ostree='))].join(' ')}`)]);
+
+test('mco ostree admin instutil set-kargs rewrites the default entry\'s arguments as the real tool does', needsOstree, async (t) => {
+  const [ours, theirs] = [RealSysroot.forTest(t), RealSysroot.forTest(t)];
+  for (const s of [ours, theirs]) {
+    s.commit('rhcos', { version: '1' });
+    s.deploy('--os=rhcos', '--karg=root=LABEL=root', '--karg=console=ttyS0', 'rhcos');
+  }
+  const edits = [['--merge', '--replace=root=LABEL=boot', '--append=quiet', 'console=tty0'], ['FOO=BAR', 'KEYWORD', 'EMPTY=']];
+  for (const args of edits) {
+    ok(runMco(['ostree', 'admin', 'instutil', 'set-kargs', `--sysroot=${ours.path}`, ...args]), `ours ${args.join(' ')}`);
+    ok(ostree(['admin', 'instutil', 'set-kargs', `--sysroot=${theirs.path}`, ...args]), `real ${args.join(' ')}`);
+    assert.deepEqual(entries(ours), entries(theirs), args.join(' '));
+  }
+  assert.equal(ours.status(), theirs.status());
+});

@@ -3,23 +3,9 @@ import { KeyFile } from '../../../ostree/keyfile.js';
 import type { DeployKargsEdit } from '../../../sysroot/deploy-kargs.js';
 import { deploy } from '../../../sysroot/deploy.js';
 import { stageDeployment } from '../../../sysroot/stage.js';
-import { SysrootError } from '../../../sysroot/sysroot.js';
 import { flag, required, str, strs, UsageError, type Parsed } from '../../args.js';
 import type { Command, Context } from '../../command.js';
-import { adminSysrootOf, sysrootEffects } from '../../sysroot-args.js';
-
-/**
- * The command line `--karg-proc-cmdline` imports: this host's, i.e. MCO_KERNEL_CMDLINE_FILE on a
- * simulated node, else /proc/cmdline (whatever the sysroot, as libostree).
- */
-function procCmdline(ctx: Context): string {
-  const file = ctx.env['MCO_KERNEL_CMDLINE_FILE'] || '/proc/cmdline';
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new SysrootError(`--karg-proc-cmdline: cannot read the kernel command line from ${file}: ${(e as Error).message}`, { cause: e });
-  }
-}
+import { adminSysrootOf, hostCmdline, sysrootEffects } from '../../sysroot-args.js';
 
 /** The kernel-argument options, with ostree's refusals of combinations that contradict. */
 function kargsEdit(args: Parsed, ctx: Context): DeployKargsEdit {
@@ -31,7 +17,7 @@ function kargsEdit(args: Parsed, ctx: Context): DeployKargsEdit {
   if (flag(args, 'no-merge') && del !== undefined) throw new UsageError("Can't specify both --no-merge and --karg-delete");
   return {
     none,
-    ...(proc ? { procCmdline: procCmdline(ctx) } : {}),
+    ...(proc ? { procCmdline: hostCmdline(ctx, '--karg-proc-cmdline') } : {}),
     replace: strs(args, 'karg'),
     append: strs(args, 'karg-append'),
     ...(del !== undefined ? { delete: del } : {}),
@@ -81,7 +67,7 @@ export const command: Command = {
     }
     const result = await deploy(sysroot, revision, options);
     if (result.etc) ctx.output.out(`${result.etc}\n`);
-    ctx.output.out(`Deployed ${result.deployment.osname} ${result.deployment.checksum}.${result.deployment.serial}\n`);
+    ctx.output.out(`${result.cleanup.transaction}\n`);
     if (result.cleanup.pruned?.pruned) ctx.output.out(`Freed objects: ${result.cleanup.pruned.pruned}\n`);
   },
 };

@@ -33,7 +33,7 @@ export const command: Command = {
       ctx.output.out('No update available.\n');
       return;
     }
-    if (result.deployed && 'etc' in result.deployed && result.deployed.etc) ctx.output.out(`${result.deployed.etc}\n`);
+    if (result.deployed && 'etc' in result.deployed) ctx.output.out(`${result.deployed.etc ? `${result.deployed.etc}\n` : ''}${result.deployed.cleanup.transaction}\n`);
     if (flag(args, 'reboot')) await rebooter(sysroot, ctx)();
   },
 };
