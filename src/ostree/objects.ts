@@ -5,8 +5,14 @@
  * libostree stores uid, gid, mode, rdev and the commit timestamp big-endian inside otherwise
  * little-endian GVariants (it byte-swaps before serializing), so we do the same here.
  */
-import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { deserialize, GVariantError, serialize, type GValue, type Variant } from './gvariant.js';
+
+// node:crypto is loaded on first hash: commands that only read objects (checkout, log, status)
+// would otherwise pay for its dozen modules at each start-up.
+const require = createRequire(import.meta.url);
+let crypto: typeof import('node:crypto') | undefined;
+const createHash = (algorithm: string): import('node:crypto').Hash => (crypto ??= require('node:crypto') as typeof import('node:crypto')).createHash(algorithm);
 
 export class ObjectError extends Error {
   override name = 'ObjectError';

@@ -4,7 +4,6 @@
  * archive) and resolves refs. Every write goes to `tmp/` first and is renamed into place, so a
  * crash leaves at most unreferenced objects; refs are written last.
  */
-import { randomBytes } from 'node:crypto';
 import {
   closeSync, createReadStream, createWriteStream, fchmodSync, fchownSync, constants as fsConstants, futimesSync,
   lchownSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, renameSync, rmSync,
@@ -22,8 +21,9 @@ import {
 } from './objects.js';
 import { readXattr, readXattrs, writeXattrs } from './xattrs.js';
 
-// Loaded on first use: every CLI command opens a repository, and most never compress, stream
-// or spawn (child_process alone pulls in net and dgram): start-up time they need not pay.
+// Loaded on first use: every CLI command opens a repository, and most never compress, stream,
+// spawn (child_process alone pulls in net and dgram) or hash (crypto loads a dozen modules:
+// 5 ms of each start-up): start-up time they need not pay.
 const require = createRequire(import.meta.url);
 /** `load()`, called once: zlib runs once per file of an archive repo, where a require() each would show. */
 function once<T>(load: () => T): () => T {
@@ -33,6 +33,7 @@ function once<T>(load: () => T): () => T {
 const zlib = once((): typeof import('node:zlib') => require('node:zlib'));
 const streams = once((): typeof import('node:stream') => require('node:stream'));
 const threadId = once((): number => (require('node:worker_threads') as typeof import('node:worker_threads')).threadId);
+const randomHex = (bytes: number): string => (require('node:crypto') as typeof import('node:crypto')).randomBytes(bytes).toString('hex');
 
 export class RepoError extends Error {
   override name = 'RepoError';
@@ -60,7 +61,7 @@ export function validateRefName(ref: string): void {
 
 let tmpCounter = 0;
 const STAGING_MARK = '.tmp-';
-const TMP_SALT = randomBytes(4).toString('hex');
+const tmpSalt = once((): string => randomHex(4));
 
 /** Files larger than this are streamed rather than read whole. */
 export const STREAM_THRESHOLD = 4 * 1024 * 1024;
@@ -242,7 +243,7 @@ export class Repo {
 
   /** A unique path under `tmp/` for an object being written. */
   tmpName(): string {
-    return join(this.tmpDir, `obj-${process.pid}-${threadId()}-${tmpCounter++}-${TMP_SALT}`);
+    return join(this.tmpDir, `obj-${process.pid}-${threadId()}-${tmpCounter++}-${tmpSalt()}`);
   }
 
   ensureObjectDir(objectPath: string): void {
@@ -541,14 +542,16 @@ export class Repo {
     const root = join(this.path, 'objects');
     let prefixes: string[];
     try {
-      prefixes = await fs.readdir(root);
+      prefixes = readdirSync(root);
     } catch (e) {
       if (isEnoent(e)) return out;
       throw e;
     }
+    // Synchronous, as object I/O is above: 256 awaited reads through the libuv pool were most
+    // of the listing's time under load (each a thread hand-off and back).
     for (const prefix of prefixes.sort()) {
       if (!/^[0-9a-f]{2}$/.test(prefix)) continue;
-      for (const name of (await fs.readdir(join(root, prefix))).sort()) {
+      for (const name of readdirSync(join(root, prefix)).sort()) {
         const dot = name.indexOf('.');
         const rest = name.slice(0, dot);
         const ext = name.slice(dot + 1);
@@ -799,7 +802,7 @@ function decodeAs<T>(checksum: string, type: string, bytes: Buffer, decode: (b: 
 /** Writes `data` to a temporary file in `tmpDir` and renames it over `dest`. */
 export async function atomicWrite(dest: string, tmpDir: string, data: string | Buffer, mode: number, durable = false): Promise<void> {
   await fs.mkdir(tmpDir, { recursive: true });
-  const tmp = join(tmpDir, `tmp-${process.pid}-${randomBytes(8).toString('hex')}`);
+  const tmp = join(tmpDir, `tmp-${process.pid}-${randomHex(8)}`);
   try {
     const fh = await fs.open(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, mode);
     try {
