@@ -33,6 +33,7 @@ import {
   isChecksum, ObjectError, sha256Hex, type Commit, type DirTree, type FileHeader, type ObjectType,
 } from './objects.js';
 import { checkStorableMode, isComplete } from './pull-local.js';
+import { validateRemoteName } from './remotes.js';
 import { validateRefName, type Repo } from './repo.js';
 
 export class PullError extends Error {
@@ -121,6 +122,7 @@ export async function pullFromRemote(repo: Repo, options: PullOptions): Promise<
   if (options.commit !== undefined && refs.length > 1) throw new PullError('A commit can be given with at most one ref');
   if (options.commit === undefined && refs.length === 0) throw new PullError('Nothing to pull: give a ref or a commit');
   for (const r of refs) if (!isChecksum(r)) validateRefName(r);
+  if (options.remoteName !== undefined) validateRemoteName(options.remoteName);
 
   // Aborted at the first failure, so that requests in flight or waiting stop at once.
   const stop = new AbortController();
