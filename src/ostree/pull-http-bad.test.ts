@@ -175,19 +175,22 @@ const serveBytes = (bytes: Buffer): Fault => (_req, res) => {
 
 test('a content object whose bytes are another object\'s is refused, naming it; nothing of it is stored', async () => {
   const { smallFile, bigFile, srv, server } = fx!;
-  for (const [victim, mode] of [[smallFile, 'archive'], [smallFile, 'bare-user'], [bigFile, 'archive'], [bigFile, 'bare-user']] as const) {
+  // Small objects are checked on this thread or in worker threads: both are tried.
+  for (const [victim, mode, workers] of [
+    [smallFile, 'archive', 0], [smallFile, 'bare-user', 0], [smallFile, 'archive', 1], [smallFile, 'bare-user', 2], [bigFile, 'archive', 0], [bigFile, 'bare-user', 0],
+  ] as const) {
     const repo = await emptyRepo(mode);
     // Another valid content object's bytes: well-formed, wrong name.
     const swapped = fs.readFileSync(join(srv, objectUrlPath(victim === smallFile ? bigFile : smallFile, 'filez')));
     await withFaults({ [objectUrlPath(victim, 'filez')]: serveBytes(swapped) }, () =>
-      assertRefused(repo, pullFromRemote(repo, { url: server.url, refs: ['main'] }), [victim, /Corrupted file object; checksum expected=/], [[victim, 'file']]));
+      assertRefused(repo, pullFromRemote(repo, { url: server.url, refs: ['main'], workers }), [victim, /Corrupted file object; checksum expected=/], [[victim, 'file']]));
     // One byte changed (in the header or the compressed data): refused as corrupted too.
     const good = fs.readFileSync(join(srv, objectUrlPath(victim, 'filez')));
     const flipped = Buffer.from(good);
     flipped[flipped.length - 10]! ^= 0xff;
     const again = await emptyRepo(mode);
     await withFaults({ [objectUrlPath(victim, 'filez')]: serveBytes(flipped) }, () =>
-      assertRefused(again, pullFromRemote(again, { url: server.url, refs: ['main'] }), [victim, /Corrupted/], [[victim, 'file']]));
+      assertRefused(again, pullFromRemote(again, { url: server.url, refs: ['main'], workers }), [victim, /Corrupted/], [[victim, 'file']]));
   }
 });
 

@@ -18,19 +18,23 @@ import {
 } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { setMaxListeners } from 'node:events';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { inflateRawSync, createInflateRaw } from 'node:zlib';
+import { createInflateRaw } from 'node:zlib';
 import { Agent, type Dispatcher } from 'undici';
 import { KeyFile, KeyFileError } from './keyfile.js';
 import { Limiter } from './limit.js';
+import { storeFetchedContent, type StoreJob } from './pull-store.js';
+import { WorkerPool } from './worker-pool.js';
 import {
   decodeArchiveHeader, decodeCommit, decodeDetachedMetadata, decodeDirMeta, decodeDirTree, encodeArchiveHeader, fileChecksumPrefix,
-  isChecksum, isSymlinkMode, ObjectError, sha256Hex, type Commit, type DirTree, type FileHeader, type ObjectType,
+  isChecksum, ObjectError, sha256Hex, type Commit, type DirTree, type FileHeader, type ObjectType,
 } from './objects.js';
 import { checkStorableMode, isComplete } from './pull-local.js';
-import { STREAM_THRESHOLD, validateRefName, type Repo } from './repo.js';
+import { validateRemoteName } from './remotes.js';
+import { validateRefName, type Repo } from './repo.js';
 
 export class PullError extends Error {
   override name = 'PullError';
@@ -66,6 +70,11 @@ export interface PullOptions {
   timeoutMs?: number;
   signal?: AbortSignal;
   onProgress?: (p: PullProgress) => void;
+  /**
+   * Worker threads verifying and writing content: N from the first object, 0 for none (all on
+   * this thread); default, one per core once there are 64 objects to fetch.
+   */
+  workers?: number;
 }
 
 export interface PullResult {
@@ -93,6 +102,8 @@ const MAX_METADATA_SIZE = 128 * 1024 * 1024;
 /** A response body up to this size is handled in memory; a larger one goes through a file in `tmp/`. */
 const IN_MEMORY_BODY = 1 << 20;
 const MAX_REDIRECTS = 10;
+/** Content objects to fetch before worker threads take over verifying and writing them. */
+const WORKERS_FROM = 64;
 
 /** Pulls `options.refs` / `options.commit` from the archive repository at `options.url` into `repo`. */
 export async function pullFromRemote(repo: Repo, options: PullOptions): Promise<PullResult> {
@@ -111,6 +122,7 @@ export async function pullFromRemote(repo: Repo, options: PullOptions): Promise<
   if (options.commit !== undefined && refs.length > 1) throw new PullError('A commit can be given with at most one ref');
   if (options.commit === undefined && refs.length === 0) throw new PullError('Nothing to pull: give a ref or a commit');
   for (const r of refs) if (!isChecksum(r)) validateRefName(r);
+  if (options.remoteName !== undefined) validateRemoteName(options.remoteName);
 
   // Aborted at the first failure, so that requests in flight or waiting stop at once.
   const stop = new AbortController();
@@ -444,6 +456,12 @@ class Puller {
   /** Most parents left when each commit was reached. */
   private readonly walked = new Map<string, number>();
   private readonly madeDirs = new Set<string>();
+  /**
+   * Threads verifying and writing content, once there is much of it: the writes' syscalls
+   * block (creating files is slow on a busy disk), and here they would stall every transfer.
+   */
+  private writers: WorkerPool<StoreJob, number> | undefined;
+  private contentScheduled = 0;
 
   constructor(
     private readonly repo: Repo,
@@ -469,6 +487,7 @@ class Puller {
     }
     // Let every started fetch finish (or fail) before reporting, so nothing writes after we return.
     while (this.pending.length) await Promise.allSettled(this.pending.splice(0));
+    await this.writers?.close();
     if (this.failure) throw this.failure.error;
     if (this.opts.commitMetadataOnly) return;
     // The marks go only once every object is durable.
@@ -601,7 +620,14 @@ class Puller {
       ? await this.repo.loadDirTree(tree)
       : (await this.metadataObject('dirtree', tree, decodeDirTree))!;
     for (const [, file] of loaded.files) {
-      if (this.add(file, 'file') && !this.repo.hasObjectSync('file', file)) this.schedule(() => this.contentObject(file));
+      if (this.add(file, 'file') && !this.repo.hasObjectSync('file', file)) {
+        // A few objects are not worth starting threads for (unless asked for explicitly).
+        const from = this.opts.workers === undefined ? WORKERS_FROM : 1;
+        if (++this.contentScheduled === from && this.opts.workers !== 0) {
+          this.writers = new WorkerPool(new URL('./pull-worker.js', import.meta.url), { repoPath: this.repo.path }, this.opts.workers ?? availableParallelism());
+        }
+        this.schedule(() => this.contentObject(file));
+      }
     }
     await Promise.all(loaded.dirs.map(([, t, m]) => this.tree(t, m)));
   }
@@ -658,59 +684,29 @@ class Puller {
     return this.fetcher.error(`${checksum}.file`, `Corrupted file object; checksum expected='${checksum}' actual='${actual}'`);
   }
 
-  /** A `.filez` held in memory. */
+  /** A `.filez` held in memory: verified and stored here, or in a worker thread once there are many. */
   private async storeContent(checksum: string, raw: Buffer): Promise<void> {
-    const what = `${checksum}.file`;
-    const { header, size, dataOffset } = this.header(checksum, raw);
-    if (!isSymlinkMode(header.mode) && size > STREAM_THRESHOLD) {
-      // Little compressed, much content: inflate it as a stream, from a file.
-      const tmp = this.repo.tmpName();
-      writeFileSync(tmp, raw, { mode: 0o600 });
-      try {
-        await this.storeContentFromFile(checksum, tmp);
-      } finally {
-        await fs.rm(tmp, { force: true });
-      }
+    let size: number;
+    try {
+      size = await (this.writers ? this.writers.run({ checksum, raw }) : storeFetchedContent(this.repo, checksum, raw));
+    } catch (e) {
+      // Errors from a worker arrive as plain Errors, their names kept.
+      const name = (e as Error).name;
+      if (name === 'ContentError' || name === 'ObjectError' || name === 'RepoError') throw this.fetcher.error(`${checksum}.file`, (e as Error).message, e);
+      throw e;
+    }
+    if (size >= 0) {
+      this.contentBytes += size;
       return;
     }
-    const data = raw.subarray(dataOffset);
-    let content: Buffer;
-    if (data.length === 0) content = Buffer.alloc(0);
-    else {
-      try {
-        // One byte more than announced, so that content longer than its header says shows.
-        const inflated = inflateRawSync(data, { maxOutputLength: Math.max(1, size + 1), info: true }) as unknown as { buffer: Buffer; engine: { bytesWritten: number } };
-        content = inflated.buffer;
-        if (inflated.engine.bytesWritten !== data.length) throw this.fetcher.error(what, `${data.length - inflated.engine.bytesWritten} bytes of garbage after the compressed content`);
-      } catch (e) {
-        if (e instanceof PullError) throw e;
-        throw this.fetcher.error(what, `Corrupted file object: ${(e as Error).message}`, e);
-      }
+    // Little compressed, much content: inflated as a stream, from a file.
+    const tmp = this.repo.tmpName();
+    writeFileSync(tmp, raw, { mode: 0o600 });
+    try {
+      await this.storeContentFromFile(checksum, tmp);
+    } finally {
+      await fs.rm(tmp, { force: true });
     }
-    if (content.length !== size) throw this.fetcher.error(what, `Corrupted file object: content is ${content.length} bytes, its header says ${size}`);
-    const actual = createHash('sha256').update(fileChecksumPrefix(header)).update(content).digest('hex');
-    if (actual !== checksum) throw this.mismatch(checksum, actual);
-    checkStorableMode(this.repo, checksum, header);
-    if (this.repo.mode === 'archive') {
-      const canonical = encodeArchiveHeader(header, size);
-      const bytes = canonical.equals(raw.subarray(0, dataOffset)) ? [raw] : [canonical, data];
-      const tmp = this.repo.tmpName();
-      try {
-        const fd = openSync(tmp, 'wx', 0o644);
-        try {
-          for (const b of bytes) writeFileSync(fd, b);
-        } finally {
-          closeSync(fd);
-        }
-        await this.repo.publishObject(tmp, 'file', checksum);
-      } catch (e) {
-        rmSync(tmp, { force: true });
-        throw e;
-      }
-    } else {
-      this.repo.writeFileObjectSync(checksum, header, content);
-    }
-    this.contentBytes += size;
   }
 
   /** A `.filez` downloaded into `tmp/` (`path`, removed by the caller): inflated as a stream. */
