@@ -20,7 +20,7 @@ import type { GValue } from './gvariant.js';
 import { Limiter } from './limit.js';
 import {
   commitMetadataValue, decodeCommit, decodeDirTree, fileChecksumPrefix, isChecksum, isRegularMode, isSymlinkMode, ObjectError, S_IFMT,
-  sha256Hex, type Commit, type ObjectType,
+  sha256Hex, type Commit, type FileHeader, type ObjectType,
 } from './objects.js';
 import { RepoError, STREAM_THRESHOLD, validateRefName, type Repo } from './repo.js';
 import { formatSize } from './prune.js';
@@ -130,7 +130,7 @@ async function resolveWants(source: Repo, revs: string[]): Promise<Want[]> {
 }
 
 /** Whether `repo` has `commit` and no mark saying it is incomplete. */
-function isComplete(repo: Repo, commit: string): boolean {
+export function isComplete(repo: Repo, commit: string): boolean {
   return repo.hasObjectSync('commit', commit) && !existsSync(join(repo.path, 'state', `${commit}.commitpartial`));
 }
 
@@ -329,14 +329,7 @@ class Importer {
       throw e;
     }
     const { header, size } = stat;
-    if (this.repo.mode === 'bare-user-only' && isRegularMode(header.mode)) {
-      // bare-user-only cannot record setuid, setgid, sticky or world-writable bits: refuse, as ostree does.
-      const invalid = header.mode & ~S_IFMT & ~0o775;
-      if (invalid) {
-        const octal = (n: number): string => `0${n.toString(8).padStart(4, '0')}`;
-        throw new RepoError(`Writing content object: Content object ${checksum}: invalid mode ${octal(header.mode)} with bits ${octal(invalid)}`);
-      }
-    }
+    checkStorableMode(this.repo, checksum, header);
     const tmp = this.repo.tmpName();
     let inflated: string | undefined;
     try {
@@ -416,6 +409,15 @@ class Importer {
     mkdirSync(dir, { recursive: true, mode: 0o755 });
     this.madeDirs.add(dir);
   }
+}
+
+/** bare-user-only cannot record setuid, setgid, sticky or world-writable bits: refuse, as ostree does. */
+export function checkStorableMode(repo: Repo, checksum: string, header: FileHeader): void {
+  if (repo.mode !== 'bare-user-only' || !isRegularMode(header.mode)) return;
+  const invalid = header.mode & ~S_IFMT & ~0o775;
+  if (!invalid) return;
+  const octal = (n: number): string => `0${n.toString(8).padStart(4, '0')}`;
+  throw new RepoError(`Writing content object: Content object ${checksum}: invalid mode ${octal(header.mode)} with bits ${octal(invalid)}`);
 }
 
 /** ostree's words: "fsck content object X" when checked before a link, "Writing content object" when re-encoding. */
