@@ -20,6 +20,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { parseRange } from '../ostree/serve.js';
 import { parseListenAddress } from './listen.js';
 import { OsContentCacheError, type CachedImage, type OsContentCache } from './os-content-cache.js';
 
@@ -130,6 +131,8 @@ async function handle(cache: OsContentCache, req: IncomingMessage, res: ServerRe
  * One file of an archive repo, as a static server sends it: ETag (objects never change; refs
  * and config may, so size and mtime make the tag), If-None-Match, and one byte Range.
  * Only names made of the repo's own characters are served, and never through a symlink.
+ * (ostree/serve.ts serves one repo per listener; the cache serves many under one, behind its
+ * own routes, so it sends the files itself with serve.ts's range parsing.)
  */
 async function sendRepoFile(req: IncomingMessage, res: ServerResponse, root: string, rel: string, counters: { bytesServed: number }): Promise<void> {
   const parts = decodeURIComponent(rel).split('/');
@@ -155,23 +158,15 @@ async function sendRepoFile(req: IncomingMessage, res: ServerResponse, root: str
     let start = 0;
     let end = st.size - 1;
     let status = 200;
-    const range = req.headers.range;
+    const range = req.headers.range === undefined ? undefined : parseRange(req.headers.range, st.size);
+    if (range === 'unsatisfiable') {
+      res.writeHead(416, { 'content-range': `bytes */${st.size}` });
+      res.end();
+      return;
+    }
     if (range) {
-      const r = /^bytes=(\d*)-(\d*)$/.exec(range);
-      const from = r?.[1] ? Number(r[1]) : undefined;
-      const to = r?.[2] ? Number(r[2]) : undefined;
-      if (r && from !== undefined && from < st.size) {
-        start = from;
-        end = to !== undefined ? Math.min(to, st.size - 1) : st.size - 1;
-        status = 206;
-      } else if (r && from === undefined && to !== undefined && to > 0) {
-        start = Math.max(0, st.size - to);
-        status = 206;
-      } else {
-        res.writeHead(416, { 'content-range': `bytes */${st.size}` });
-        res.end();
-        return;
-      }
+      [start, end] = range;
+      status = 206;
     }
     const length = Math.max(0, end - start + 1);
     res.writeHead(status, {

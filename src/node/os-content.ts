@@ -5,18 +5,15 @@
  * config named is pulled from the image's repo on the cache with ostree's HTTP protocol. The
  * cache's answer only says where to look: every object is verified against the commit.
  */
+import { pullFromRemote } from '../ostree/pull-http.js';
 import { Repo } from '../ostree/repo.js';
 import type { OsContentSource } from './pivot.js';
-
-/** ostree's HTTP pull (ostree/pull-http.ts `pullFromRemote`), the part a pivot uses. */
-export type RemotePull = (repo: Repo, options: { url: string; commit: string; remoteName: string; timeoutMs?: number; signal?: AbortSignal }) => Promise<{ fetchedObjects: number; fetchedBytes: number }>;
 
 export class OsContentError extends Error {
   override name = 'OsContentError';
 }
 
 export interface CacheContentOptions {
-  pull: RemotePull;
   /** How long one object request may stall (default 30 s): a cache that never answers is given up on. */
   timeoutMs?: number;
   /** How long the cache may take to pull and extract the image for the first node asking (default 10 min). */
@@ -27,7 +24,7 @@ export interface CacheContentOptions {
 /** The remote name the pull's messages use for the cache. */
 export const OS_CONTENT_REMOTE = 'os-content';
 
-export function cacheContentSource(url: string, options: CacheContentOptions): OsContentSource {
+export function cacheContentSource(url: string, options: CacheContentOptions = {}): OsContentSource {
   const base = url.replace(/\/+$/, '');
   const timeoutMs = options.timeoutMs ?? 30_000;
   return {
@@ -45,7 +42,7 @@ export function cacheContentSource(url: string, options: CacheContentOptions): O
       const body = (await res.json().catch(() => ({}))) as { digest?: unknown; path?: unknown; error?: unknown };
       if (!res.ok) throw new OsContentError(`The OS content cache ${base} cannot serve ${image}: HTTP ${res.status}${typeof body.error === 'string' ? `: ${body.error}` : ''}`);
       if (typeof body.path !== 'string' || !body.path.startsWith('/images/')) throw new OsContentError(`The OS content cache ${base} answered no repo path for ${image}`);
-      const result = await options.pull(await Repo.open(repoPath), {
+      const result = await pullFromRemote(await Repo.open(repoPath), {
         url: `${base}${body.path}`,
         commit,
         remoteName: OS_CONTENT_REMOTE,
