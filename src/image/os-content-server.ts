@@ -5,6 +5,7 @@
  *                                          wait on the same extraction); answers its record
  *                                          `{ image, digest, commit, version, path }` as JSON
  *   GET  /images                           the cached images (JSON)
+ *   GET  /stats                            requests, bytes sent, extractions (JSON)
  *   GET  /images/sha256:<hex>/…            the image's archive repo as ostree's HTTP protocol
  *                                          reads it: `config`, `refs/heads/…`, `objects/…`
  *                                          (static files, Range and ETag); 404 for an image
@@ -22,6 +23,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { parseRange } from '../ostree/serve.js';
 import { parseListenAddress } from './listen.js';
+import { countBytesSent } from './wire-bytes.js';
 import { OsContentCacheError, type CachedImage, type OsContentCache } from './os-content-cache.js';
 
 export interface OsContentServerOptions {
@@ -34,6 +36,8 @@ export interface OsContentStats {
   requests: number;
   /** Bytes of repo files sent (bodies only): what the nodes received from the cache. */
   bytesServed: number;
+  /** Everything sent over the network (headers, JSON answers, files). */
+  bytesSent: number;
   /** Images pulled from their registry and extracted since the cache started. */
   extractions: number;
 }
@@ -61,8 +65,10 @@ export async function serveOsContent(cache: OsContentCache, options: OsContentSe
   const listen = parseListenAddress(options.listen);
   if (!listen) throw new OsContentCacheError(`Invalid listen address "${options.listen}": expected HOST:PORT, e.g. 127.0.0.1:8090 (port 0 picks a free one)`, 400);
   const counters = { requests: 0, bytesServed: 0 };
+  const stats = (): OsContentStats => ({ ...counters, bytesSent: bytesSent(), extractions: cache.extractions });
   const server = createServer((req, res) => {
     counters.requests++;
+    if (req.url === '/stats' && req.method === 'GET') return json(res, 200, stats());
     handle(cache, req, res, counters).catch((e: Error) => {
       const status = e instanceof OsContentCacheError ? e.status : 500;
       if (status >= 500) options.log?.(`${req.method} ${req.url}: ${e.message}`);
@@ -70,6 +76,7 @@ export async function serveOsContent(cache: OsContentCache, options: OsContentSe
       else res.destroy(e);
     });
   });
+  const bytesSent = countBytesSent(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e) => reject(new OsContentCacheError(`Cannot listen on ${options.listen}: ${e.message}`, 400, { cause: e })));
     server.listen(listen.port, listen.host, resolve);
@@ -79,7 +86,7 @@ export async function serveOsContent(cache: OsContentCache, options: OsContentSe
   return {
     url: `http://${address}`,
     address,
-    stats: () => ({ ...counters, extractions: cache.extractions }),
+    stats,
     close: () =>
       new Promise<void>((resolve, reject) => {
         if (!server.listening) return resolve();
