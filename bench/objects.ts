@@ -14,6 +14,7 @@
  *   node dist/bench/objects.js [--quick] [--json] [--reps=N]
  */
 import { spawn } from 'node:child_process';
+import { get } from 'node:http';
 import * as fs from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -72,7 +73,19 @@ async function startCache(cacheDir: string): Promise<{ url: string; stop: () => 
   return { url, stop: () => new Promise<void>((done) => (child.exitCode !== null ? done() : (child.once('exit', () => done()), child.kill('SIGTERM')))) };
 }
 
-const bytesSent = async (statsUrl: string): Promise<number> => ((await (await fetch(statsUrl)).json()) as { bytesSent: number }).bytesSent;
+/**
+ * A server's `bytesSent`, on a connection of its own: between two readings this process blocks
+ * in a timed run for longer than the servers keep idle connections open.
+ */
+function bytesSent(statsUrl: string): Promise<number> {
+  return new Promise((resolveBytes, reject) => {
+    get(statsUrl, { agent: false }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolveBytes((JSON.parse(body) as { bytesSent: number }).bytesSent));
+    }).on('error', reject);
+  });
+}
 
 interface FlowSample extends Sample {
   /** Bytes the node received: from the registry, and from the cache. */
@@ -164,6 +177,8 @@ async function main(): Promise<void> {
     if (!same) process.exitCode = 1;
   } finally {
     for (const fn of afters.reverse()) await fn();
+    // A node left by a failed run holds immutable deployment directories.
+    for (const flow of ['legacy', 'objects']) removeNode(join(WORK, `node-${flow}`));
     fs.rmSync(WORK, { recursive: true, force: true });
   }
 }
