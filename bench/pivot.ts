@@ -17,19 +17,17 @@ import { dirname, join, resolve } from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { OSNAME, prepareDeployWorkload, REFS } from './deploy-tree.js';
+import { prepareDeployWorkload } from './deploy-tree.js';
 import { median, run, timed, type Sample } from './measure.js';
+import { deployments, legacyScript, osImageLayouts, prepareNode, removeNode } from './pivot-workload.js';
 import { cachedTree, PROFILES, TREE_VERSION } from './tree-gen.js';
-import { buildMachineOsContent } from '../src/image/build.js';
 import { SKOPEO_BIN, startDockerRegistry } from '../src/image/testing.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CACHE = join(ROOT, '.bench');
 const WORK = join(CACHE, 'work-pivot');
 const DAEMON = join(ROOT, 'dist', 'src', 'cli', 'machine-config-daemon.js');
-const OSTREE = '/usr/bin/ostree';
 const TARGET_RATIO = 0.5;
-const DESCRIPTION = 'Managed by machine-config-operator';
 
 const { values: opts } = parseArgs({
   options: {
@@ -46,66 +44,11 @@ if (opts.help) {
 const reps = Number(opts.reps ?? (opts.quick ? 1 : 3));
 const log = (line: string): void => void process.stderr.write(`[bench pivot] ${line}\n`);
 
-/** machine-os-content of each version, built once into OCI layouts under .bench/. */
-async function images(repo: string, profileName: string): Promise<Record<'v1' | 'v2', string>> {
-  const out = {} as Record<'v1' | 'v2', string>;
-  for (const v of ['v1', 'v2'] as const) {
-    const layoutDir = join(CACHE, `pivot-image-${TREE_VERSION}-${profileName}-${v}`);
-    if (!fs.existsSync(join(layoutDir, 'index.json'))) {
-      log(`building machine-os-content ${v} (once; cached in ${layoutDir}) …`);
-      fs.rmSync(layoutDir, { recursive: true, force: true });
-      await buildMachineOsContent({ repo, rev: REFS[v], layoutDir, refName: v });
-    }
-    out[v] = layoutDir;
-  }
-  return out;
-}
-
-/** A node sysroot on v1 with the pivot origin of image v1 (the real tool makes it; not timed). */
-function prepareNode(sysroot: string, repo: string, v1Commit: string, imageV1: string): void {
-  fs.rmSync(sysroot, { recursive: true, force: true });
-  fs.mkdirSync(sysroot, { recursive: true });
-  run([OSTREE, 'admin', 'init-fs', sysroot]);
-  run([OSTREE, 'admin', 'os-init', `--sysroot=${sysroot}`, OSNAME]);
-  run([OSTREE, 'pull-local', `--repo=${join(sysroot, 'ostree', 'repo')}`, repo, v1Commit]);
-  const origin = `${sysroot}.origin-v1`;
-  fs.writeFileSync(origin, `[origin]\nrefspec=${v1Commit}\ncustom-url=pivot://${imageV1}\ncustom-description=${DESCRIPTION}\n`);
-  run([OSTREE, 'admin', 'deploy', `--sysroot=${sysroot}`, `--os=${OSNAME}`, '--karg=root=LABEL=root', `--origin-file=${origin}`, v1Commit]);
-}
-
-function removeNode(sysroot: string): void {
-  const deploy = join(sysroot, 'ostree', 'deploy', OSNAME, 'deploy');
-  if (fs.existsSync(deploy)) {
-    const dirs = fs.readdirSync(deploy).filter((n) => !n.endsWith('.origin')).map((n) => join(deploy, n));
-    if (dirs.length) run(['chattr', '-i', ...dirs]);
-  }
-  fs.rmSync(sysroot, { recursive: true, force: true });
-}
-
-/** The seed's legacy flow as one shell script: what `machine-config-daemon pivot` ran in 4.6, with the real tools. */
-function legacyScript(sysroot: string, work: string, image: string, commit: string): string[] {
-  const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
-  const origin = join(work, 'origin');
-  return ['bash', '-euo', 'pipefail', '-c', [
-    `mkdir -p ${q(work)}/extract`,
-    `${SKOPEO_BIN} --insecure-policy copy -q --src-tls-verify=false docker://${image} oci:${q(work)}/oci:v2`,
-    // Every layer of the manifest, in order, as `oc image extract --path /:DIR` applies them.
-    `manifest=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1]+'/index.json')); print(d['manifests'][0]['digest'].split(':')[1])" ${q(work)}/oci)`,
-    `for l in $(python3 -c "import json,sys; print(' '.join(x['digest'].split(':')[1] for x in json.load(open(sys.argv[1]))['layers']))" ${q(work)}/oci/blobs/sha256/$manifest); do tar -xzf ${q(work)}/oci/blobs/sha256/$l -C ${q(work)}/extract; done`,
-    `${OSTREE} pull-local --repo=${q(join(sysroot, 'ostree', 'repo'))} ${q(work)}/extract/srv/repo ${commit} >/dev/null`,
-    `printf '[origin]\\nrefspec=%s\\ncustom-url=pivot://%s\\ncustom-description=${DESCRIPTION}\\n' ${commit} ${q(image)} > ${q(origin)}`,
-    `${OSTREE} admin deploy --sysroot=${q(sysroot)} --os=${OSNAME} --origin-file=${q(origin)} ${commit} >/dev/null`,
-    `rm -rf ${q(work)}`,
-  ].join('\n')];
-}
-
-const deployments = (sysroot: string): string => run([OSTREE, 'admin', 'status', `--sysroot=${sysroot}`]).replace(/^[ *] /gm, '');
-
 async function main(): Promise<void> {
   const profile = PROFILES[opts.quick ? 'quick' : 'full'];
   const tree = cachedTree(CACHE, profile, log);
-  const w = prepareDeployWorkload(CACHE, tree.path, `tree-${TREE_VERSION}-${profile.name}`, profile, OSTREE, log);
-  const layouts = await images(w.repo, profile.name);
+  const w = prepareDeployWorkload(CACHE, tree.path, `tree-${TREE_VERSION}-${profile.name}`, profile, '/usr/bin/ostree', log);
+  const layouts = await osImageLayouts(CACHE, w.repo, profile.name, log);
   fs.rmSync(WORK, { recursive: true, force: true });
   fs.mkdirSync(WORK, { recursive: true });
   const afters: (() => unknown)[] = [];

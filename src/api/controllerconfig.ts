@@ -25,6 +25,12 @@ export interface ControllerConfigSpec {
   networkType?: string;
   /** From data.osImageURL of the machine-config-osimageurl ConfigMap. */
   osImageURL: string;
+  /**
+   * From data.osContentURL of the same ConfigMap: the cluster's OS content cache (`mco
+   * os-content serve`), which daemons pull OSTree objects from instead of whole images; absent:
+   * none, each node pulls the whole image.
+   */
+  osContentURL?: string;
   platform?: string;
   proxy: { httpProxy?: string; httpsProxy?: string; noProxy?: string } | null;
   pullSecret?: ObjectReference;

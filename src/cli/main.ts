@@ -18,6 +18,7 @@ const GROUPS: Record<string, { summary: string; load: () => Promise<Group> }> = 
   lab: { summary: 'A one-machine cluster: API server, registry, controllers and simulated nodes (up, down, status, ssh, demo)', load: async () => (await import('./lab/index.js')).labGroup },
   operator: { summary: 'The machine-config-operator: pools, templates, osImageURL → ControllerConfig', load: async () => (await import('./operator/index.js')).operatorGroup },
   controller: { summary: 'The machine-config-controller: render and roll out each pool\'s config', load: async () => (await import('./controller/index.js')).controllerGroup },
+  'os-content': { summary: 'The cluster-local OS content cache: OS images pulled once, OSTree objects served (serve, prune)', load: async () => (await import('./os-content/index.js')).osContentGroup },
   prune: { summary: 'Remove unused rendered MachineConfigs (as oc adm prune renderedmachineconfigs)', load: async () => (await import('./prune/index.js')).pruneGroup },
 };
 

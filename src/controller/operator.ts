@@ -73,7 +73,7 @@ export class Operator {
       return;
     }
     this.lastRefusal = '';
-    await this.writeControllerConfig(decision.osImageURL);
+    await this.writeControllerConfig(decision.osImageURL, decision.osContentURL);
     await this.setClusterOperator({});
   }
 
@@ -96,15 +96,15 @@ export class Operator {
     }
   }
 
-  private async writeControllerConfig(osImageURL: string): Promise<void> {
+  private async writeControllerConfig(osImageURL: string, osContentURL: string): Promise<void> {
     const annotationsOf = (cc?: ControllerConfig): Record<string, string> => ({ ...cc?.metadata.annotations, [GENERATED_BY_VERSION_ANNOTATION]: this.o.releaseVersion });
-    const written = (): void => this.o.log.info('operator.ts:101', `ControllerConfig ${CONTROLLER_CONFIG_NAME}: osImageURL ${osImageURL} (release ${this.o.releaseVersion})`);
+    const written = (): void => this.o.log.info('operator.ts:101', `ControllerConfig ${CONTROLLER_CONFIG_NAME}: osImageURL ${osImageURL}${osContentURL ? `, osContentURL ${osContentURL}` : ''} (release ${this.o.releaseVersion})`);
     if (!this.o.controllerConfigs.get(CONTROLLER_CONFIG_NAME)) {
       const body: ControllerConfig = {
         apiVersion: MCO_API_VERSION,
         kind: 'ControllerConfig',
         metadata: { name: CONTROLLER_CONFIG_NAME, annotations: annotationsOf() },
-        spec: { osImageURL, additionalTrustBundle: null, cloudProviderConfig: '', clusterDNSIP: '', images: {}, infra: null, kubeAPIServerServingCAData: '', proxy: null, releaseImage: '', rootCAData: '' },
+        spec: { osImageURL, ...(osContentURL ? { osContentURL } : {}), additionalTrustBundle: null, cloudProviderConfig: '', clusterDNSIP: '', images: {}, infra: null, kubeAPIServerServingCAData: '', proxy: null, releaseImage: '', rootCAData: '' },
       };
       // Already there (another writer was first): the informer brings it and the retry updates it.
       this.o.controllerConfigs.upsert((await this.o.clients.custom.createClusterCustomObject({ ...CCS, body })) as ControllerConfig);
@@ -113,9 +113,11 @@ export class Operator {
     }
     await updateFromStore(this.o.clients.custom, CCS, CONTROLLER_CONFIG_NAME, this.o.controllerConfigs, (current) => {
       const annotations = annotationsOf(current);
-      if (current.spec.osImageURL === osImageURL && deepEqual(current.metadata.annotations ?? {}, annotations)) return undefined;
+      if (current.spec.osImageURL === osImageURL && (current.spec.osContentURL ?? '') === osContentURL && deepEqual(current.metadata.annotations ?? {}, annotations)) return undefined;
       written();
-      return this.o.clients.custom.replaceClusterCustomObject({ ...CCS, name: CONTROLLER_CONFIG_NAME, body: { ...current, metadata: { ...current.metadata, annotations }, spec: { ...current.spec, osImageURL } } });
+      const { osContentURL: _old, ...rest } = current.spec;
+      const spec = { ...rest, osImageURL, ...(osContentURL ? { osContentURL } : {}) };
+      return this.o.clients.custom.replaceClusterCustomObject({ ...CCS, name: CONTROLLER_CONFIG_NAME, body: { ...current, metadata: { ...current.metadata, annotations }, spec } });
     });
   }
 

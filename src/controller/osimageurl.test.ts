@@ -6,8 +6,23 @@ import { IMAGE_A, IMAGE_B } from './testing.js';
 const cm = (data: Record<string, string>): ConfigMapLike => ({ metadata: { name: 'machine-config-osimageurl', namespace: 'openshift-machine-config-operator' }, data });
 
 const cases: { name: string; configMap: ConfigMapLike | undefined; expected: ReturnType<typeof decideOsImageURL> }[] = [
-  { name: 'matching versions and a new digest: accepted', configMap: cm({ releaseVersion: '4.6.8', osImageURL: IMAGE_B }), expected: { accept: true, osImageURL: IMAGE_B, changed: true } },
-  { name: 'the same digest again: accepted, nothing changed', configMap: cm({ releaseVersion: '4.6.8', osImageURL: IMAGE_A }), expected: { accept: true, osImageURL: IMAGE_A, changed: false } },
+  { name: 'matching versions and a new digest: accepted', configMap: cm({ releaseVersion: '4.6.8', osImageURL: IMAGE_B }), expected: { accept: true, osImageURL: IMAGE_B, osContentURL: '', changed: true } },
+  { name: 'the same digest again: accepted, nothing changed', configMap: cm({ releaseVersion: '4.6.8', osImageURL: IMAGE_A }), expected: { accept: true, osImageURL: IMAGE_A, osContentURL: '', changed: false } },
+  {
+    name: 'an OS content cache named: accepted with it',
+    configMap: cm({ releaseVersion: '4.6.8', osImageURL: IMAGE_B, osContentURL: 'http://10.0.0.5:8090' }),
+    expected: { accept: true, osImageURL: IMAGE_B, osContentURL: 'http://10.0.0.5:8090', changed: true },
+  },
+  {
+    name: 'an OS content cache that is not an http(s) URL: refused naming the field',
+    configMap: cm({ releaseVersion: '4.6.8', osImageURL: IMAGE_B, osContentURL: '10.0.0.5:8090' }),
+    expected: {
+      accept: false,
+      field: 'data.osContentURL',
+      message: 'ConfigMap openshift-machine-config-operator/machine-config-osimageurl: data.osContentURL "10.0.0.5:8090" is not an http(s) URL (e.g. http://os-content.example:8090)',
+      osImageURL: IMAGE_A,
+    },
+  },
   {
     name: 'a version mismatch: refused with the real message, the last accepted kept',
     configMap: cm({ releaseVersion: '4.6.13', osImageURL: IMAGE_B }),

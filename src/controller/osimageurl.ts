@@ -2,7 +2,9 @@
  * The operator's decision on the `machine-config-osimageurl` ConfigMap (reference mco.md
  * §7.1–§7.2): its osImageURL is accepted only when its releaseVersion is the operator's own
  * version, and only when it is a digest pull spec (what the MCO's docs require; a tag could
- * move under a rollout). A refusal keeps the last accepted osImageURL.
+ * move under a rollout). A refusal keeps the last accepted osImageURL. Beside it, the optional
+ * `data.osContentURL` names the cluster's OS content cache (issue 15), which the daemons pull
+ * OSTree objects from instead of whole images; it must be an http(s) URL.
  */
 import { MCO_NAMESPACE, OSIMAGEURL_CONFIGMAP } from '../api/node.js';
 
@@ -12,7 +14,8 @@ export interface ConfigMapLike {
 }
 
 export type OsImageDecision =
-  | { accept: true; osImageURL: string; changed: boolean }
+  /** `osContentURL`: '' when the ConfigMap names no cache. `changed`: the osImageURL changed. */
+  | { accept: true; osImageURL: string; osContentURL: string; changed: boolean }
   /** `field` names what is wrong in the ConfigMap; `message` is what is logged and reported. */
   | { accept: false; field: string; message: string; osImageURL: string };
 
@@ -36,5 +39,16 @@ export function decideOsImageURL(configMap: ConfigMapLike | undefined, operatorV
   const url = data['osImageURL'];
   if (url === undefined || url === '') return refuse('data.osImageURL', `${where}: data.osImageURL is missing`);
   if (!isDigestReference(url)) return refuse('data.osImageURL', `${where}: data.osImageURL ${JSON.stringify(url)} is not a digest reference (NAME@sha256:DIGEST)`);
-  return { accept: true, osImageURL: url, changed: url !== lastAccepted };
+  const osContentURL = data['osContentURL'] ?? '';
+  if (osContentURL !== '' && !isHttpUrl(osContentURL)) return refuse('data.osContentURL', `${where}: data.osContentURL ${JSON.stringify(osContentURL)} is not an http(s) URL (e.g. http://os-content.example:8090)`);
+  return { accept: true, osImageURL: url, osContentURL, changed: url !== lastAccepted };
+}
+
+function isHttpUrl(text: string): boolean {
+  try {
+    const u = new URL(text);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.search === '' && u.hash === '';
+  } catch {
+    return false; // not a URL at all
+  }
 }

@@ -2,7 +2,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { MachineConfigDaemonState } from '../api/node.js';
 import type { HostRoot } from '../node/host-root.js';
-import type { OsImageSource } from '../node/pivot.js';
+import type { OsContentSource, OsImageSource } from '../node/pivot.js';
 import type { KernelCmdlineReader } from '../sysroot/types.js';
 import type { Clock } from './clock.js';
 import type { NodeApi } from './kube.js';
@@ -34,6 +34,8 @@ export interface DaemonContext {
   clock: Clock;
   metrics: DaemonMetrics;
   source: OsImageSource;
+  /** The OS content cache at a URL (the ControllerConfig's osContentURL); undefined: never used. */
+  osContent: ((url: string) => OsContentSource) | undefined;
   readCmdline: KernelCmdlineReader | undefined;
   reboot: (rationale: string) => Promise<void>;
   bootId: string;

@@ -20,7 +20,7 @@ import { clearUpdateJournal, readBootstrapAnnotations, readOnDiskConfig, readUpd
 import { ownedPaths, type HostConfig } from '../node/host-config.js';
 import { writeAtomic } from '../node/host-files.js';
 import { observe, onDiskState, openHostRoot, type HostRoot } from '../node/host-root.js';
-import { pivot, pivotImageOf, type OsImageSource } from '../node/pivot.js';
+import { pivot, pivotImageOf, type OsContentSource, type OsImageSource } from '../node/pivot.js';
 import type { KernelCmdlineReader } from '../sysroot/types.js';
 import { backoffMs, systemClock, type Clock } from './clock.js';
 import type { DaemonContext } from './context.js';
@@ -31,7 +31,7 @@ import { NodeApi } from './kube.js';
 import { stderrLogger, type Logger } from './log.js';
 import { DaemonMetrics, DEFAULT_METRICS_LISTEN } from './metrics.js';
 import { stateForError, syncAction } from './state.js';
-import { rebootInto, runUpdate } from './update.js';
+import { osContentOf, rebootInto, runUpdate } from './update.js';
 import { onDiskDifferences, validationMessage } from './validate.js';
 
 export interface DaemonOptions {
@@ -41,6 +41,11 @@ export interface DaemonOptions {
   sysroot: string;
   /** Where OS images come from (production: the registry, see node/os-image.ts). */
   source: OsImageSource;
+  /**
+   * The OS content cache at a URL (production: node/os-content.ts): when the operator publishes
+   * one (ControllerConfig spec.osContentURL), pivots pull OSTree objects from it.
+   */
+  osContent?: (url: string) => OsContentSource;
   /** Reboots the host into its default boot entry (production: `systemctl reboot`). */
   rebooter: (rationale: string) => Promise<void>;
   /** The kernel command line this boot runs with (says which deployment is booted). */
@@ -244,6 +249,7 @@ class Daemon {
       clock: this.clock,
       metrics: this.metrics,
       source: o.source,
+      osContent: o.osContent,
       readCmdline: o.readCmdline,
       reboot: o.rebooter,
       bootId: this.bootId,
@@ -392,7 +398,7 @@ class Daemon {
       if (mc.spec.osImageURL && mc.spec.osImageURL !== booted) {
         this.log.info(`Bootstrap pivot required to: ${mc.spec.osImageURL}`);
         this.updating = true;
-        await pivot(this.opts.sysroot, mc.spec.osImageURL, { source: this.opts.source, log: this.log.info, ...(this.opts.readCmdline ? { readCmdline: this.opts.readCmdline } : {}) });
+        await pivot(this.opts.sysroot, mc.spec.osImageURL, { source: this.opts.source, ...(await osContentOf(ctx)), log: this.log.info, warn: this.log.warning, ...(this.opts.readCmdline ? { readCmdline: this.opts.readCmdline } : {}) });
         writeUpdateJournal(this.root, { from: null, to: current, step: 'pending', bootId: this.bootId });
         await rebootInto(ctx, current);
         return true;

@@ -7,7 +7,8 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import { mergePatch, statusMessage } from '../api/client.js';
-import { MACHINE_CONFIGS, MCO_GROUP, MCO_VERSION } from '../api/group.js';
+import { CONTROLLER_CONFIG_NAME, type ControllerConfig } from '../api/controllerconfig.js';
+import { CONTROLLER_CONFIGS, MACHINE_CONFIGS, MCO_GROUP, MCO_VERSION } from '../api/group.js';
 import type { MachineConfig } from '../api/machineconfig.js';
 import { backoffMs, type Clock } from './clock.js';
 import { isTransient } from './errors.js';
@@ -77,6 +78,20 @@ export class NodeApi {
         return (await this.custom.getClusterCustomObject({ group: MCO_GROUP, version: MCO_VERSION, plural: MACHINE_CONFIGS, name })) as MachineConfig;
       } catch (e) {
         throw apiError(`Getting MachineConfig ${name}`, e);
+      }
+    });
+  }
+
+  /** The OS content cache the operator published (ControllerConfig spec.osContentURL); '' when none. */
+  osContentURL(): Promise<string> {
+    const what = `Getting ControllerConfig ${CONTROLLER_CONFIG_NAME}`;
+    return this.retrying(what, async () => {
+      try {
+        const cc = (await this.custom.getClusterCustomObject({ group: MCO_GROUP, version: MCO_VERSION, plural: CONTROLLER_CONFIGS, name: CONTROLLER_CONFIG_NAME })) as ControllerConfig;
+        return cc.spec.osContentURL ?? '';
+      } catch (e) {
+        if (e instanceof k8s.ApiException && e.code === 404) return '';
+        throw apiError(what, e);
       }
     });
   }

@@ -11,7 +11,7 @@ import { clearUpdateJournal, CURRENT_CONFIG_PATH, writeUpdateJournal } from '../
 import type { HostConfig } from '../node/host-config.js';
 import { writeHostConfig } from '../node/host-files.js';
 import { applyKernelArguments } from '../node/kernel-args.js';
-import { pivot, pivotImageOf } from '../node/pivot.js';
+import { pivot, pivotImageOf, type OsContentSource } from '../node/pivot.js';
 import { cleanupDeployments } from '../sysroot/rollback.js';
 import type { DaemonContext } from './context.js';
 import { drainNode } from './drain.js';
@@ -103,7 +103,9 @@ async function applyOsChanges(ctx: DaemonContext, oldCfg: HostConfig, newCfg: Ho
     try {
       const result = await pivot(ctx.sysroot, newCfg.osImageURL, {
         source: ctx.source,
+        ...(await osContentOf(ctx)),
         log: log.info,
+        warn: log.warning,
         sleep: (ms) => ctx.clock.sleep(ms, ctx.signal),
         ...(ctx.idleIo ? { idleIo: ctx.idleIo } : {}),
         ...sysrootOpts(ctx),
@@ -119,6 +121,22 @@ async function applyOsChanges(ctx: DaemonContext, oldCfg: HostConfig, newCfg: Ho
   if (await applyKernelArguments(ctx.sysroot, oldCfg.kernelArguments, newCfg.kernelArguments, { log: log.info, ...sysrootOpts(ctx) })) os.staged = true;
   ctx.crashPoint?.('kargs-applied');
   if (os.staged) await api.event('Normal', 'OSUpdateStaged', 'Changes to OS staged');
+}
+
+/**
+ * The pivot's OS content cache: the one the operator publishes now. The cache only saves
+ * bytes, so when the ControllerConfig cannot be read the pivot pulls the whole image.
+ */
+export async function osContentOf(ctx: DaemonContext): Promise<{ osContent?: OsContentSource }> {
+  if (!ctx.osContent) return {};
+  let url: string;
+  try {
+    url = await ctx.api.osContentURL();
+  } catch (e) {
+    ctx.log.warning(`Not using an OS content cache: ${(e as Error).message}`);
+    return {};
+  }
+  return url ? { osContent: ctx.osContent(url) } : {};
 }
 
 /** finalizeAndReboot's last part: the event, the log line, the rebooter. */

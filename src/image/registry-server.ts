@@ -14,6 +14,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import { parseListenAddress } from './listen.js';
+import { countBytesSent } from './wire-bytes.js';
 import { DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST, ManifestError, parseManifest, type ImageIndex } from './media-types.js';
 import { checkDigest, DistributionError, RegistryStorage, validateRepositoryName, type DistributionErrorCode } from './registry-storage.js';
 
@@ -50,6 +51,8 @@ export interface RunningRegistry {
   address: string;
   url: string;
   server: Server;
+  /** Bytes sent since it started (also served as JSON at `GET /_stats`, outside the API). */
+  bytesSent(): number;
   close(): Promise<void>;
 }
 
@@ -62,7 +65,16 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
   if (!listen) throw new RegistryServerError(`Invalid listen address "${options.listen}": expected HOST:PORT, e.g. 127.0.0.1:5000 (port 0 picks a free one)`);
   const { host, port } = listen;
   const storage = await RegistryStorage.open(options.root);
-  const server = createServer((req, res) => void handleRequest(storage, req, res, options.log));
+  let bytesSent = (): number => 0;
+  const server = createServer((req, res) => {
+    if (req.url === '/_stats' && req.method === 'GET') {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(`${JSON.stringify({ bytesSent: bytesSent() })}\n`);
+      return;
+    }
+    void handleRequest(storage, req, res, options.log);
+  });
+  bytesSent = countBytesSent(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e) => reject(new RegistryServerError(`Cannot listen on ${options.listen}: ${e.message}`, { cause: e })));
     server.listen(port, host, resolve);
@@ -73,6 +85,7 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
     address,
     url: `http://${address}`,
     server,
+    bytesSent,
     close: () =>
       new Promise<void>((resolve, reject) => {
         if (!server.listening) return resolve(); // closing twice is not an error

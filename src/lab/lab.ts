@@ -11,7 +11,7 @@ import * as k8s from '@kubernetes/client-node';
 import { MACHINE_CONFIG_POOLS, MCO_GROUP, MCO_VERSION } from '../api/group.js';
 import type { MachineConfigPool } from '../api/machineconfigpool.js';
 import { CURRENT_CONFIG_ANNOTATION, DESIRED_CONFIG_ANNOTATION, nodeState, NODE_ROLE_LABEL_PREFIX } from '../api/node.js';
-import { isAlive, LAB_KIND, MCO_JS, LabError, labPaths, readLabState, readSupervisor, runningSupervisor, writeLabState, type LabPaths, type LabState } from './layout.js';
+import { isAlive, LAB_KIND, osContentURL, MCO_JS, LabError, labPaths, readLabState, readSupervisor, runningSupervisor, writeLabState, type LabPaths, type LabState } from './layout.js';
 import { labNodes, labPods } from './seed.js';
 import { NODES_PER_HOST, PROCESS_PER_NODE_MAX, reapOrphans } from './supervisor.js';
 
@@ -58,9 +58,10 @@ export async function createLabState(paths: LabPaths, options: Pick<LabUpOptions
   const apiPort = await probePort(options.apiPort ?? 0, 'for the API server');
   const registryPort = await probePort(options.registryPort ?? 0, 'for the registry');
   if (apiPort === registryPort) throw new LabError('--api-port and --registry-port must differ');
+  const osContentPort = await probePort(0, 'for the OS content cache');
   const daemonsPerProcess = options.daemonsPerProcess ?? (masters + workers > PROCESS_PER_NODE_MAX ? NODES_PER_HOST : 1);
   if (daemonsPerProcess < 1) throw new LabError('--daemons-per-process must be at least 1');
-  const state: LabState = { kind: LAB_KIND, version: 1, masters, workers, apiPort, registryPort, nodes: labNodes(masters, workers), pods: labPods(), daemonsPerProcess };
+  const state: LabState = { kind: LAB_KIND, version: 1, masters, workers, apiPort, registryPort, osContentPort, nodes: labNodes(masters, workers), pods: labPods(), daemonsPerProcess };
   mkdirSync(paths.dir, { recursive: true });
   writeLabState(paths, state);
   return state;
@@ -85,6 +86,12 @@ export async function labUp(options: LabUpOptions): Promise<LabSummary> {
     }
     await probePort(state.apiPort, "the lab's API server");
     await probePort(state.registryPort, "the lab's registry");
+    if (state.osContentPort === undefined) {
+      state.osContentPort = await probePort(0, 'for the OS content cache');
+      writeLabState(paths, state);
+    } else {
+      await probePort(state.osContentPort, "the lab's OS content cache");
+    }
   } else {
     state = await createLabState(paths, options);
     writeLabState(paths, state);
@@ -196,7 +203,32 @@ export async function labStatusText(dir: string): Promise<string> {
       return [n.metadata?.name ?? '', roles, ready + unschedulable, nodeState(a), a[CURRENT_CONFIG_ANNOTATION] ?? '', a[DESIRED_CONFIG_ANNOTATION] ?? ''];
     })];
   const processRows = [['PROCESS', 'PID', 'RESTARTS'], ...(await labProcesses(dir)).map((p) => [p.name, String(p.pid ?? '-'), String(p.restarts)])];
-  return `Lab ${paths.dir}: API https://127.0.0.1:${state.apiPort}, registry 127.0.0.1:${state.registryPort}, kubeconfig ${paths.kubeconfig}\n\n${cell(poolRows)}\n\n${cell(nodeRows)}\n\n${cell(processRows)}\n`;
+  const traffic = await labTraffic(state);
+  return `Lab ${paths.dir}: API https://127.0.0.1:${state.apiPort}, registry 127.0.0.1:${state.registryPort}, OS content cache ${osContentURL(state)}, kubeconfig ${paths.kubeconfig}\n`
+    + `${traffic ? `Sent since start: registry ${mib(traffic.registryBytes)}, OS content cache ${mib(traffic.osContentBytes)} (images pulled into it: ${traffic.osContentExtractions})\n` : ''}`
+    + `\n${cell(poolRows)}\n\n${cell(nodeRows)}\n\n${cell(processRows)}\n`;
+}
+
+const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+export interface LabTraffic {
+  /** Bytes the registry sent (every client: the cache, the nodes' manifest and config reads, installs). */
+  registryBytes: number;
+  /** Bytes the OS content cache sent to the nodes. */
+  osContentBytes: number;
+  osContentExtractions: number;
+}
+
+/** What the running lab's registry and OS content cache have sent since they started; undefined when either does not answer. */
+export async function labTraffic(state: LabState): Promise<LabTraffic | undefined> {
+  if (state.osContentPort === undefined) return undefined;
+  try {
+    const registry = (await (await fetch(`http://127.0.0.1:${state.registryPort}/_stats`)).json()) as { bytesSent: number };
+    const cache = (await (await fetch(`${osContentURL(state)}/stats`)).json()) as { bytesSent: number; extractions: number };
+    return { registryBytes: registry.bytesSent, osContentBytes: cache.bytesSent, osContentExtractions: cache.extractions };
+  } catch {
+    return undefined; // one of them is (re)starting: no figures this time
+  }
 }
 
 export interface LabProcess {

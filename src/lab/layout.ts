@@ -31,6 +31,8 @@ export interface LabState {
   workers: number;
   apiPort: number;
   registryPort: number;
+  /** The OS content cache's port (labs made before it had one get one at their next `up`). */
+  osContentPort?: number;
   nodes: LabNode[];
   pods: LabPods;
   /** Node daemons per process: 1 (a process per node, as on a real cluster) or more (a large fleet). */
@@ -41,6 +43,9 @@ export interface LabState {
   /** Nodes whose sysroot is installed and first booted. */
   installed?: string[];
 }
+
+/** The URL the lab publishes as the ConfigMap's osContentURL. */
+export const osContentURL = (state: LabState): string => (state.osContentPort === undefined ? '(none)' : `http://127.0.0.1:${state.osContentPort}`);
 
 /** supervisor.json: the running supervisor and how to reach it. */
 export interface SupervisorRecord {
@@ -66,6 +71,8 @@ export function labPaths(dir: string) {
     registryLog: join(root, 'logs', 'registry.log'),
     apiserverData: join(root, 'apiserver'),
     registryRoot: join(root, 'registry'),
+    osContentLog: join(root, 'logs', 'os-content.log'),
+    osContentCache: join(root, 'os-content'),
     kubeconfig: join(root, 'kubeconfig'),
     work: join(root, 'work'),
     nodes: join(root, 'nodes'),

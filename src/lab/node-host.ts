@@ -14,6 +14,7 @@ import { createKlog } from '../api/klog.js';
 import { startDaemon, type RunningDaemon } from '../daemon/daemon.js';
 import { sourceLogger } from '../daemon/log.js';
 import { RegistryClient } from '../image/registry-client.js';
+import { cacheContentSource } from '../node/os-content.js';
 import { registryImageSource } from '../node/os-image.js';
 import { bootSimulatedNode, simulatedBoot } from '../sysroot/boot.js';
 import { bootIdentity, bootNode } from './firmware.js';
@@ -56,6 +57,7 @@ export async function hostNodes(options: HostNodesOptions): Promise<{ stop(): Pr
             kubeConfig: kc,
             sysroot: np.sysroot,
             source: registryImageSource(client, { log: (line) => logger.info(line) }),
+            osContent: (url) => cacheContentSource(url),
             rebooter: async () => {
               await bootSimulatedNode(np.sysroot, np.cmdline);
               logger.info(`reboot: node ${node.name} boots its default entry (${np.cmdline} rewritten)`);

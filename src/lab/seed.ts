@@ -35,6 +35,8 @@ export interface LabPods {
 
 export interface SeedInput {
   osImageURL: string;
+  /** The lab's OS content cache, published beside osImageURL. */
+  osContentURL?: string;
   releaseVersion: string;
   nodes: LabNode[];
   pods: LabPods;
@@ -111,7 +113,7 @@ export function seedObjects(input: SeedInput): Obj[] {
       apiVersion: 'v1',
       kind: 'ConfigMap',
       metadata: { name: OSIMAGEURL_CONFIGMAP, namespace: MCO_NAMESPACE },
-      data: { osImageURL: input.osImageURL, releaseVersion: input.releaseVersion },
+      data: { osImageURL: input.osImageURL, releaseVersion: input.releaseVersion, ...(input.osContentURL ? { osContentURL: input.osContentURL } : {}) },
     },
     ...roles.flatMap((role) => [
       fragment(`99-${role}-generated-registries`, role, {}, true),

@@ -25,7 +25,7 @@ import { deploymentPath } from '../sysroot/types.js';
 import { bootIdentity, bootNode } from './firmware.js';
 import { provisionNode } from './ignition.js';
 import { rebootRequestPath } from './node-host.js';
-import { labPaths, MCD_JS, MCO_JS, nodePaths, podLogPath, readLabState, writeLabState, writeSupervisor, LabError, type LabPaths, type LabState, type SupervisorRecord } from './layout.js';
+import { labPaths, MCD_JS, MCO_JS, nodePaths, osContentURL, podLogPath, readLabState, writeLabState, writeSupervisor, LabError, type LabPaths, type LabState, type SupervisorRecord } from './layout.js';
 import { buildOsImages, extractOsContent, installNode, pushReleaseImages } from './os-images.js';
 import { ManagedProcess, type ProcessSpec } from './processes.js';
 import { applySeed, reportNodeReady, seedObjects, type LabNode } from './seed.js';
@@ -198,13 +198,21 @@ export async function startLab(options: StartLabOptions): Promise<RunningLab> {
       logFile: paths.apiserverLog,
     });
     const registryProcess = add({ name: 'registry', argv: mco('registry', 'serve', '--root', paths.registryRoot, '--listen', `127.0.0.1:${state.registryPort}`), logFile: paths.registryLog });
+    // The cluster's OS content cache: the nodes pull OSTree objects from it (the ConfigMap's osContentURL).
+    const osContent = state.osContentPort === undefined ? undefined : add({
+      name: 'os-content',
+      argv: mco('os-content', 'serve', '--listen', `127.0.0.1:${state.osContentPort}`, '--cache-dir', paths.osContentCache, '--insecure'),
+      logFile: paths.osContentLog,
+    });
     await apiserver.start();
     await registryProcess.start();
+    await osContent?.start();
     saveRecord();
     const gaveUp = (p: ManagedProcess, logFile: string) => (): string | undefined =>
       p.restarts > 2 ? `${p.spec.name} keeps exiting; see ${logFile}` : undefined;
     await waitFor(`the API server on port ${state.apiPort}`, timeoutMs, async () => (await portOpen(state.apiPort)) && existsSync(paths.kubeconfig) ? true : undefined, gaveUp(apiserver, paths.apiserverLog));
     await waitFor(`the registry on port ${state.registryPort}`, timeoutMs, () => portOpen(state.registryPort), gaveUp(registryProcess, paths.registryLog));
+    if (osContent) await waitFor(`the OS content cache on port ${state.osContentPort}`, timeoutMs, () => portOpen(state.osContentPort!), gaveUp(osContent, paths.osContentLog));
     kc = new k8s.KubeConfig();
     kc.loadFromFile(paths.kubeconfig);
     const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -228,7 +236,7 @@ export async function startLab(options: StartLabOptions): Promise<RunningLab> {
     // 3. The cluster the installer leaves.
     phase('Seeding the cluster');
     await waitFor('the API server to accept requests', timeoutMs, async () => (await core.listNamespace()) ? true : undefined);
-    const created = await applySeed(kc, seedObjects({ osImageURL: first!.image, releaseVersion: LAB_RELEASE, nodes: state.nodes, pods: state.pods }));
+    const created = await applySeed(kc, seedObjects({ osImageURL: first!.image, ...(state.osContentPort !== undefined ? { osContentURL: osContentURL(state) } : {}), releaseVersion: LAB_RELEASE, nodes: state.nodes, pods: state.pods }));
     if (created.length) log(`Created ${created.length} objects: ${created.slice(0, 8).join(', ')}${created.length > 8 ? ', …' : ''}`);
 
     // 4. Node sysroots, installed on the first OS version and booted.

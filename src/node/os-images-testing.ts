@@ -21,8 +21,10 @@ export interface OsImages {
 
 export const OS_VERSIONS = { v1: '46.82.202012051820-0', v2: '46.82.202101191342-0' } as const;
 
-/** Builds v1 and v2 (50 small files, 5 of them changed) under `dir` and pushes them to `host`. */
-export function buildOsImages(dir: string, host: string): OsImages {
+/** Builds v1 and v2 (50 small files, 5 of them changed, unless told otherwise) under `dir` and pushes them to `host`. */
+export function buildOsImages(dir: string, host: string, shape: { files?: number; changed?: number } = {}): OsImages {
+  const files = shape.files ?? 50;
+  const changed = shape.changed ?? 5;
   const repo = join(dir, 'build-repo');
   ok(ostree(['init', '--mode=archive', `--repo=${repo}`]), 'ostree init');
   const commits = {} as OsImages['commits'];
@@ -30,7 +32,7 @@ export function buildOsImages(dir: string, host: string): OsImages {
   for (const v of ['v1', 'v2'] as const) {
     const tree = join(dir, `tree-${v}`);
     writeOsTree(tree, { version: OS_VERSIONS[v], kernel: `KERNEL ${v}\n`, etc: { 'app.conf': `a=${v}\n` } });
-    for (let i = 0; i < 50; i++) fs.writeFileSync(join(tree, 'usr', `pkg-${i}`), `${i < 5 ? v : 'same'} ${i}\n`);
+    for (let i = 0; i < files; i++) fs.writeFileSync(join(tree, 'usr', `pkg-${i}`), `${i < changed ? v : 'same'} ${i}\n`);
     commits[v] = ok(ostree(['commit', `--repo=${repo}`, '-b', 'rhcos', '--timestamp=@1606372800', `--add-metadata-string=version=${OS_VERSIONS[v]}`, tree]), 'commit').stdout.trim();
     const digest = ok(runMco(['image', 'build', '--from-commit', `${repo}:${commits[v]}`, '--to', `${host}/ocp/machine-os-content:${v}`, '--insecure', '-q']), `mco image build ${v}`).stdout.trim();
     assert.match(digest, /^sha256:[0-9a-f]{64}$/);

@@ -13,7 +13,7 @@ import { describe, test, type TestContext } from 'node:test';
 import { ok, ostree } from '../ostree/testing.js';
 import { bootSimulatedNode, simulatedBoot } from '../sysroot/boot.js';
 import { needsOstree, RealSysroot, writeOsTree } from '../sysroot/sysroot-fixtures.js';
-import { EXTRACT_PARENT, pivot, PivotError, type OsImageSource, type PivotEffects } from './pivot.js';
+import { EXTRACT_PARENT, pivot, PivotError, type OsContentSource, type OsImageSource, type PivotEffects } from './pivot.js';
 
 const IMAGE_A = 'quay.io/openshift-release-dev/ocp-v4.0-art-dev@sha256:4c5b83a192734ad6aa33da798f51b4b7ebe0f633ed63d53867a0c3fb73993024';
 const IMAGE_B = 'quay.io/openshift-release-dev/ocp-v4.0-art-dev@sha256:8869972a7f3cf7be7c936ef5b3277f20da7f5b577d66e37a5b9db25889c2a515';
@@ -194,4 +194,64 @@ describe('pivot()', needsOstree, () => {
     assert.deepEqual(leftovers(s), []);
     assert.equal(fs.readdirSync(join(s.path, 'ostree/deploy/rhcos/deploy')).length, 2, 'no half-made deployment');
   });
+
+  test('with an OS content cache: the labelled commit is pulled into the node\'s repo and deployed as from the image, nothing extracted', async (t) => {
+    const { s, a, cmdline, base } = await nodeOnA(t);
+    const b = osContent(t, base, '46.82.202101191342-0');
+    const src = source({ [IMAGE_A]: a, [IMAGE_B]: b });
+    const fx = { ...effects(src, { s, cmdline }), osContent: fakeCache({ [IMAGE_B]: b }) };
+    const result = await pivot(s.path, IMAGE_B, fx);
+    assert.equal(result.changed, true);
+    assert.equal(src.extractions, 0, 'the image was not extracted');
+    assert.deepEqual(fx.osContent.pulled, [[IMAGE_B, b.checksum, s.repo]]);
+    assert.deepEqual(fx.lines.slice(0, 3), [
+      `Previous pivot: ${IMAGE_A}`,
+      `Pivoting to: 46.82.202101191342-0 (${b.checksum})`,
+      `Executing rebase from repo path ${s.repo} with customImageURL pivot://${IMAGE_B} and checksum ${b.checksum}`,
+    ]);
+    assert.match(fx.lines.join('\n'), /^Fetched 7 objects \(123 bytes\) new to the node's repository from the OS content cache http:\/\/cache\.test:8090$/m);
+    const origin = fs.readFileSync(join(s.deployDir('rhcos', `${b.checksum}.0`) + '.origin'), 'utf8');
+    assert.equal(origin, `[origin]\nrefspec=${b.checksum}\ncustom-url=pivot://${IMAGE_B}\ncustom-description=Managed by machine-config-operator\n`);
+    assert.match(s.status(), new RegExp(`^  rhcos ${b.checksum}\\.0\\n`));
+    assert.match(ok(ostree(['fsck', `--repo=${s.repo}`]), 'fsck').stdout, /no errors found/);
+  });
+
+  test('a cache that fails costs one warning naming the cache, the image and why, then the whole image is pulled', async (t) => {
+    const cases: { name: string; cache: (b: FakeImage) => OsContentSource; labelled?: boolean; reason: RegExp }[] = [
+      { name: 'cache down', cache: () => failingCache(new Error('The OS content cache http://cache.test:8090 cannot be reached: connect ECONNREFUSED')), reason: /failed; pulling the whole image instead: The OS content cache .* cannot be reached: connect ECONNREFUSED$/ },
+      { name: 'a wrong object', cache: () => failingCache(new Error('Object 12ab….filez from os-content does not match its checksum')), reason: /failed; pulling the whole image instead: Object .* does not match its checksum$/ },
+      { name: 'an image without the commit label', cache: (b) => fakeCache({ [IMAGE_B]: b }), labelled: false, reason: /^Not using the OS content cache http:\/\/cache\.test:8090 for .*: its config has no com\.coreos\.ostree-commit label/ },
+    ];
+    for (const c of cases) {
+      const { s, a, cmdline, base } = await nodeOnA(t);
+      const b = osContent(t, base, '46.82.202101191342-0', c.labelled === false ? { label: false } : {});
+      const src = source({ [IMAGE_A]: a, [IMAGE_B]: b });
+      const warnings: string[] = [];
+      const fx = { ...effects(src, { s, cmdline }), osContent: c.cache(b), warn: (line: string) => void warnings.push(line) };
+      await pivot(s.path, IMAGE_B, fx);
+      assert.equal(warnings.length, 1, c.name);
+      assert.match(warnings[0]!, c.reason, c.name);
+      if (c.labelled !== false) assert.ok(warnings[0]!.includes(`Pulling ${IMAGE_B} (commit ${b.checksum}) from the OS content cache http://cache.test:8090 failed`), c.name);
+      assert.equal(src.extractions, 1, `${c.name}: the whole image instead`);
+      assert.match(s.status(), new RegExp(`^  rhcos ${b.checksum}\\.0\\n`), c.name);
+    }
+  });
 });
+
+/** A cache that holds the given images: "pulls" a commit into the node's repo with the real ostree pull-local. */
+function fakeCache(images: Record<string, FakeImage>): OsContentSource & { pulled: string[][] } {
+  const pulled: string[][] = [];
+  return {
+    url: 'http://cache.test:8090',
+    pulled,
+    async pullCommit(image, commit, repoPath) {
+      pulled.push([image, commit, repoPath]);
+      ok(ostree(['pull-local', `--repo=${repoPath}`, join(images[image]!.root, 'srv', 'repo'), commit]), 'pull-local from the fake cache');
+      return { fetchedObjects: 7, fetchedBytes: 123 };
+    },
+  };
+}
+
+function failingCache(error: Error): OsContentSource {
+  return { url: 'http://cache.test:8090', pullCommit: async () => Promise.reject(error) };
+}

@@ -6,6 +6,12 @@
  * logging the lines the original logs. The new deployment becomes the default boot entry;
  * the node runs it after a reboot. Until that atomic switch, a failure at any step leaves the
  * node booting exactly what it booted, and the extracted content is always removed.
+ *
+ * With an OS content cache (issue 15) the node moves objects, not the image: the commit named
+ * by the label of the image's config (read from the registry by digest: the trust anchor) is
+ * pulled from the cache into the node's repo, each object verified against that commit's
+ * Merkle tree, and deployed from there. A cache that is down, wrong or lacks the commit costs
+ * one warning line and the whole-image flow.
  */
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -37,10 +43,26 @@ export interface OsImageSource {
   extract(image: string, dest: string, options?: { skip?: (path: string) => boolean }): Promise<void>;
 }
 
+/** The OS content cache a pivot pulls objects from (production: node/os-content.ts). */
+export interface OsContentSource {
+  /** The cache's URL, named in log lines. */
+  url: string;
+  /**
+   * Pulls exactly COMMIT, the commit IMAGE's config names, from the cache into the repo at
+   * REPOPATH, every object verified against the commit's tree before it is stored; a pull cut
+   * short resumes, fetching only what is missing.
+   */
+  pullCommit(image: string, commit: string, repoPath: string): Promise<{ fetchedObjects: number; fetchedBytes: number }>;
+}
+
 export interface PivotEffects {
   source: OsImageSource;
+  /** When given, objects are pulled from this cache, and the whole image only when that fails. */
+  osContent?: OsContentSource;
   /** One line per step, as the daemon logs them. */
   log: (line: string) => void;
+  /** Why the cache was not used (default: `log`); the daemon logs it as a warning. */
+  warn?: (line: string) => void;
   /** What `--reboot` does (production: `systemctl reboot`). */
   reboot?: () => Promise<void>;
   readCmdline?: KernelCmdlineReader;
@@ -184,8 +206,13 @@ async function pivotLocked(sysroot: string, image: string, effects: PivotEffects
     const labels = await effects.source.labels(image).catch((e: Error) => {
       throw new PivotError(`Reading the labels of ${image}: ${e.message}`, { cause: e });
     });
-    await extractWithRetries(image, dir, effects, options.retryDelaysMs ?? [5000, 10000], objectsTheNodeHas(sysroot));
-    const repoPath = join(dir, 'srv', 'repo');
+    const hostRepo = join(sysroot, 'ostree', 'repo');
+    let repoPath = hostRepo;
+    const fromCache = await pullFromCache(image, labels, hostRepo, effects);
+    if (!fromCache) {
+      await extractWithRetries(image, dir, effects, options.retryDelaysMs ?? [5000, 10000], objectsTheNodeHas(sysroot));
+      repoPath = join(dir, 'srv', 'repo');
+    }
     const { checksum, version } = await commitOf(repoPath, labels, image, log);
     const customOriginUrl = `pivot://${image}`;
     log(`Executing rebase from repo path ${repoPath} with customImageURL ${customOriginUrl} and checksum ${checksum}`);
@@ -200,8 +227,12 @@ async function pivotLocked(sysroot: string, image: string, effects: PivotEffects
     } catch (e) {
       throw new PivotError(`Rebasing to ${checksum} from ${image}: ${(e as Error).message}`, { cause: e });
     }
-    const p = result.pulled;
-    log(`Imported ${p.metadata} metadata and ${p.content} content objects (${p.contentBytes} bytes) new to the node's repository`);
+    if (fromCache) {
+      log(`Fetched ${fromCache.fetchedObjects} objects (${fromCache.fetchedBytes} bytes) new to the node's repository from the OS content cache ${effects.osContent!.url}`);
+    } else {
+      const p = result.pulled;
+      log(`Imported ${p.metadata} metadata and ${p.content} content objects (${p.contentBytes} bytes) new to the node's repository`);
+    }
     if (result.etc) log(result.etc);
     const d = result.deployment;
     log(`Deployed ${d.osname} ${d.checksum}.${d.serial} as the default; it boots at the next reboot`);
@@ -212,5 +243,29 @@ async function pivotLocked(sysroot: string, image: string, effects: PivotEffects
     return { changed: true, checksum, version, rebase: result };
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The object path: the commit the image's label names, pulled from the cache into the node's
+ * repo. Null (after one warning naming the cache, the image and why) when the cache is not
+ * configured, the image names no commit, or the pull fails: the caller takes the whole image.
+ * Objects a failed pull stored were verified, so they stay; the extraction then skips them.
+ */
+async function pullFromCache(image: string, labels: Record<string, string>, hostRepo: string, effects: PivotEffects): Promise<{ fetchedObjects: number; fetchedBytes: number } | null> {
+  const cache = effects.osContent;
+  if (!cache) return null;
+  const warn = effects.warn ?? effects.log;
+  const commit = labels[COMMIT_LABEL];
+  if (!commit) {
+    warn(`Not using the OS content cache ${cache.url} for ${image}: its config has no ${COMMIT_LABEL} label to verify the cache's objects against; pulling the whole image`);
+    return null;
+  }
+  const idle = effects.idleIo ?? ((work) => work());
+  try {
+    return await idle(() => cache.pullCommit(image, commit, hostRepo));
+  } catch (e) {
+    warn(`Pulling ${image} (commit ${commit}) from the OS content cache ${cache.url} failed; pulling the whole image instead: ${(e as Error).message}`);
+    return null;
   }
 }

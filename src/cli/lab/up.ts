@@ -1,4 +1,5 @@
 import { labUp } from '../../lab/lab.js';
+import { osContentURL } from '../../lab/layout.js';
 import { str, UsageError, type Parsed } from '../args.js';
 import type { Command } from '../command.js';
 
@@ -43,6 +44,7 @@ export const command: Command = {
     say(`\nThe lab is up: ${state.masters} masters, ${state.workers} workers.`);
     say(`  kubeconfig: ${paths.kubeconfig}`);
     say(`  registry:   127.0.0.1:${state.registryPort}`);
+    say(`  OS content: ${osContentURL(state)} (the nodes pull OSTree objects from it)`);
     say(`  releases:   ${(state.releases ?? []).join('  ')}`);
     say(`\nNext:\n  export KUBECONFIG=${paths.kubeconfig}\n  kubectl get mcp\n  kubectl get nodes\n  npx mco lab status${flagDir} --watch\n  npx mco lab ssh${flagDir} ${worker.name} -- rpm-ostree status\n  npx mco lab demo${flagDir}\n  npx mco lab down${flagDir}`);
   },

@@ -1,26 +1,31 @@
+import { cacheContentSource } from '../../node/os-content.js';
 import { registryImageSource, withIdleIo } from '../../node/os-image.js';
 import { pivot } from '../../node/pivot.js';
-import { flag, required, UsageError } from '../args.js';
+import { flag, required, str, UsageError } from '../args.js';
 import type { Command } from '../command.js';
 import { clientFromFlags, quietOption, registryOptions } from '../image/registry-flags.js';
 import { rebooter, sysrootEffects, sysrootOf } from '../sysroot-args.js';
 
 export const command: Command = {
   summary: 'Pull an OS image and rebase the host onto the OSTree commit inside it',
-  usage: '[--sysroot=PATH] [--registry-config=FILE] [--insecure] [--reboot] IMAGE',
+  usage: '[--sysroot=PATH] [--registry-config=FILE] [--insecure] [--os-content-url=URL] [--reboot] IMAGE',
   options: {
     ...registryOptions,
     ...quietOption,
+    'os-content-url': { type: 'string', description: 'Pull the OSTree objects from this OS content cache (mco os-content serve), the whole image only when that fails', argument: 'URL' },
     reboot: { type: 'boolean', description: 'Reboot into the new deployment once it is the default' },
   },
   async run(args, ctx) {
     const sysroot = sysrootOf(args);
     const image = required(args, 0, 'IMAGE');
     const log = (line: string): void => ctx.output.err(`${line}\n`);
+    const osContentUrl = str(args, 'os-content-url');
+    if (osContentUrl !== undefined && !/^https?:\/\/[^/]/.test(osContentUrl)) throw new UsageError(`--os-content-url must be an http(s) URL, not "${osContentUrl}"`);
     const client = clientFromFlags(args, ctx, { progress: !flag(args, 'quiet') });
     try {
       const result = await pivot(sysroot, image, {
         source: registryImageSource(client, { log }),
+        ...(osContentUrl ? { osContent: cacheContentSource(osContentUrl) } : {}),
         log,
         idleIo: withIdleIo,
         reboot: rebooter(sysroot, ctx),

@@ -2,6 +2,7 @@ import { readFileSync, statSync } from 'node:fs';
 import * as k8s from '@kubernetes/client-node';
 import { startDaemon } from '../../daemon/daemon.js';
 import { stderrLogger } from '../../daemon/log.js';
+import { cacheContentSource } from '../../node/os-content.js';
 import { registryImageSource, withIdleIo } from '../../node/os-image.js';
 import { str, UsageError } from '../args.js';
 import type { Command, Context } from '../command.js';
@@ -35,6 +36,7 @@ export const command: Command = {
       kubeConfig: kc,
       sysroot,
       source: registryImageSource(client, { log: logger.info }),
+      osContent: (url) => cacheContentSource(url),
       rebooter: async () => {
         await reboot();
         if (simulated) logger.info(`reboot: node ${nodeName} boots its default entry (${ctx.env['MCO_KERNEL_CMDLINE_FILE']} rewritten)`);

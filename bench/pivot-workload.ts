@@ -1,0 +1,73 @@
+/**
+ * The pivot benchmarks' shared workload (bench/pivot.ts, bench/objects.ts): the generated
+ * bootable tree's v1 and v2 built into machine-os-content images once (OCI layouts under
+ * .bench/), a node sysroot on v1 made by the real tool, and the seed's legacy flow as one
+ * shell script of the real tools.
+ */
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { OSNAME, REFS } from './deploy-tree.js';
+import { run } from './measure.js';
+import { TREE_VERSION } from './tree-gen.js';
+import { buildMachineOsContent } from '../src/image/build.js';
+import { SKOPEO_BIN } from '../src/image/testing.js';
+
+const OSTREE = '/usr/bin/ostree';
+const DESCRIPTION = 'Managed by machine-config-operator';
+
+/** machine-os-content of each version, built once into OCI layouts under .bench/. */
+export async function osImageLayouts(cache: string, repo: string, profileName: string, log: (line: string) => void): Promise<Record<'v1' | 'v2', string>> {
+  const out = {} as Record<'v1' | 'v2', string>;
+  for (const v of ['v1', 'v2'] as const) {
+    const layoutDir = join(cache, `pivot-image-${TREE_VERSION}-${profileName}-${v}`);
+    if (!fs.existsSync(join(layoutDir, 'index.json'))) {
+      log(`building machine-os-content ${v} (once; cached in ${layoutDir}) …`);
+      fs.rmSync(layoutDir, { recursive: true, force: true });
+      await buildMachineOsContent({ repo, rev: REFS[v], layoutDir, refName: v });
+    }
+    out[v] = layoutDir;
+  }
+  return out;
+}
+
+/** A node sysroot on v1 with the pivot origin of image v1 (the real tool makes it; not timed). */
+export function prepareNode(sysroot: string, repo: string, v1Commit: string, imageV1: string): void {
+  fs.rmSync(sysroot, { recursive: true, force: true });
+  fs.mkdirSync(sysroot, { recursive: true });
+  run([OSTREE, 'admin', 'init-fs', sysroot]);
+  run([OSTREE, 'admin', 'os-init', `--sysroot=${sysroot}`, OSNAME]);
+  run([OSTREE, 'pull-local', `--repo=${join(sysroot, 'ostree', 'repo')}`, repo, v1Commit]);
+  const origin = `${sysroot}.origin-v1`;
+  fs.writeFileSync(origin, `[origin]\nrefspec=${v1Commit}\ncustom-url=pivot://${imageV1}\ncustom-description=${DESCRIPTION}\n`);
+  run([OSTREE, 'admin', 'deploy', `--sysroot=${sysroot}`, `--os=${OSNAME}`, '--karg=root=LABEL=root', `--origin-file=${origin}`, v1Commit]);
+}
+
+export function removeNode(sysroot: string): void {
+  const deploy = join(sysroot, 'ostree', 'deploy', OSNAME, 'deploy');
+  if (fs.existsSync(deploy)) {
+    const dirs = fs.readdirSync(deploy).filter((n) => !n.endsWith('.origin')).map((n) => join(deploy, n));
+    if (dirs.length) run(['chattr', '-i', ...dirs]);
+  }
+  fs.rmSync(sysroot, { recursive: true, force: true });
+}
+
+/** The seed's legacy flow as one shell script: what `machine-config-daemon pivot` ran in 4.6, with the real tools. */
+export function legacyScript(sysroot: string, work: string, image: string, commit: string): string[] {
+  const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+  const origin = join(work, 'origin');
+  return ['bash', '-euo', 'pipefail', '-c', [
+    `mkdir -p ${q(work)}/extract`,
+    `${SKOPEO_BIN} --insecure-policy copy -q --src-tls-verify=false docker://${image} oci:${q(work)}/oci:v2`,
+    // Every layer of the manifest, in order, as `oc image extract --path /:DIR` applies them.
+    `manifest=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1]+'/index.json')); print(d['manifests'][0]['digest'].split(':')[1])" ${q(work)}/oci)`,
+    `for l in $(python3 -c "import json,sys; print(' '.join(x['digest'].split(':')[1] for x in json.load(open(sys.argv[1]))['layers']))" ${q(work)}/oci/blobs/sha256/$manifest); do tar -xzf ${q(work)}/oci/blobs/sha256/$l -C ${q(work)}/extract; done`,
+    `${OSTREE} pull-local --repo=${q(join(sysroot, 'ostree', 'repo'))} ${q(work)}/extract/srv/repo ${commit} >/dev/null`,
+    `printf '[origin]\\nrefspec=%s\\ncustom-url=pivot://%s\\ncustom-description=${DESCRIPTION}\\n' ${commit} ${q(image)} > ${q(origin)}`,
+    `${OSTREE} admin deploy --sysroot=${q(sysroot)} --os=${OSNAME} --origin-file=${q(origin)} ${commit} >/dev/null`,
+    `rm -rf ${q(work)}`,
+  ].join('\n')];
+}
+
+/** The real tool's deployment list, the markers of the booted and pending ones taken out. */
+export const deployments = (sysroot: string): string => run([OSTREE, 'admin', 'status', `--sysroot=${sysroot}`]).replace(/^[ *] /gm, '');
+
