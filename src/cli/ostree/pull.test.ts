@@ -79,6 +79,11 @@ test('pull prints ostree\'s summary, pulls the remote\'s configured branches by 
   const shape = (s: string): string => s.replace(/^\d+ metadata, /, 'N metadata, ').replace(/\d+ (B|KiB) transferred in \d+ seconds/, 'X transferred');
   assert.equal(shape(pulled.stdout), shape(realPulled.stdout));
   assert.equal(ok(mcoIn(ours, 'rev-parse', 'origin:main'), 'rev-parse').stdout.trim(), commit);
+  // Remote refs named as ostree resolves them: with a slash, or alone when refs/heads lacks them.
+  for (const rev of ['origin/main', 'main']) {
+    assert.equal(ok(mcoIn(ours, 'rev-parse', rev), 'rev-parse').stdout.trim(), commit, rev);
+    assert.equal(ok(ostreeIn(ours, 'rev-parse', rev), 'rev-parse').stdout.trim(), commit, rev);
+  }
   ok(ostreeIn(ours, 'fsck'), 'ostree fsck');
   assert.equal(ok(mcoIn(ours, 'pull', 'origin', 'main'), 'pull again').stdout, '0 metadata, 0 content objects fetched; 0 bytes content written\n');
 
