@@ -71,12 +71,13 @@ test('ours pulls a commit the real ostree wrote, over its trivial-httpd, into ar
   const src = source!;
   const out = scratch(t, 'mco-pull-http-out-');
   const [head] = src.commits;
-  for (const mode of ['archive', 'bare-user'] as const) {
-    const dest = join(out, mode);
+  // Content verified and written on this thread, and by worker threads.
+  for (const [mode, workers] of [['archive', 0], ['bare-user', 0], ['archive', 2], ['bare-user', 1]] as const) {
+    const dest = join(out, `${mode}-${workers}`);
     const repo = await emptyRepo(dest, mode);
     const progress: number[] = [];
     const result = await pullFromRemote(repo, {
-      url: src.httpd.url, refs: ['main'], remoteName: 'origin', onProgress: (p) => progress.push(p.fetchedObjects),
+      url: src.httpd.url, refs: ['main'], remoteName: 'origin', workers, onProgress: (p) => progress.push(p.fetchedObjects),
     });
     assert.deepEqual(result.commits, [head]);
     assert.deepEqual(result.refs, [['origin:main', head]]);
@@ -88,14 +89,14 @@ test('ours pulls a commit the real ostree wrote, over its trivial-httpd, into ar
     const fsck = ostreeIn(dest, 'fsck');
     assert.equal(fsck.status, 0, `ostree fsck after our ${mode} pull:\n${fsck.stderr}`);
     // The same objects, and the same checkout, as the real pull into a repo of this mode.
-    const real = join(out, `real-${mode}`);
+    const real = join(out, `real-${mode}-${workers}`);
     ok(ostree(['init', `--repo=${real}`, `--mode=${mode}`]), 'ostree init');
     noFsync(real);
     ok(ostreeIn(real, 'remote', 'add', '--no-gpg-verify', 'origin', src.httpd.url), 'ostree remote add');
     ok(ostreeIn(real, 'pull', 'origin', 'main'), 'ostree pull');
     assert.deepEqual(await objectKeys(repo), await objectKeys(await Repo.open(real)));
-    const ours = checkoutWalk(dest, head!, join(out, `co-${mode}`), true);
-    const theirs = checkoutWalk(real, head!, join(out, `co-real-${mode}`), true);
+    const ours = checkoutWalk(dest, head!, join(out, `co-${mode}-${workers}`), true);
+    const theirs = checkoutWalk(real, head!, join(out, `co-real-${mode}-${workers}`), true);
     assert.deepEqual(diffTrees(ours, theirs), []);
     // Pulling again fetches nothing but the refs and detached metadata (unchanged: not stored).
     const again = await pullFromRemote(repo, { url: src.httpd.url, refs: ['main'], remoteName: 'origin' });

@@ -49,8 +49,12 @@ export interface AddRemoteOptions {
   /** Extra keys (`--set=KEY=VALUE`), in order. */
   set?: [string, string][];
   noGpgVerify?: boolean;
+  /** `gpg-verify=false` and `sign-verify=false` (`--no-sign-verify`: every kind of signature, as ostree does). */
+  noSignVerify?: boolean;
   /** Succeed quietly when the remote exists (`--if-not-exists`). */
   ifNotExists?: boolean;
+  /** Replace the remote when it exists (`--force`). */
+  force?: boolean;
 }
 
 export async function addRemote(repo: Repo, name: string, url: string, options: AddRemoteOptions = {}): Promise<void> {
@@ -58,12 +62,14 @@ export async function addRemote(repo: Repo, name: string, url: string, options: 
   const group = groupName(name);
   if (repo.config.hasGroup(group)) {
     if (options.ifNotExists) return;
-    throw new RepoError(`Remote configuration for "${name}" already exists: (in config)`);
+    if (options.force) repo.config.delete(group);
+    else throw new RepoError(`Remote configuration for "${name}" already exists: (in config)`);
   }
   repo.config.set(group, 'url', url);
   if (options.branches?.length) repo.config.set(group, 'branches', options.branches.map((b) => `${b};`).join(''));
   for (const [k, v] of options.set ?? []) repo.config.set(group, k, v);
-  if (options.noGpgVerify) repo.config.set(group, 'gpg-verify', 'false');
+  if (options.noGpgVerify || options.noSignVerify) repo.config.set(group, 'gpg-verify', 'false');
+  if (options.noSignVerify) repo.config.set(group, 'sign-verify', 'false');
   await writeConfig(repo);
 }
 

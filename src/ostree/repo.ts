@@ -586,7 +586,7 @@ export class Repo {
       base = base.slice(0, -1);
       parents++;
     }
-    const found = isChecksum(base) ? base : await this.readRef(base);
+    const found = isChecksum(base) ? base : (await this.readRef(base)) ?? (await this.findRemoteRef(base));
     if (!found) throw new RepoError(`Refspec '${rev}' not found`);
     let checksum: string = found;
     for (let i = 0; i < parents; i++) {
@@ -595,6 +595,29 @@ export class Repo {
       checksum = parent;
     }
     return checksum;
+  }
+
+  /**
+   * A ref that is not under refs/heads, looked for as ostree does: as a path under
+   * refs/remotes (`origin/main`), then as a ref of each remote in turn (`main` → `origin:main`).
+   */
+  private async findRemoteRef(ref: string): Promise<string | undefined> {
+    if (ref.includes(':')) return undefined;
+    const slash = ref.indexOf('/');
+    const asPath = slash > 0 ? await this.readRef(`${ref.slice(0, slash)}:${ref.slice(slash + 1)}`) : undefined;
+    if (asPath) return asPath;
+    let remotes: string[];
+    try {
+      remotes = (await fs.readdir(join(this.path, 'refs', 'remotes'))).sort();
+    } catch (e) {
+      if (isEnoent(e)) return undefined;
+      throw e;
+    }
+    for (const remote of remotes) {
+      const found = await this.readRef(`${remote}:${ref}`);
+      if (found) return found;
+    }
+    return undefined;
   }
 
   /** Writes (or with null, deletes) a ref atomically. */

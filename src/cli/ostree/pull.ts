@@ -18,6 +18,7 @@ export const command: Command = {
     'disable-static-deltas': { type: 'boolean', description: 'Do not use static deltas (never used: accepted for compatibility)' },
     untrusted: { type: 'boolean', description: 'Verify checksums of local sources (always enabled for HTTP pulls)' },
     'disable-fsync': { type: 'boolean', description: 'Do not invoke fsync()' },
+    'per-object-fsync': { type: 'boolean', description: 'Accepted for compatibility: objects are synced to disk before the refs move either way' },
     concurrency: { type: 'string', description: 'Requests in flight at once (default: 8)', argument: 'N' },
     timeout: { type: 'string', description: 'Seconds to wait for a connection, a response or more of its body (default: 30)', argument: 'SECONDS' },
   },

@@ -9,7 +9,9 @@ export const command: Command = {
   options: {
     set: { type: 'string', multiple: true, description: 'Set config option KEY=VALUE for remote', argument: 'KEY=VALUE' },
     'no-gpg-verify': { type: 'boolean', description: 'Disable GPG verification' },
+    'no-sign-verify': { type: 'boolean', description: 'Disable signature verification' },
     'if-not-exists': { type: 'boolean', description: 'Do nothing if the provided remote exists' },
+    force: { type: 'boolean', description: 'Replace the provided remote if it exists' },
   },
   async run(args, ctx) {
     const name = required(args, 0, 'NAME');
@@ -20,7 +22,8 @@ export const command: Command = {
       return [kv.slice(0, eq), kv.slice(eq + 1)];
     });
     await addRemote(await openRepo(args, ctx), name, url, {
-      branches: args.positionals.slice(2), set, noGpgVerify: flag(args, 'no-gpg-verify'), ifNotExists: flag(args, 'if-not-exists'),
+      branches: args.positionals.slice(2), set, noGpgVerify: flag(args, 'no-gpg-verify'),
+      noSignVerify: flag(args, 'no-sign-verify'), ifNotExists: flag(args, 'if-not-exists'), force: flag(args, 'force'),
     });
   },
 };
