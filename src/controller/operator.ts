@@ -115,8 +115,9 @@ export class Operator {
       const annotations = annotationsOf(current);
       if (current.spec.osImageURL === osImageURL && (current.spec.osContentURL ?? '') === osContentURL && deepEqual(current.metadata.annotations ?? {}, annotations)) return undefined;
       written();
-      const { osContentURL: _old, ...rest } = current.spec;
-      const spec = { ...rest, osImageURL, ...(osContentURL ? { osContentURL } : {}) };
+      const spec: ControllerConfig['spec'] = { ...current.spec, osImageURL, osContentURL };
+      // A cache no longer named is removed, not published as ''.
+      if (!osContentURL) delete spec.osContentURL;
       return this.o.clients.custom.replaceClusterCustomObject({ ...CCS, name: CONTROLLER_CONFIG_NAME, body: { ...current, metadata: { ...current.metadata, annotations }, spec } });
     });
   }
