@@ -9,7 +9,7 @@
 #   apiserver  2,000 watches under a writer: writes/s, get latency, event lag, memory
 #   controllers  2,000 fake nodes in 4 pools: ConfigMap patch → every desiredConfig set, controller CPU per node transition
 #   lab        mco lab up and a rollout at 5 and 203 nodes: times, per-node time, peak memory, controllers' CPU share
-# With no name, all seven run. OPTIONS (--quick, --json, --reps=N…) go to each benchmark.
+# With no name, all eight run. OPTIONS (--quick, --json, --reps=N…) go to each benchmark.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # setup.sh prints progress on stdout; keep stdout for the benchmarks' own tables or JSON.

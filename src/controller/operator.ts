@@ -115,8 +115,9 @@ export class Operator {
       const annotations = annotationsOf(current);
       if (current.spec.osImageURL === osImageURL && (current.spec.osContentURL ?? '') === osContentURL && deepEqual(current.metadata.annotations ?? {}, annotations)) return undefined;
       written();
-      const { osContentURL: _old, ...rest } = current.spec;
-      const spec = { ...rest, osImageURL, ...(osContentURL ? { osContentURL } : {}) };
+      const spec: ControllerConfig['spec'] = { ...current.spec, osImageURL, osContentURL };
+      // A cache no longer named is removed, not published as ''.
+      if (!osContentURL) delete spec.osContentURL;
       return this.o.clients.custom.replaceClusterCustomObject({ ...CCS, name: CONTROLLER_CONFIG_NAME, body: { ...current, metadata: { ...current.metadata, annotations }, spec } });
     });
   }
@@ -163,7 +164,7 @@ export class Operator {
       });
     } catch (e) {
       if (isNotFound(e)) {
-        this.o.log.warning('operator.ts:164', `ClusterOperator ${CLUSTER_OPERATOR_NAME} not written: the clusteroperators.config.openshift.io CRD is not installed`);
+        this.o.log.warning('operator.ts:167', `ClusterOperator ${CLUSTER_OPERATOR_NAME} not written: the clusteroperators.config.openshift.io CRD is not installed`);
         return;
       }
       throw new Error(`writing ClusterOperator ${CLUSTER_OPERATOR_NAME}: ${apiMessage(e)}`);

@@ -18,7 +18,7 @@ import { bootedFromCmdlineFile } from '../sysroot/boot.js';
 import { removeSysroots } from '../sysroot/crash-harness.js';
 import { bootIdentity } from './firmware.js';
 import { createLabState } from './lab.js';
-import { labPaths, nodePaths, podLogPath } from './layout.js';
+import { labPaths, nodePaths, osContentURL, podLogPath } from './layout.js';
 import { startLab, type LabCommands, type RunningLab } from './supervisor.js';
 
 const MCO_JS = fileURLToPath(new URL('../cli/mco.js', import.meta.url));
@@ -102,7 +102,8 @@ describe('the lab supervisor', { skip, timeout: 600_000 }, () => {
     assert.match(kubectl('get', 'ns'), /openshift-machine-config-operator[\s\S]*|openshift-cluster-version/);
     assert.match(kubectl('-n', 'openshift-cluster-version', 'get', 'deploy'), /cluster-version-operator\s+/);
     const cm = JSON.parse(kubectl('-n', 'openshift-machine-config-operator', 'get', 'cm', 'machine-config-osimageurl', '-o', 'json')) as { data: Record<string, string> };
-    assert.deepEqual(cm.data, { osImageURL: images[0]!.image, releaseVersion: '4.6.8' });
+    assert.deepEqual(cm.data, { osImageURL: images[0]!.image, releaseVersion: '4.6.8', osContentURL: osContentURL(lab.state) });
+    assert.match(osContentURL(lab.state), /^http:\/\/127\.0\.0\.1:\d+$/, 'the lab runs an OS content cache and publishes it');
     assert.match(images[0]!.image, /^127\.0\.0\.1:\d+\/openshift-release-dev\/ocp-v4\.0-art-dev@sha256:[0-9a-f]{64}$/);
     const mcs = kubectl('get', 'mc');
     for (const name of ['99-master-generated-registries', '99-master-ssh', '99-worker-generated-registries', '99-worker-ssh']) assert.match(mcs, new RegExp(`^${name}\\s.*3\\.1\\.0`, 'm'));

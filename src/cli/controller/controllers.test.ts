@@ -13,10 +13,11 @@ import * as k8s from '@kubernetes/client-node';
 import { createKlog } from '../../api/klog.js';
 import { CURRENT_CONFIG_ANNOTATION, DESIRED_CONFIG_ANNOTATION, MCO_NAMESPACE, OSIMAGEURL_CONFIGMAP, STATE_ANNOTATION } from '../../api/node.js';
 import type { MachineConfigPool } from '../../api/machineconfigpool.js';
+import { CONTROLLER_CONFIG_NAME, type ControllerConfig } from '../../api/controllerconfig.js';
 import { needsKubectl, startApiServer, type TestApiServer } from '../../apiserver/testing.js';
 import { startFakeAgents, type FakeAgents } from '../../controller/fake-node-agents.js';
 import { mergePatch } from '../../api/client.js';
-import { CONFIGS, POOLS } from '../../controller/kube.js';
+import { CCS, CONFIGS, POOLS } from '../../controller/kube.js';
 import { isUnavailable } from '../../controller/rollout.js';
 import { runController, runOperator, type Running } from '../../controller/run.js';
 
@@ -149,13 +150,15 @@ describe('operator and controller rolling out the osImageURL ConfigMap', needsKu
     const wait = api.spawnKubectl(['wait', 'mcp/worker', '--for=condition=Updated=False', '--timeout=60s']);
     // Listened for now: a fast rollout can end this kubectl before the awaits below are done.
     const waited = new Promise((r) => wait.once('exit', r));
-    // The seed's command, with kubectl.
-    const patched = await kubectl(['patch', 'cm', '-n', MCO_NAMESPACE, OSIMAGEURL_CONFIGMAP, '--type=merge', '-p', JSON.stringify({ data: { osImageURL: image('b') } })]);
+    // The seed's command, with kubectl; and the cluster's OS content cache published beside it.
+    const patched = await kubectl(['patch', 'cm', '-n', MCO_NAMESPACE, OSIMAGEURL_CONFIGMAP, '--type=merge', '-p', JSON.stringify({ data: { osImageURL: image('b'), osContentURL: 'http://10.0.0.5:8090' } })]);
     assert.equal(patched.stdout, 'configmap/machine-config-osimageurl patched\n', patched.stderr);
     const target = await newTarget(before);
     assert.match(target, /^rendered-worker-[0-9a-f]{32}$/);
     const rendered = (await custom.getClusterCustomObject({ ...CONFIGS, name: target })) as { spec: { osImageURL: string } };
     assert.equal(rendered.spec.osImageURL, image('b'));
+    const cc = (await custom.getClusterCustomObject({ ...CCS, name: CONTROLLER_CONFIG_NAME })) as ControllerConfig;
+    assert.equal(cc.spec.osContentURL, 'http://10.0.0.5:8090', 'the operator publishes the cache for the daemons');
     await waited;
     const done = await kubectl(['wait', 'mcp/worker', '--for=condition=Updated', '--timeout=60s']);
     assert.equal(done.status, 0, done.stderr);
