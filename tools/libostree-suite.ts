@@ -15,6 +15,7 @@ export const LIBOSTREE_SCRIPTS: readonly string[] = [
   'test-admin-deploy-nomerge.sh',
   'test-admin-deploy-whiteouts.sh',
   'test-admin-instutil-set-kargs.sh',
+  'test-admin-kargs.sh',
 ];
 
 /** Features of libostree the installed tests use that we do not build, and why. */
