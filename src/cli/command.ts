@@ -104,10 +104,18 @@ export async function runGroup(prog: string, group: Group, argv: string[], ctx: 
   const cmd = await verb.load();
   const rest = [...argv.slice(0, verbIndex), ...argv.slice(verbIndex + 1)];
   if ('verbs' in cmd) return runGroup(`${prog} ${group.name}`, cmd, rest, ctx);
-  const options = { ...group.globals, ...cmd.options, ...HELP };
+  // A verb's own short flag wins over a global's, as in ostree (`summary -v` is --view there,
+  // --verbose everywhere else).
+  const shorts = new Set(Object.values(cmd.options).map((o) => o.short));
+  const globals = Object.fromEntries(Object.entries(group.globals).map(([name, o]) => {
+    if (!o.short || !shorts.has(o.short)) return [name, o];
+    const { short, ...long } = o;
+    return [name, long];
+  }));
+  const options = { ...globals, ...cmd.options, ...HELP };
   const parsed = parse(rest, options as Options);
   if (flag(parsed, 'help')) {
-    ctx.output.out(helpText(`${prog} ${group.name} ${verbName}`, { ...cmd, options: { ...group.globals, ...cmd.options } }));
+    ctx.output.out(helpText(`${prog} ${group.name} ${verbName}`, { ...cmd, options: { ...globals, ...cmd.options } }));
     return 0;
   }
   return (await cmd.run(parsed, ctx)) ?? 0;

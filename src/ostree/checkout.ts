@@ -57,9 +57,10 @@ export interface CheckoutResult {
   copied: number;
 }
 
-export async function checkout(repo: Repo, rev: string, dest: string, options: CheckoutOptions = {}): Promise<CheckoutResult> {
+export async function checkout(shadow: Repo, rev: string, dest: string, options: CheckoutOptions = {}): Promise<CheckoutResult> {
+  const commit = await shadow.resolveRev(rev);
+  const repo = await shadow.holderOf('commit', commit);
   checkHardlinkOptions(repo, options);
-  const commit = await repo.resolveRev(rev);
   let entry;
   try {
     entry = await lookupPath(repo, commit, options.subpath ?? '/');
@@ -70,7 +71,11 @@ export async function checkout(repo: Repo, rev: string, dest: string, options: C
   const writer = new CheckoutWriter(repo, options);
   await writer.loadPool();
   try {
-    if (entry.kind === 'file') await writer.writeFile(entry.checksum, dest);
+    if (entry.kind === 'file') {
+      // As ostree: a file goes into the destination directory (made if missing), under its own name.
+      mkdirSync(dest, { recursive: true, mode: 0o755 });
+      await writer.writeFile(entry.checksum, `${withoutTrailingSlash(dest)}/${entry.path.slice(entry.path.lastIndexOf('/') + 1)}`);
+    }
     else await writer.writeDir(entry.tree, entry.meta, withoutTrailingSlash(dest));
   } finally {
     await writer.close();

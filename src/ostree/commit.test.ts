@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { commitTree } from './commit.js';
+import { commitTree, parseSourceDateEpoch } from './commit.js';
 import { Repo } from './repo.js';
 
 const hasOstree = existsSync('/usr/bin/ostree');
@@ -54,4 +54,31 @@ test('commitTree() writes no new file objects when the same tree is committed ag
   assert.equal(first.newFiles, 1212);
   assert.equal(second.newFiles, 0);
   assert.equal((await repo.loadCommit(second.checksum)).parent, first.checksum, 'the branch head becomes the parent');
+});
+
+test('parseSourceDateEpoch() reads SOURCE_DATE_EPOCH as ostree does, and refuses it in ostree\'s words', () => {
+  const cases: [string, number | string][] = [
+    ['1234567890', 1234567890],
+    [' 5', 5], // blanks first, as strtoll skips them
+    ['1e3', 1], // the digits before anything else
+    ['-1', -1],
+    ['', 'Failed to convert SOURCE_DATE_EPOCH'],
+    ['invalid', 'Failed to convert SOURCE_DATE_EPOCH'],
+    ['12345678901234567890', 'Parsing SOURCE_DATE_EPOCH: Numerical result out of range'],
+  ];
+  for (const [text, want] of cases) {
+    if (typeof want === 'number') assert.equal(parseSourceDateEpoch(text), want, text);
+    else assert.throws(() => parseSourceDateEpoch(text), { message: want }, text);
+  }
+});
+
+test('a commit dated before 1970 is the commit `ostree commit` writes, and reads back with its date', { skip: !hasOstree && 'ostree CLI not installed (scripts/setup.sh installs it)' }, async () => {
+  const dir = join(work, 'tree-1969');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'f'), 'old\n');
+  const repo = await Repo.init(join(work, 'repo-1969'), { mode: 'archive' });
+  const ours = await commitTree(repo, dir, { branch: 'main', timestamp: -1, bindings: false });
+  const real = execFileSync('ostree', ['commit', `--repo=${repo.path}`, '-b', 'real', '--no-bindings', dir], { env: { ...process.env, SOURCE_DATE_EPOCH: '-1' } }).toString().trim();
+  assert.equal(ours.checksum, real);
+  assert.equal((await repo.loadCommit(real)).timestamp, -1);
 });

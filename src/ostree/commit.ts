@@ -223,8 +223,23 @@ function scanHardlinks(repo: Repo): Map<string, string> {
 
 function defaultTimestamp(): number {
   const epoch = process.env['SOURCE_DATE_EPOCH'];
-  if (epoch !== undefined && /^\d+$/.test(epoch)) return Number(epoch);
+  if (epoch !== undefined) return parseSourceDateEpoch(epoch);
   return Math.floor(Date.now() / 1000);
+}
+
+/**
+ * SOURCE_DATE_EPOCH as ostree reads it (g_ascii_strtoll): blanks, a sign and digits, anything
+ * after them ignored; no digits at all, or a number past 64 bits, refused in ostree's words.
+ * We also refuse what a JS number cannot hold exactly (beyond the year 285 million).
+ */
+export function parseSourceDateEpoch(text: string): number {
+  const m = /^\s*([+-]?\d+)/.exec(text);
+  if (!m) throw new RepoError('Failed to convert SOURCE_DATE_EPOCH');
+  const n = BigInt(m[1]!);
+  if (n > BigInt(Number.MAX_SAFE_INTEGER) || n < BigInt(Number.MIN_SAFE_INTEGER)) {
+    throw new RepoError('Parsing SOURCE_DATE_EPOCH: Numerical result out of range');
+  }
+  return Number(n);
 }
 
 /** A content object to store: in a worker thread, or inline for small trees. */
@@ -549,6 +564,6 @@ function decodeName(raw: Buffer, dir: string): string {
   try {
     return utf8.decode(raw);
   } catch (cause) {
-    throw new RepoError(`Invalid UTF-8 in a file name under ${dir}: ${JSON.stringify(raw.toString('latin1'))}`, { cause });
+    throw new RepoError(`Invalid UTF-8 in filename ${JSON.stringify(raw.toString('latin1'))} under ${dir}`, { cause });
   }
 }

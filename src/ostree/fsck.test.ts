@@ -117,10 +117,12 @@ for (const mode of ['archive', 'bare-user', 'bare'] as const) {
     assert.match(ours[0]!, /fsck content object [0-9a-f]{64}: Corrupted file object; checksum expected='[0-9a-f]{64}' actual='[0-9a-f]{64}'$/);
     assert.deepEqual(ours, realProblems(t, repo));
 
+    // Without --all the first corrupted object ends the run, as the real tool's does.
     const cli = mcoIn(repo, 'fsck');
     assert.equal(cli.status, 1);
-    assert.equal(cli.stderr, `${ours[0]}\nerror: Repository corruption encountered\n`);
+    assert.equal(cli.stderr, `error: ${ours[0]}\n`);
     assert.doesNotMatch(cli.stdout, /completed successfully/);
+    assert.equal(mcoIn(repo, 'fsck', '--all').stderr, `${ours[0]}\nerror: Repository corruption encountered\n`);
   });
 }
 
@@ -173,6 +175,46 @@ for (const mode of ['archive', 'bare-user'] as const) {
     }
   });
 }
+
+/** The commitpartial marks of a repo: file name → content. */
+const partialMarks = (repo: string): Record<string, string> =>
+  Object.fromEntries(fs.readdirSync(join(repo, 'state')).sort().map((n) => [n, fs.readFileSync(join(repo, 'state', n), 'utf8')]));
+
+test('a missing object marks the commits needing it partial, as the real tool does; the next fsck fails on them until a pull repairs them', needsOstree, async (t) => {
+  const { repo } = realRepo(t, 'bare');
+  fs.rmSync(objectOf(repo, '/added', 'file')); // only in the second commit
+  const real = copyRepo(repo, join(scratch(t, 'mco-fsck-real-'), 'repo'));
+  const head = ok(ostreeIn(repo, 'rev-parse', 'main'), 'rev-parse').stdout.trim();
+  const ours = mcoIn(repo, 'fsck', '-q');
+  assert.equal(ours.status, 1);
+  assert.match(ours.stderr, new RegExp(`^Object missing in commits ${head}: [0-9a-f]{64}\\.file\nMarking commit as partial: ${head}\nerror: Repository corruption encountered\n$`));
+  assert.equal(ostreeIn(real, 'fsck', '-q').status, 1);
+  assert.deepEqual(partialMarks(repo), partialMarks(real));
+  assert.deepEqual(Object.keys(partialMarks(repo)), [`${head}.commitpartial`]);
+
+  const again = mcoIn(repo, 'fsck');
+  assert.equal(again.stderr, 'error: 1 partial commits from fsck-detected corruption\n');
+  assert.match(again.stdout, /^1 partial commits not verified$/m);
+  ok(mcoIn(repo, 'pull-local', pristine.get('bare')!), 'pull-local from the intact repo');
+  assert.deepEqual(partialMarks(repo), {});
+  ok(mcoIn(repo, 'fsck'), 'fsck after the repair');
+});
+
+test('--delete removes the corrupted objects and marks their commits partial, as the real tool does', needsOstree, async (t) => {
+  const { repo } = realRepo(t, 'archive');
+  const files = ['/etc/hello.txt', '/added'].map((p) => objectOf(repo, p, 'file'));
+  for (const f of files) flipByte(f, -3);
+  const real = copyRepo(repo, join(scratch(t, 'mco-fsck-real-'), 'repo'));
+  const ours = mcoIn(repo, 'fsck', '-q', '--delete');
+  assert.equal(ours.status, 1);
+  const lines = ours.stderr.split('\n');
+  assert.equal(lines.filter((l) => /^In commits .*: Corrupted file object;/.test(l)).length, 2, ours.stderr);
+  assert.equal(lines.filter((l) => l.startsWith('Marking commit as partial: ')).length, 2, 'each commit is marked once');
+  assert.equal(lines.at(-2), 'error: Repository corruption encountered');
+  assert.equal(ostreeIn(real, 'fsck', '-q', '--delete').status, 1);
+  assert.deepEqual(partialMarks(repo), partialMarks(real));
+  for (const f of files) assert.ok(!fs.existsSync(f), `${f} was not deleted`);
+});
 
 test('a ref to a commit that is not there is reported with the ref name', needsOstree, async (t) => {
   const { repo } = realRepo(t, 'archive');

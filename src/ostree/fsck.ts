@@ -4,7 +4,7 @@
  * must hash to their name and be GVariant normal form; file objects are re-checksummed from
  * their header and content in whatever form the repo mode stores them (`.filez` inflated,
  * bare-user's header from `user.ostreemeta`). Read-only: problems are collected, never
- * thrown, so one run reports all of them.
+ * thrown, so one run reports all of them; markCorruption() then records them as ostree does.
  */
 import { createHash } from 'node:crypto';
 import { lstatSync, readFileSync } from 'node:fs';
@@ -28,6 +28,8 @@ export interface FsckProblem {
   kind: 'missing' | 'corrupted' | 'ref';
   /** The line to print, worded as ostree words it. */
   message: string;
+  /** The commits whose trees hold the object (none for a ref problem). */
+  commits: string[];
 }
 
 export interface FsckResult {
@@ -73,9 +75,9 @@ export async function fsckRepo(repo: Repo, options: FsckOptions = {}): Promise<F
   options.onPhase?.({ phase: 'refs' });
   for (const [name, value] of await repo.listRefs()) {
     if (!isChecksum(value)) {
-      refProblems.push({ object: name, kind: 'ref', message: `Ref ${name} holds an invalid checksum "${value.slice(0, 80)}"` });
+      refProblems.push({ object: name, kind: 'ref', message: `Ref ${name} holds an invalid checksum "${value.slice(0, 80)}"`, commits: [] });
     } else if (!(await repo.hasObject('commit', value))) {
-      refProblems.push({ object: name, kind: 'ref', message: `Loading commit for ref ${name}: No such metadata object ${value}.commit` });
+      refProblems.push({ object: name, kind: 'ref', message: `Loading commit for ref ${name}: No such metadata object ${value}.commit`, commits: [] });
     }
   }
 
@@ -109,7 +111,7 @@ export async function fsckRepo(repo: Repo, options: FsckOptions = {}): Promise<F
     // Detached metadata is checked, but not counted: ostree does not count it either.
     objects: [...seen].filter((k) => !k.endsWith('.commitmeta')).length,
     partialCommits: skipped.length,
-    fsckPartialCommits: skipped.filter((c) => partial.get(c)!.includes('f')).length,
+    fsckPartialCommits: skipped.filter((c) => partial.get(c)!.includes(FSCK_PARTIAL)).length,
     problems,
   };
 }
@@ -117,12 +119,49 @@ export async function fsckRepo(repo: Repo, options: FsckOptions = {}): Promise<F
 function describe(f: Finding, commits: string[]): FsckProblem {
   const list = commits.join(', ');
   if (f.kind === 'missing') {
-    return { object: f.key, kind: 'missing', message: list ? `Object missing in commits ${list}: ${f.key}` : `Object missing: ${f.key}` };
+    return { object: f.key, kind: 'missing', message: list ? `Object missing in commits ${list}: ${f.key}` : `Object missing: ${f.key}`, commits };
   }
   const [checksum, type] = parseObjectKey(f.key);
   const what = type === 'file' ? `fsck content object ${checksum}` : `fsck ${f.key}`;
-  return { object: f.key, kind: 'corrupted', message: `${list ? `In commits ${list}: ` : ''}${what}: ${f.detail}` };
+  return { object: f.key, kind: 'corrupted', message: `${list ? `In commits ${list}: ` : ''}${what}: ${f.detail}`, commits };
 }
+
+/** What markCorruption() did about one problem: the commits it newly marked partial. */
+export interface FsckRepair {
+  problem: FsckProblem;
+  marked: string[];
+}
+
+/**
+ * What `ostree fsck` does about the objects it found missing, and with `--delete` about the
+ * corrupted ones too (deleted): marks every commit holding one partial
+ * (`state/CSUM.commitpartial` holding `f`), so that later fscks skip them and report them,
+ * and a pull fetches what they lack. Ref problems are only reported.
+ */
+export async function markCorruption(repo: Repo, problems: FsckProblem[], options: { delete?: boolean } = {}): Promise<FsckRepair[]> {
+  const marked = new Set<string>();
+  const repairs: FsckRepair[] = [];
+  for (const problem of problems) {
+    const repair: FsckRepair = { problem, marked: [] };
+    repairs.push(repair);
+    if (problem.kind === 'ref' || (problem.kind === 'corrupted' && !options.delete)) continue;
+    if (problem.kind === 'corrupted') {
+      const [checksum, type] = parseObjectKey(problem.object);
+      await fs.rm(repo.objectPath(type, checksum), { force: true });
+    }
+    for (const commit of problem.commits) {
+      if (marked.has(commit)) continue;
+      marked.add(commit);
+      await fs.mkdir(join(repo.path, 'state'), { recursive: true });
+      await fs.writeFile(join(repo.path, 'state', `${commit}.commitpartial`), FSCK_PARTIAL);
+      repair.marked.push(commit);
+    }
+  }
+  return repairs;
+}
+
+/** The content of a commitpartial mark fsck writes (a pull's mark is empty): corruption, not a pull in progress. */
+const FSCK_PARTIAL = 'f';
 
 /** `state/CSUM.commitpartial` files: commit → the file's content. */
 async function readPartialMarks(repo: Repo): Promise<Map<string, string>> {
@@ -247,7 +286,8 @@ class Checker {
       }
     } catch (e) {
       if (!(e instanceof ObjectError)) throw e;
-      this.findings.push({ key, kind: 'corrupted', detail: `Corrupted ${type} object: ${e.message}` });
+      // As ostree: the object named again before what is wrong in it (`…dirtree: Invalid / in filename ../afile`).
+      this.findings.push({ key, kind: 'corrupted', detail: `${key}: ${e.message}` });
       return null;
     }
   }

@@ -91,11 +91,13 @@ export function compareNames(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
-/** Rejects names that would escape a checkout: libostree's own path-traversal guards. */
+/** Rejects names that would escape a checkout: libostree's own path-traversal guards, in its words. */
 export function validateFilename(name: string): void {
-  if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
-    throw new ObjectError(`Invalid filename ${JSON.stringify(name)}`);
-  }
+  if (name === '.') throw new ObjectError("Invalid self-referential filename '.'");
+  if (name === '..') throw new ObjectError("Invalid path uplink filename '..'");
+  if (name.includes('/')) throw new ObjectError(`Invalid / in filename ${name}`);
+  // Beyond libostree's checks: names no filesystem can hold.
+  if (name === '' || name.includes('\0')) throw new ObjectError(`Invalid filename ${JSON.stringify(name)}`);
 }
 
 function encodeXattrs(xattrs: Xattr[]): GValue {
@@ -329,7 +331,7 @@ export function encodeCommit(c: Commit): Buffer {
     [],
     c.subject,
     c.body,
-    bswap64(BigInt(c.timestamp)),
+    bswap64(BigInt.asUintN(64, BigInt(c.timestamp))), // before 1970: two's complement, as ostree stores it
     rawChecksum(c.rootTree),
     rawChecksum(c.rootMeta),
   ]);
@@ -346,7 +348,7 @@ export function decodeCommit(buf: Buffer): Commit {
     parent: parent.length ? parent.toString('hex') : null,
     subject,
     body,
-    timestamp: Number(bswap64(ts)),
+    timestamp: Number(BigInt.asIntN(64, bswap64(ts))),
     rootTree: hexChecksum(tree, 'root dirtree'),
     rootMeta: hexChecksum(meta, 'root dirmeta'),
   };

@@ -20,7 +20,7 @@ import type { GValue } from './gvariant.js';
 import { Limiter } from './limit.js';
 import {
   commitMetadataValue, decodeCommit, decodeDirTree, fileChecksumPrefix, isChecksum, isRegularMode, isSymlinkMode, ObjectError, S_IFMT,
-  sha256Hex, type Commit, type ObjectType,
+  sha256Hex, type Commit, type FileHeader, type ObjectType,
 } from './objects.js';
 import { RepoError, STREAM_THRESHOLD, validateRefName, type Repo } from './repo.js';
 import { formatSize } from './prune.js';
@@ -41,6 +41,8 @@ export interface PullLocalOptions {
    * ostree does.
    */
   verifyBindings?: boolean;
+  /** Refuse content a bare-user-only repo could not hold (`--bareuseronly-files`): setuid, setgid, sticky, world-writable. */
+  bareUserOnlyFiles?: boolean;
   /**
    * Pull only the commit objects (and their detached metadata), each newly stored one marked
    * `state/CSUM.commitpartial` until a later full pull completes it (`--commit-metadata-only`).
@@ -137,7 +139,7 @@ async function resolveWants(source: Repo, revs: string[]): Promise<Want[]> {
 const commitPartialPath = (repo: Repo, commit: string): string => join(repo.path, 'state', `${commit}.commitpartial`);
 
 /** Whether `repo` has `commit` and no mark saying it is incomplete. */
-function isComplete(repo: Repo, commit: string): boolean {
+export function isComplete(repo: Repo, commit: string): boolean {
   return repo.hasObjectSync('commit', commit) && !existsSync(commitPartialPath(repo, commit));
 }
 
@@ -239,19 +241,23 @@ class Importer {
         }
       }
     }
+    // Decoded (names validated) before it is stored: a dirtree naming `../x` never lands here.
+    let decoded: T | null = null;
+    if (decode && bytes !== null) {
+      try {
+        decoded = decode(bytes);
+      } catch (e) {
+        if (e instanceof ObjectError) throw new ObjectError(`${checksum}.${type}: ${e.message}`, { cause: e });
+        throw e;
+      }
+    }
     if (!have) {
       const src = this.source.objectPath(type, checksum);
       const dest = this.repo.objectPath(type, checksum);
       if (!this.link(src, dest, type, checksum)) this.writeFile(dest, bytes ?? readFileSync(src));
       if (type !== 'commitmeta') this.metadata++;
     }
-    if (!decode || bytes === null) return null;
-    try {
-      return decode(bytes);
-    } catch (e) {
-      if (e instanceof ObjectError) throw new ObjectError(`${checksum}.${type}: ${e.message}`, { cause: e });
-      throw e;
-    }
+    return decoded;
   }
 
   /** Imports a commit, marked partial first when it is new here: its trees come after it, or in a later pull. */
@@ -274,6 +280,7 @@ class Importer {
    */
   private linkFileObject(checksum: string): boolean {
     if (this.repo.hasObjectSync('file', checksum)) return true;
+    if (this.opts.bareUserOnlyFiles) checkStorableMode(this.repo, checksum, this.source.statFileObjectSync(checksum).header, true);
     if (this.opts.untrusted || !this.sameStorage(checksum)) return false;
     if (!this.link(this.source.objectPath('file', checksum), this.repo.objectPath('file', checksum), 'file', checksum)) return false;
     this.content++;
@@ -346,14 +353,7 @@ class Importer {
       throw e;
     }
     const { header, size } = stat;
-    if (this.repo.mode === 'bare-user-only' && isRegularMode(header.mode)) {
-      // bare-user-only cannot record setuid, setgid, sticky or world-writable bits: refuse, as ostree does.
-      const invalid = header.mode & ~S_IFMT & ~0o775;
-      if (invalid) {
-        const octal = (n: number): string => `0${n.toString(8).padStart(4, '0')}`;
-        throw new RepoError(`Writing content object: Content object ${checksum}: invalid mode ${octal(header.mode)} with bits ${octal(invalid)}`);
-      }
-    }
+    checkStorableMode(this.repo, checksum, header, this.opts.bareUserOnlyFiles);
     const tmp = this.repo.tmpName();
     let inflated: string | undefined;
     try {
@@ -433,6 +433,18 @@ class Importer {
     mkdirSync(dir, { recursive: true, mode: 0o755 });
     this.madeDirs.add(dir);
   }
+}
+
+/**
+ * bare-user-only cannot record setuid, setgid, sticky or world-writable bits: refuse, as ostree
+ * does, in such a repo or when asked to hold any repo to its rule (`--bareuseronly-files`).
+ */
+export function checkStorableMode(repo: Repo, checksum: string, header: FileHeader, bareUserOnlyFiles = false): void {
+  if ((repo.mode !== 'bare-user-only' && !bareUserOnlyFiles) || !isRegularMode(header.mode)) return;
+  const invalid = header.mode & ~S_IFMT & ~0o775;
+  if (!invalid) return;
+  const octal = (n: number): string => `0${n.toString(8).padStart(4, '0')}`;
+  throw new RepoError(`Writing content object: Content object ${checksum}: invalid mode ${octal(header.mode)} with bits ${octal(invalid)}`);
 }
 
 /** ostree's words: "fsck content object X" when checked before a link, "Writing content object" when re-encoding. */

@@ -12,7 +12,7 @@ import {
 } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import type { Readable } from 'node:stream';
 import { KeyFile } from './keyfile.js';
 import {
@@ -41,7 +41,8 @@ export class RepoError extends Error {
 export const REPO_MODES = ['bare', 'bare-user', 'bare-user-only', 'archive'] as const;
 export type RepoMode = (typeof REPO_MODES)[number];
 
-const CONFIG_MODE: Record<RepoMode, string> = {
+/** The name a mode has in `config` (and in a summary's `ostree.summary.mode`). */
+export const CONFIG_MODE: Record<RepoMode, string> = {
   bare: 'bare', 'bare-user': 'bare-user', 'bare-user-only': 'bare-user-only', archive: 'archive-z2',
 };
 
@@ -130,6 +131,7 @@ export class Repo {
     } catch {
       throw new RepoError(`Invalid repository configuration ${join(path, 'config')}: unknown mode "${modeName}"`);
     }
+    ensureTmpDir(join(path, 'tmp'));
     return new Repo(path, mode, config);
   }
 
@@ -585,22 +587,6 @@ export class Repo {
     }
   }
 
-  /**
-   * A plain REF that is no local branch, found as libostree's resolve_rev falls back: as
-   * `refs/remotes/REF` (REF = `REMOTE/NAME`), else as REF under the first remote that has it.
-   */
-  private async readRemoteRefFallback(ref: string): Promise<string | undefined> {
-    if (ref.includes(':')) return undefined;
-    const slash = ref.indexOf('/');
-    const direct = slash > 0 ? await this.readRef(`${ref.slice(0, slash)}:${ref.slice(slash + 1)}`) : undefined;
-    if (direct) return direct;
-    const remotes = await fs.readdir(join(this.path, 'refs', 'remotes')).catch(() => [] as string[]);
-    for (const remote of remotes.sort()) {
-      const found = await this.readRef(`${remote}:${ref}`);
-      if (found) return found;
-    }
-    return undefined;
-  }
 
   /** Resolves a ref, `REMOTE:REF`, a checksum, or any of those followed by `^` (parent); a plain REF falls back to the remotes' refs. */
   async resolveRev(rev: string): Promise<string> {
@@ -610,7 +596,7 @@ export class Repo {
       base = base.slice(0, -1);
       parents++;
     }
-    const found = isChecksum(base) ? base : ((await this.readRef(base)) ?? (await this.readRemoteRefFallback(base)));
+    const found = isChecksum(base) ? base : (this.resolvePartialChecksum(base) ?? (await this.readRef(base)) ?? (await this.findRemoteRef(base)));
     if (!found) throw new RepoError(`Refspec '${rev}' not found`);
     let checksum: string = found;
     for (let i = 0; i < parents; i++) {
@@ -621,53 +607,177 @@ export class Repo {
     return checksum;
   }
 
-  /** Writes (or with null, deletes) a ref atomically. */
+  /**
+   * The commit whose checksum starts with `prefix` (hex, shorter than a checksum), as ostree
+   * tries before refs; undefined when none does, an error when several do.
+   */
+  private resolvePartialChecksum(prefix: string): string | undefined {
+    if (!/^[0-9a-f]{1,63}$/.test(prefix)) return undefined;
+    const objects = join(this.path, 'objects');
+    const dirs = prefix.length >= 2 ? [prefix.slice(0, 2)] : (readdirSync(objects, { withFileTypes: false }) as string[]).filter((d) => d.startsWith(prefix));
+    const found: string[] = [];
+    for (const dir of dirs) {
+      let names: string[];
+      try {
+        names = readdirSync(join(objects, dir));
+      } catch (e) {
+        if (isEnoent(e) || (e as NodeJS.ErrnoException).code === 'ENOTDIR') continue;
+        throw e;
+      }
+      for (const name of names) {
+        const checksum = dir + name.slice(0, -'.commit'.length);
+        if (name.endsWith('.commit') && isChecksum(checksum) && checksum.startsWith(prefix)) found.push(checksum);
+      }
+    }
+    if (found.length > 1) throw new RepoError(`Refspec ${prefix} not unique`);
+    return found[0];
+  }
+
+  /**
+   * This repository, or the first of its parents (`core.parent` in the config, as ostree
+   * reads it) that holds the object: a "shadow" repository reads commits from its parent.
+   */
+  async holderOf(type: ObjectType, checksum: string): Promise<Repo> {
+    let repo: Repo = this;
+    for (let depth = 0; depth < 16; depth++) {
+      const parent = repo.config.get('core', 'parent');
+      if (repo.hasObjectSync(type, checksum) || parent === undefined) return repo;
+      repo = await Repo.open(parent);
+    }
+    throw new RepoError(`Too many core.parent repositories above ${this.path}`);
+  }
+
+  /**
+   * A ref named without a remote that only a remote has, as ostree's rev-parse finds it:
+   * `REMOTE/REF` as `REMOTE:REF`, else the first remote (by name) holding `REF`.
+   */
+  private async findRemoteRef(ref: string): Promise<string | undefined> {
+    if (ref.includes(':')) return undefined;
+    const slash = ref.indexOf('/');
+    if (slash > 0) {
+      const found = await this.readRef(`${ref.slice(0, slash)}:${ref.slice(slash + 1)}`);
+      if (found) return found;
+    }
+    for (const remote of (await readdirOrEmpty(join(this.path, 'refs', 'remotes'))).sort()) {
+      const found = await this.readRef(`${remote}:${ref}`);
+      if (found) return found;
+    }
+    return undefined;
+  }
+
+  /**
+   * Writes (or with null, deletes) a ref atomically. A deleted ref's emptied folders go with
+   * it, so that their names can become refs. With `core.auto-update-summary`, the summary
+   * follows every change, as libostree keeps it.
+   */
   async setRef(refspec: string, checksum: string | null): Promise<void> {
+    await this.writeRef(refspec, checksum);
+    if (this.config.getBoolean('core', 'auto-update-summary') === true) {
+      // Imported when asked for: summary.ts builds on this module.
+      await (await import('./summary.js')).regenerateSummary(this);
+    }
+  }
+
+  private async writeRef(refspec: string, checksum: string | null): Promise<void> {
     const [remote, ref] = splitRefspec(refspec);
     validateRefName(ref);
     const path = this.refPath(ref, remote);
     if (checksum === null) {
       await fs.rm(path, { force: true });
+      const top = this.refPath('', remote);
+      for (let dir = dirname(path); dir.startsWith(`${top}/`); dir = dirname(dir)) {
+        try {
+          await fs.rmdir(dir);
+        } catch (e) {
+          if (['ENOTEMPTY', 'EEXIST', 'ENOENT'].includes((e as NodeJS.ErrnoException).code ?? '')) break;
+          throw e;
+        }
+      }
       return;
     }
     if (!isChecksum(checksum)) throw new RepoError(`Invalid checksum "${checksum}"`);
-    await fs.mkdir(dirname(path), { recursive: true });
-    await atomicWrite(path, this.tmpDir, `${checksum}\n`, 0o644, true);
+    try {
+      await fs.mkdir(dirname(path), { recursive: true });
+      await atomicWrite(path, this.tmpDir, `${checksum}\n`, 0o644, true);
+    } catch (e) {
+      // A folder of refs where the ref would go, or a ref where a folder would.
+      if (['EISDIR', 'ENOTDIR', 'EEXIST'].includes((e as NodeJS.ErrnoException).code ?? '')) {
+        throw new RepoError(`Conflict: ref ${refspec} would replace a folder of refs or be written under a ref`, { cause: e });
+      }
+      throw e;
+    }
   }
 
-  /** All refs as sorted [name, checksum]; remote refs as `REMOTE:REF`. */
+  /** Aliases (`ostree refs --alias`: refs that are symlinks to another local ref) as sorted [alias, target]. */
+  async listRefAliases(): Promise<[string, string][]> {
+    const heads = join(this.path, 'refs', 'heads');
+    const aliases: [string, string][] = [];
+    await walkRefs(heads, '', async (name, path, isLink) => {
+      if (isLink) aliases.push([name, relative(heads, join(dirname(path), await fs.readlink(path)))]);
+    });
+    return aliases.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  }
+
+  /** Makes `alias` follow the local ref `target` (a relative symlink, as ostree makes it). */
+  async setRefAlias(alias: string, target: string): Promise<void> {
+    validateRefName(alias);
+    validateRefName(target);
+    const path = this.refPath(alias);
+    await fs.mkdir(dirname(path), { recursive: true });
+    const tmp = this.tmpName();
+    await fs.symlink(relative(dirname(path), this.refPath(target)), tmp);
+    try {
+      await fs.rename(tmp, path);
+    } catch (e) {
+      await fs.rm(tmp, { force: true });
+      throw e;
+    }
+  }
+
+  /** All refs as sorted [name, checksum], aliases included; remote refs as `REMOTE:REF`. */
   async listRefs(): Promise<[string, string][]> {
     const out: [string, string][] = [];
-    const walk = async (dir: string, prefix: string, depth: number): Promise<void> => {
-      let entries;
-      try {
-        entries = await fs.readdir(dir, { withFileTypes: true });
-      } catch (e) {
-        if (isEnoent(e)) return;
-        throw e;
-      }
-      for (const e of entries) {
-        const name = prefix ? `${prefix}/${e.name}` : e.name;
-        if (e.isDirectory()) await walk(join(dir, e.name), name, depth + 1);
-        else if (e.isFile()) out.push([name, (await fs.readFile(join(dir, e.name), 'utf8')).trim()]);
-      }
+    const collect = (prefix: string) => async (name: string, path: string): Promise<void> => {
+      out.push([`${prefix}${name}`, (await fs.readFile(path, 'utf8')).trim()]);
     };
-    await walk(join(this.path, 'refs', 'heads'), '', 0);
+    await walkRefs(join(this.path, 'refs', 'heads'), '', collect(''));
     const remotesDir = join(this.path, 'refs', 'remotes');
-    let remotes: string[] = [];
-    try {
-      remotes = await fs.readdir(remotesDir);
-    } catch (e) {
-      if (!isEnoent(e)) throw e;
-    }
-    for (const remote of remotes) {
-      const refs: [string, string][] = [];
-      const before = out.length;
-      await walk(join(remotesDir, remote), '', 0);
-      refs.push(...out.splice(before).map(([n, c]): [string, string] => [`${remote}:${n}`, c]));
-      out.push(...refs);
-    }
+    const remotes = await fs.readdir(remotesDir).catch((e: unknown) => {
+      // As ostree: a repository without refs/remotes is damaged, not one without remotes.
+      if (isEnoent(e)) throw new RepoError('Listing refs: opendir(refs/remotes): No such file or directory', { cause: e });
+      throw e;
+    });
+    for (const remote of remotes) await walkRefs(join(remotesDir, remote), '', collect(`${remote}:`));
     return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  }
+}
+
+async function readdirOrEmpty(dir: string): Promise<string[]> {
+  try {
+    return await fs.readdir(dir);
+  } catch (e) {
+    if (isEnoent(e)) return [];
+    throw e;
+  }
+}
+
+/**
+ * Calls `visit` for every ref file or alias (symlink) under `dir`. Hidden names are not refs:
+ * ostree skips them (tools leave files like `.latest_rsync` there).
+ */
+async function walkRefs(dir: string, prefix: string, visit: (name: string, path: string, isLink: boolean) => Promise<void>): Promise<void> {
+  let entries;
+  try {
+    entries = await fs.readdir(dir, { withFileTypes: true });
+  } catch (e) {
+    if (isEnoent(e)) return;
+    throw e;
+  }
+  for (const e of entries) {
+    if (e.name.startsWith('.')) continue;
+    const name = prefix ? `${prefix}/${e.name}` : e.name;
+    if (e.isDirectory()) await walkRefs(join(dir, e.name), name, visit);
+    else if (e.isFile() || e.isSymbolicLink()) await visit(name, join(dir, e.name), e.isSymbolicLink());
   }
 }
 
@@ -703,6 +813,16 @@ export async function atomicWrite(dest: string, tmpDir: string, data: string | B
   } catch (e) {
     await fs.rm(tmp, { force: true });
     throw e;
+  }
+}
+
+/** `tmp/` comes back when removed, as ostree recreates it on open (a read-only repo goes without). */
+function ensureTmpDir(tmp: string): void {
+  try {
+    mkdirSync(tmp, { mode: 0o755 });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EEXIST' && code !== 'EACCES' && code !== 'EROFS' && code !== 'EPERM') throw e;
   }
 }
 

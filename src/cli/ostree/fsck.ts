@@ -1,5 +1,5 @@
 /** `mco ostree fsck`: verifies every reachable object, printing ostree's lines. */
-import { fsckRepo } from '../../ostree/fsck.js';
+import { fsckRepo, markCorruption } from '../../ostree/fsck.js';
 import { RepoError } from '../../ostree/repo.js';
 import { flag } from '../args.js';
 import type { Command } from '../command.js';
@@ -10,8 +10,8 @@ export const command: Command = {
   usage: '--repo=PATH [OPTION…]',
   options: {
     quiet: { type: 'boolean', short: 'q', description: 'Only print error messages' },
-    // We always go on past the first error; accepted so scripts written for ostree work.
-    all: { type: 'boolean', short: 'a', description: "Don't stop on first error (always the case here)" },
+    all: { type: 'boolean', short: 'a', description: "Don't stop on first error" },
+    delete: { type: 'boolean', description: 'Remove corrupted objects' },
   },
   async run(args, ctx) {
     const repo = await openRepo(args, ctx);
@@ -27,7 +27,14 @@ export const command: Command = {
       },
     });
     if (result.partialCommits) say(`${result.partialCommits} partial commits not verified`);
-    for (const problem of result.problems) ctx.output.err(`${problem.message}\n`);
+    // As ostree: without --all or --delete, the first bad ref or corrupted object ends the run
+    // (missing objects never do: their commits are marked partial and the check goes on).
+    const fatal = !flag(args, 'all') && !flag(args, 'delete') ? result.problems.find((p) => p.kind !== 'missing') : undefined;
+    if (fatal) throw new RepoError(fatal.message);
+    for (const { problem, marked } of await markCorruption(repo, result.problems, { delete: flag(args, 'delete') })) {
+      ctx.output.err(`${problem.message}\n`);
+      for (const commit of marked) ctx.output.err(`Marking commit as partial: ${commit}\n`);
+    }
     if (result.problems.length) throw new RepoError('Repository corruption encountered');
     if (result.fsckPartialCommits) throw new RepoError(`${result.fsckPartialCommits} partial commits from fsck-detected corruption`);
     // Printed even with --quiet, as ostree does.

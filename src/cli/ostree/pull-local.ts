@@ -13,6 +13,7 @@ export const command: Command = {
     remote: { type: 'string', description: 'Add REMOTE to refspec', argument: 'REMOTE' },
     untrusted: { type: 'boolean', description: 'Verify checksums of local sources (always enabled for HTTP pulls)' },
     'disable-verify-bindings': { type: 'boolean', description: 'Do not verify commit bindings' },
+    'bareuseronly-files': { type: 'boolean', description: 'Reject regular files with mode outside of 0775 (world writable, suid, etc.)' },
     depth: { type: 'string', description: 'Traverse DEPTH parents (-1=infinite) (default: 0)', argument: 'DEPTH' },
     'commit-metadata-only': { type: 'boolean', description: 'Fetch only the commit metadata' },
   },
@@ -27,6 +28,7 @@ export const command: Command = {
       ...(remote !== undefined ? { remote } : {}),
       untrusted: flag(args, 'untrusted'),
       verifyBindings: !flag(args, 'disable-verify-bindings'),
+      bareUserOnlyFiles: flag(args, 'bareuseronly-files'),
       depth,
       commitMetadataOnly: flag(args, 'commit-metadata-only'),
     });
