@@ -25,6 +25,10 @@ export const LIBOSTREE_SCRIPTS: readonly string[] = [
   'test-admin-deploy-whiteouts.sh',
   'test-admin-instutil-set-kargs.sh',
   'test-admin-kargs.sh',
+  'test-admin-deploy-2.sh',
+  'test-admin-deploy-etcmerge-cornercases.sh',
+  'test-admin-upgrade-unconfigured.sh',
+  'test-admin-pull-deploy-commit.sh',
 ];
 
 /** Features of libostree the installed tests use that we do not build, and why. */

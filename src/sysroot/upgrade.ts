@@ -2,13 +2,15 @@
  * `ostree admin upgrade` (libostree 2022.7's OstreeSysrootUpgrader): pull the merge
  * deployment's origin refspec from its remote, and when that moves the ref to another commit,
  * deploy it with the same origin, /etc and kernel arguments carried over as by any deploy.
- * A remote whose URL is `file://` is pulled as `pull-local` does.
+ * A remote whose URL is `file://` is pulled as `pull-local` does, any other over HTTP.
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KeyFile } from '../ostree/keyfile.js';
 import { isChecksum } from '../ostree/objects.js';
+import { pullFromRemote } from '../ostree/pull-http.js';
 import { pullLocal } from '../ostree/pull-local.js';
+import { getRemote } from '../ostree/remotes.js';
 import { Repo, splitRefspec } from '../ostree/repo.js';
 import { deploy, type DeployResult } from './deploy.js';
 import { stageDeployment, type StageResult } from './stage.js';
@@ -53,13 +55,17 @@ function upgradeOrigin(merge: Deployment, overrideCommit: string | undefined): K
   return origin;
 }
 
-/** Pulls `what` (a ref, or a commit for --override-commit) from the remote `remote` of the repository's config. */
+/**
+ * Pulls `what` (a ref, or a commit for --override-commit) from the remote `remote` of the
+ * repository's config: over HTTP, or as pull-local for a `file://` URL.
+ */
 async function pullFromOrigin(repo: Repo, remote: string, what: string): Promise<void> {
-  const url = repo.config.get(`remote "${remote}"`, 'url');
-  if (url === undefined) throw new SysrootError(`Remote "${remote}" not found`);
-  if (!url.startsWith('file://')) throw new SysrootError(`Cannot pull from remote "${remote}" (${url}): only file:// remotes can be pulled from by admin upgrade`);
-  const source = await Repo.open(fileURLToPath(url));
-  await pullLocal(repo, source, { refs: [what], remote });
+  const { url } = getRemote(repo, remote);
+  if (url.startsWith('file://')) {
+    await pullLocal(repo, await Repo.open(fileURLToPath(url)), { refs: [what], remote });
+    return;
+  }
+  await pullFromRemote(repo, { url, remoteName: remote, ...(isChecksum(what) ? { commit: what } : { refs: [what] }) });
 }
 
 /** Refuses a commit older than the one deployed, as libostree's timestamp check. */
