@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KeyFile } from '../ostree/keyfile.js';
-import { isChecksum } from '../ostree/objects.js';
+import { commitMetadataValue, isChecksum } from '../ostree/objects.js';
 import { pullFromRemote } from '../ostree/pull-http.js';
 import { pullLocal } from '../ostree/pull-local.js';
 import { getRemote } from '../ostree/remotes.js';
@@ -88,13 +88,23 @@ async function mergeOf(sysroot: string, options: Pick<UpgradeOptions, 'osname' |
   return { osname, merge };
 }
 
-/** Pulls the refspec's ref (or `override`) from its remote unless told not to, and resolves what to deploy. */
-async function pullRevision(repo: Repo, refspec: string, override: string | undefined, deployOnly: boolean | undefined): Promise<string> {
-  const [remote, ref] = splitRefspec(refspec);
+/**
+ * Pulls the refspec's ref (or `override`) from its remote unless told not to, and resolves what
+ * to deploy. A commit marking its ref end-of-life (`ostree.endoflife-rebase=NEWREF`) redirects,
+ * once, to NEWREF of the same remote, pulled in turn: the refspec returned is the one to record.
+ */
+async function pullRevision(repo: Repo, refspec: string, override: string | undefined, deployOnly: boolean | undefined): Promise<{ revision: string; refspec: string }> {
+  let [remote, ref] = splitRefspec(refspec);
   if (remote !== undefined && !deployOnly) await pullFromOrigin(repo, remote, override ?? ref);
-  if (override === undefined) return repo.resolveRev(refspec);
+  const rebase = commitMetadataValue(await repo.loadCommit(await repo.resolveRev(refspec)), 'ostree.endoflife-rebase');
+  if (typeof rebase === 'string') {
+    ref = rebase;
+    refspec = remote !== undefined ? `${remote}:${ref}` : ref;
+    if (remote !== undefined && !deployOnly) await pullFromOrigin(repo, remote, ref);
+  }
+  if (override === undefined) return { revision: await repo.resolveRev(refspec), refspec };
   await repo.setRef(refspec, override);
-  return override;
+  return { revision: override, refspec };
 }
 
 function deployWith(sysroot: string, revision: string, osname: string, origin: KeyFile, options: UpgradeOptions): Promise<DeployResult | StageResult> {
@@ -115,7 +125,8 @@ export async function upgrade(sysroot: string, options: UpgradeOptions = {}): Pr
   const refspec = origin.get('origin', 'refspec');
   if (refspec === undefined) throw new SysrootError('No origin/refspec in current deployment origin; cannot upgrade via ostree');
   const repo = await Repo.open(join(sysroot, 'ostree', 'repo'));
-  const revision = await pullRevision(repo, refspec, options.overrideCommit, options.deployOnly);
+  const { revision, refspec: pulled } = await pullRevision(repo, refspec, options.overrideCommit, options.deployOnly);
+  origin.set('origin', 'refspec', pulled);
   if (revision === merge.checksum) return { changed: false, revision };
   if (!options.allowDowngrade) await checkNotOlder(repo, merge.checksum, revision);
   if (options.pullOnly) return { changed: true, revision, deployed: null };
@@ -138,7 +149,8 @@ export async function switchOrigin(sysroot: string, refspec: string, options: Pi
   if (next === old) throw new SysrootError(`Old and new refs are equal: ${next}`);
   const origin = KeyFile.parse(`[origin]\nrefspec=${next}\n`);
   const repo = await Repo.open(join(sysroot, 'ostree', 'repo'));
-  const revision = await pullRevision(repo, next, undefined, false);
+  const { revision, refspec: pulled } = await pullRevision(repo, next, undefined, false);
+  origin.set('origin', 'refspec', pulled);
   const deployed = await deployWith(sysroot, revision, osname, origin, options);
   await repo.setRef(old, null);
   return { revision, deployed, deletedRef: `${oldRemote ?? '(null)'}:${oldRef}` };
