@@ -206,6 +206,11 @@ test('with --remote the ref lands under refs/remotes, a checksum argument writes
   for (const rev of ['main', 'origin/main']) {
     assert.equal(ok(mcoIn(remote, 'rev-parse', rev), `mco rev-parse ${rev}`).stdout, ok(ostreeIn(remote, 'rev-parse', rev), `ostree rev-parse ${rev}`).stdout);
   }
+  // A remote's refs under a prefix are listed relative to it, with their REMOTE: kept.
+  ok(mcoIn(remote, 'pull-local', '--remote=origin', '--disable-verify-bindings', source, 'release/1.0'), 'mco pull-local --remote release/1.0');
+  for (const args of [['origin:release'], ['--list', 'origin:release'], ['origin:release/1.0']]) {
+    assert.equal(ok(mcoIn(remote, 'refs', ...args), `mco refs ${args.join(' ')}`).stdout, ok(ostreeIn(remote, 'refs', ...args), `ostree refs ${args.join(' ')}`).stdout);
+  }
 
   const bySum = await emptyRepo(join(out, 'by-checksum'), 'bare');
   await pullLocal(bySum, await Repo.open(source), { refs: [head] });

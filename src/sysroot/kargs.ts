@@ -3,6 +3,10 @@
  * deployment of the same commit (same origin) with the edited arguments, switched to
  * atomically like any deploy.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { atomicWrite } from '../ostree/repo.js';
+import { blsEntryFileName, parseBlsEntry, serializeBlsEntry, splitKargs } from './bls.js';
 import { deployKargs, keyOf, type DeployKargsEdit } from './deploy-kargs.js';
 import { commitDeploymentList, deploy, type DeployResult, type ListWriteResult } from './deploy.js';
 import { lockSysroot } from './lock.js';
@@ -84,6 +88,33 @@ export async function setDefaultKargs(sysroot: string, edit: Omit<DeployKargsEdi
     const base = merge && edit.procCmdline === undefined ? first.kargs : null;
     const kargs = deployKargs(base, { ...kargsEdit, none: base === null && edit.procCmdline === undefined }) ?? [...first.kargs];
     return await commitDeploymentList(state, [{ ...first, kargs }, ...rest], { keepStaged: true, ...(options.crashPoint ? { crashPoint: options.crashPoint } : {}) });
+  } finally {
+    lock.release();
+  }
+}
+
+/**
+ * `ostree admin kargs edit-in-place --append-if-missing=ARG…`: each boot entry of the current
+ * bootversion gets each ARG whose key it lacks, rewritten in place (each file replaced
+ * atomically; no new bootversion). Returns the entry files rewritten.
+ */
+export async function appendKargsInPlace(sysroot: string, args: readonly string[]): Promise<string[]> {
+  const lock = lockSysroot(sysroot, 'kargs edit-in-place');
+  try {
+    const state = await loadSysroot(sysroot);
+    if (state.deployments.length === 0) throw new SysrootError('Unable to find a deployment in sysroot');
+    const dir = join(sysroot, 'boot', `loader.${state.bootversion}`, 'entries');
+    const written: string[] = [];
+    for (const [index, d] of state.deployments.entries()) {
+      const file = join(dir, blsEntryFileName(state.deployments.length - index, d.osname));
+      const entry = parseBlsEntry(readFileSync(file, 'utf8'));
+      const kargs = splitKargs(entry.fields.get('options') ?? '');
+      for (const arg of args) if (!kargs.some((a) => keyOf(a) === keyOf(arg))) kargs.push(arg);
+      entry.fields.set('options', kargs.join(' '));
+      await atomicWrite(file, dir, serializeBlsEntry(entry), 0o644);
+      written.push(file);
+    }
+    return written;
   } finally {
     lock.release();
   }

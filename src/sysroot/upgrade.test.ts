@@ -90,3 +90,19 @@ test('switchOrigin() deploys another ref of the same remote and deletes the old 
   assert.equal(refs(ours), refs(theirs));
   await assert.rejects(switchOrigin(ours, 'origin:testos/other', { osname: 'testos' }), /^SysrootError: Old and new refs are equal: origin:testos\/other$/);
 });
+
+test('upgrade() follows an end-of-life commit to the branch it names, and records that branch in the origin', needsOstree, async (t) => {
+  const { src, sysroots } = setup(t);
+  const [ours, theirs] = sysroots as [string, string];
+  const tree = join(src, '..', 'tree-next');
+  writeOsTree(tree, { version: 'next' });
+  const next = ok(ostree(['commit', `--repo=${src}`, '-b', 'testos/next', '--timestamp=@3000', '--add-metadata-string=version=next', tree]), 'commit next').stdout.trim();
+  const empty = join(src, '..', 'empty');
+  mkdirSync(empty);
+  ok(ostree(['commit', `--repo=${src}`, '-b', REF, '--timestamp=@4000', '--add-metadata-string=ostree.endoflife-rebase=testos/next', `--tree=dir=${empty}`]), 'commit eol');
+  assert.equal((await upgrade(ours, { osname: 'testos' })).revision, next);
+  ok(ostree(['admin', 'upgrade', `--sysroot=${theirs}`, '--os=testos']), 'real upgrade');
+  const status = (s: string): string => ok(ostree(['admin', 'status', `--sysroot=${s}`]), 'status').stdout;
+  assert.equal(status(ours), status(theirs));
+  assert.match(status(ours), /origin refspec: origin:testos\/next/);
+});

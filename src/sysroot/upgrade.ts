@@ -2,13 +2,15 @@
  * `ostree admin upgrade` (libostree 2022.7's OstreeSysrootUpgrader): pull the merge
  * deployment's origin refspec from its remote, and when that moves the ref to another commit,
  * deploy it with the same origin, /etc and kernel arguments carried over as by any deploy.
- * A remote whose URL is `file://` is pulled as `pull-local` does.
+ * A remote whose URL is `file://` is pulled as `pull-local` does, any other over HTTP.
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KeyFile } from '../ostree/keyfile.js';
-import { isChecksum } from '../ostree/objects.js';
+import { commitMetadataValue, isChecksum } from '../ostree/objects.js';
+import { pullFromRemote } from '../ostree/pull-http.js';
 import { pullLocal } from '../ostree/pull-local.js';
+import { getRemote } from '../ostree/remotes.js';
 import { Repo, splitRefspec } from '../ostree/repo.js';
 import { deploy, type DeployResult } from './deploy.js';
 import { stageDeployment, type StageResult } from './stage.js';
@@ -53,13 +55,17 @@ function upgradeOrigin(merge: Deployment, overrideCommit: string | undefined): K
   return origin;
 }
 
-/** Pulls `what` (a ref, or a commit for --override-commit) from the remote `remote` of the repository's config. */
+/**
+ * Pulls `what` (a ref, or a commit for --override-commit) from the remote `remote` of the
+ * repository's config: over HTTP, or as pull-local for a `file://` URL.
+ */
 async function pullFromOrigin(repo: Repo, remote: string, what: string): Promise<void> {
-  const url = repo.config.get(`remote "${remote}"`, 'url');
-  if (url === undefined) throw new SysrootError(`Remote "${remote}" not found`);
-  if (!url.startsWith('file://')) throw new SysrootError(`Cannot pull from remote "${remote}" (${url}): only file:// remotes can be pulled from by admin upgrade`);
-  const source = await Repo.open(fileURLToPath(url));
-  await pullLocal(repo, source, { refs: [what], remote });
+  const { url } = getRemote(repo, remote);
+  if (url.startsWith('file://')) {
+    await pullLocal(repo, await Repo.open(fileURLToPath(url)), { refs: [what], remote });
+    return;
+  }
+  await pullFromRemote(repo, { url, remoteName: remote, ...(isChecksum(what) ? { commit: what } : { refs: [what] }) });
 }
 
 /** Refuses a commit older than the one deployed, as libostree's timestamp check. */
@@ -82,13 +88,23 @@ async function mergeOf(sysroot: string, options: Pick<UpgradeOptions, 'osname' |
   return { osname, merge };
 }
 
-/** Pulls the refspec's ref (or `override`) from its remote unless told not to, and resolves what to deploy. */
-async function pullRevision(repo: Repo, refspec: string, override: string | undefined, deployOnly: boolean | undefined): Promise<string> {
-  const [remote, ref] = splitRefspec(refspec);
+/**
+ * Pulls the refspec's ref (or `override`) from its remote unless told not to, and resolves what
+ * to deploy. A commit marking its ref end-of-life (`ostree.endoflife-rebase=NEWREF`) redirects,
+ * once, to NEWREF of the same remote, pulled in turn: the refspec returned is the one to record.
+ */
+async function pullRevision(repo: Repo, refspec: string, override: string | undefined, deployOnly: boolean | undefined): Promise<{ revision: string; refspec: string }> {
+  let [remote, ref] = splitRefspec(refspec);
   if (remote !== undefined && !deployOnly) await pullFromOrigin(repo, remote, override ?? ref);
-  if (override === undefined) return repo.resolveRev(refspec);
+  const rebase = commitMetadataValue(await repo.loadCommit(await repo.resolveRev(refspec)), 'ostree.endoflife-rebase');
+  if (typeof rebase === 'string') {
+    ref = rebase;
+    refspec = remote !== undefined ? `${remote}:${ref}` : ref;
+    if (remote !== undefined && !deployOnly) await pullFromOrigin(repo, remote, ref);
+  }
+  if (override === undefined) return { revision: await repo.resolveRev(refspec), refspec };
   await repo.setRef(refspec, override);
-  return override;
+  return { revision: override, refspec };
 }
 
 function deployWith(sysroot: string, revision: string, osname: string, origin: KeyFile, options: UpgradeOptions): Promise<DeployResult | StageResult> {
@@ -109,7 +125,8 @@ export async function upgrade(sysroot: string, options: UpgradeOptions = {}): Pr
   const refspec = origin.get('origin', 'refspec');
   if (refspec === undefined) throw new SysrootError('No origin/refspec in current deployment origin; cannot upgrade via ostree');
   const repo = await Repo.open(join(sysroot, 'ostree', 'repo'));
-  const revision = await pullRevision(repo, refspec, options.overrideCommit, options.deployOnly);
+  const { revision, refspec: pulled } = await pullRevision(repo, refspec, options.overrideCommit, options.deployOnly);
+  origin.set('origin', 'refspec', pulled);
   if (revision === merge.checksum) return { changed: false, revision };
   if (!options.allowDowngrade) await checkNotOlder(repo, merge.checksum, revision);
   if (options.pullOnly) return { changed: true, revision, deployed: null };
@@ -132,7 +149,8 @@ export async function switchOrigin(sysroot: string, refspec: string, options: Pi
   if (next === old) throw new SysrootError(`Old and new refs are equal: ${next}`);
   const origin = KeyFile.parse(`[origin]\nrefspec=${next}\n`);
   const repo = await Repo.open(join(sysroot, 'ostree', 'repo'));
-  const revision = await pullRevision(repo, next, undefined, false);
+  const { revision, refspec: pulled } = await pullRevision(repo, next, undefined, false);
+  origin.set('origin', 'refspec', pulled);
   const deployed = await deployWith(sysroot, revision, osname, origin, options);
   await repo.setRef(old, null);
   return { revision, deployed, deletedRef: `${oldRemote ?? '(null)'}:${oldRef}` };

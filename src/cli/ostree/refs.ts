@@ -63,10 +63,12 @@ export const command: Command = {
         for (const r of refs) if (r.startsWith(`${remote}:`)) ctx.output.out(`${r}\n`);
         continue;
       }
-      // With a prefix, ostree lists the refs under it with the prefix removed (unless --list).
+      // With a prefix, ostree lists the refs under it with the prefix removed (unless --list);
+      // a remote's (`REMOTE:PREFIX`) keep their `REMOTE:`.
       const base = prefix.endsWith('/') ? prefix : `${prefix}/`;
+      const remotePart = prefix.includes(':') ? prefix.slice(0, prefix.indexOf(':') + 1) : '';
       for (const r of refs) {
-        if (r.startsWith(base)) ctx.output.out(`${flag(args, 'list') ? r : r.slice(base.length)}\n`);
+        if (r.startsWith(base)) ctx.output.out(`${flag(args, 'list') ? r : remotePart + r.slice(base.length)}\n`);
         else if (r === prefix) ctx.output.out(`${r}\n`);
       }
     }

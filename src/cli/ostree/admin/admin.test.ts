@@ -3,7 +3,7 @@
  * not given (never the host's /), and `--print-current-dir`, each beside the real tool.
  */
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, symlinkSync } from 'node:fs';
+import { existsSync, lstatSync, readlinkSync, symlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { ok, ostree, runMco } from '../../../ostree/testing.js';
@@ -71,4 +71,22 @@ test('mco ostree admin instutil set-kargs rewrites the default entry\'s argument
     assert.deepEqual(entries(ours), entries(theirs), args.join(' '));
   }
   assert.equal(ours.status(), theirs.status());
+});
+
+test('mco ostree admin kargs edit-in-place appends missing keys to every entry in place, as the real tool does', needsOstree, async (t) => {
+  const [ours, theirs] = [RealSysroot.forTest(t), RealSysroot.forTest(t)];
+  for (const s of [ours, theirs]) {
+    for (const v of ['1', '2']) {
+      s.commit('rhcos', { version: v });
+      s.deploy('--os=rhcos', '--karg=root=LABEL=root', 'rhcos');
+    }
+  }
+  const loader = (s: RealSysroot): string => readlinkSync(join(s.path, 'boot', 'loader'));
+  const before = loader(ours);
+  const args = ['--append-if-missing=quiet', '--append-if-missing=root=LABEL=other'];
+  ok(runMco(['ostree', 'admin', 'kargs', 'edit-in-place', `--sysroot=${ours.path}`, ...args]), 'ours');
+  ok(ostree(['admin', 'kargs', 'edit-in-place', `--sysroot=${theirs.path}`, ...args]), 'real');
+  assert.deepEqual([...ours.entries()], [...theirs.entries()]);
+  assert.match([...ours.entries().values()][0]!, /^options root=LABEL=root ostree=\S+ quiet$/m, 'a present key is left alone');
+  assert.equal(loader(ours), before, 'no new bootversion');
 });

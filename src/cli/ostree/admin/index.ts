@@ -26,6 +26,7 @@ export const adminGroup: Group = {
     deploy: verb('Checkout revision REFSPEC as the new default deployment', () => import('./deploy.js')),
     'finalize-staged': verb('Finalize a staged deployment: merge /etc and make it the default boot entry', () => import('./finalize-staged.js')),
     instutil: { summary: 'Provide instutil commands, allow admin to change boot configuration and relabel selinux', load: async () => (await import('./instutil.js')).instutilGroup },
+    kargs: { summary: 'Change kernel arguments', load: async () => (await import('./kargs.js')).kargsGroup },
     status: verb('List deployments', () => import('./status.js')),
     cleanup: verb('Delete untagged deployments and repository objects', () => import('./cleanup.js')),
     switch: verb('Construct new tree from REFSPEC and deploy it', () => import('./switch.js')),
