@@ -25,6 +25,6 @@ export const OUT_OF_SCOPE: readonly { feature: string; reason: string }[] = [
   { feature: '`admin upgrade` against a remote (test-admin-upgrade-*.sh)', reason: 'the daemon pivots to a rendered config\'s osImageURL; it never upgrades from an ostree remote' },
   {
     feature: 'the OSTREE_REPO_TEST_ERROR=pre-commit fault hook and per-boot tmp/staging-BOOTID-* directories (basic-test.sh\'s "test error pre commit/bootid", so test-basic-user*.sh)',
-    reason: 'a libostree-internal test hook: our commits stage each object beside its final name (repo.ts stagingPath), so there is no staging directory to find; commit.test.ts covers that a failed commit leaves refs alone',
+    reason: 'a libostree-internal test hook: our commits stage each object beside its final name (repo.ts stagingPath), so there is no staging directory to find; bad-input.test.ts covers that a failed commit leaves refs and the repository as they were',
   },
 ];
