@@ -91,3 +91,17 @@ test('checkout --whiteouts: a hostile .wh. or .wh.. entry removes nothing (not t
   ok(mcoIn(repo.path, 'checkout', '-U', '--union', '--whiteouts', commit, co), 'checkout');
   assert.equal(fs.readFileSync(join(co, 'sub/precious'), 'utf8'), 'keep\n');
 });
+
+test('checkout gives the directories it makes mtime 0, as ostree; -C and directories that existed keep theirs', (t) => {
+  const dir = scratch(t);
+  const repo = repoWith(dir, 'bare-user', { main: { 'sub/f': 'x\n' } });
+  const mtime = (p: string): number => fs.statSync(p).mtimeMs;
+  ok(mcoIn(repo, 'checkout', '-U', 'main', join(dir, 'co')), 'checkout');
+  assert.deepEqual([mtime(join(dir, 'co')), mtime(join(dir, 'co/sub'))], [0, 0]);
+  ok(mcoIn(repo, 'checkout', '-U', '-C', 'main', join(dir, 'copied')), 'checkout -C');
+  assert.notEqual(mtime(join(dir, 'copied/sub')), 0);
+  fs.mkdirSync(join(dir, 'existing'));
+  ok(mcoIn(repo, 'checkout', '-U', '--union', 'main', join(dir, 'existing')), 'checkout --union');
+  assert.notEqual(mtime(join(dir, 'existing')), 0);
+  assert.equal(mtime(join(dir, 'existing/sub')), 0);
+});

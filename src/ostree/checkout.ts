@@ -7,7 +7,7 @@
  */
 import {
   chmodSync, closeSync, createWriteStream, fchmodSync, fchownSync, constants as fsConstants, lchownSync, linkSync, lstatSync,
-  mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync, writeSync,
+  mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync, writeSync,
 } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
@@ -310,6 +310,8 @@ class CheckoutWriter {
       // bare-user-only repos hold no world-writable or special-bit directories: their checkouts never get them.
       const bareUserOnly = this.opts.bareUserOnlyDirs || this.repo.mode === 'bare-user-only';
       applyMeta(path, bareUserOnly ? { ...meta, mode: meta.mode & 0o775 } : meta, this.policy, true);
+      // As ostree: the directories a checkout makes get mtime 0 (constant across checkouts), unless -C.
+      if (!this.opts.forceCopy) utimesSync(path, lstatSync(path).atime, 0);
     }
   }
 
