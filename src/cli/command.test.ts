@@ -6,9 +6,18 @@ import { runGroup, type Group } from './command.js';
 const group: Group = {
   name: 'ostree',
   summary: 'Manage repositories.',
-  globals: { repo: { type: 'string', description: 'Repository', argument: 'PATH' } },
+  globals: {
+    repo: { type: 'string', description: 'Repository', argument: 'PATH' },
+    verbose: { type: 'boolean', short: 'v', description: 'Debug output' },
+  },
   version: () => 'libostree:\n Version: x\n',
-  verbs: { init: { summary: 'Initialize a new empty repository', load: async () => ({ summary: 'Init', usage: '', options: {}, run: async () => 0 }) } },
+  verbs: {
+    init: { summary: 'Initialize a new empty repository', load: async () => ({ summary: 'Init', usage: '', options: {}, run: async (a) => (a.values['verbose'] ? 10 : 0) }) },
+    summary: {
+      summary: 'Manage summary metadata',
+      load: async () => ({ summary: 'Summary', usage: '', options: { view: { type: 'boolean', short: 'v', description: 'View' } }, run: async (a) => (a.values['view'] ? 20 : 0) }),
+    },
+  },
 };
 
 async function run(argv: string[]): Promise<{ out: string; err: string; result: number | Error }> {
@@ -24,7 +33,7 @@ test('--help lists the verbs under "Builtin Commands:" on stdout, as ostree does
   assert.equal(result, 0);
   assert.equal(err, '');
   assert.match(out, /^Usage:\n  mco ostree \[OPTION…\] COMMAND\n/);
-  assert.match(out, /\nBuiltin Commands:\n  init +Initialize a new empty repository\n\n/);
+  assert.match(out, /\nBuiltin Commands:\n  init +Initialize a new empty repository\n  summary +Manage summary metadata\n\n/);
 });
 
 test('a missing or unknown verb is a usage error, with the group\'s usage on stderr and nothing on stdout', async () => {
@@ -38,4 +47,9 @@ test('a missing or unknown verb is a usage error, with the group\'s usage on std
 
 test('--version before any verb prints the group\'s version text', async () => {
   assert.deepEqual(await run(['--version']), { out: 'libostree:\n Version: x\n', err: '', result: 0 });
+});
+
+test('a global short flag means the global, unless the verb gives that letter its own flag (ostree\'s -v: --verbose, but --view for summary)', async () => {
+  assert.equal((await run(['-v', 'init'])).result, 10);
+  assert.equal((await run(['summary', '-v'])).result, 20);
 });

@@ -29,6 +29,11 @@ export interface Group {
   verbs: Record<string, { summary: string; load: () => Promise<Command | Group> }>;
   /** The verb run when the arguments name none (`mco apiserver --data-dir D` runs `serve`). */
   defaultVerb?: string;
+  /**
+   * A boolean flag that, given anywhere among the arguments, runs instead of any verb (`ostree
+   * admin --print-current-dir`); parsed with the group's globals only, a verb name ignored.
+   */
+  instead?: { flag: string; run(args: Parsed, ctx: Context): Promise<number | void> };
   /** What `--version` before any verb prints (`ostree --version`'s YAML). */
   version?: () => string;
 }
@@ -64,6 +69,10 @@ export function groupHelp(prog: string, group: Group): string {
 
 /** Runs `argv` (after the group name) against the group's verbs. */
 export async function runGroup(prog: string, group: Group, argv: string[], ctx: Context): Promise<number> {
+  if (group.instead && argv.includes(`--${group.instead.flag}`)) {
+    const parsed = parse(argv, { ...group.globals, [group.instead.flag]: { type: 'boolean' } } as Options);
+    return (await group.instead.run(parsed, ctx)) ?? 0;
+  }
   // Global flags may come before the verb, as `ostree --repo=R log REF` allows.
   let verbIndex = findVerb(argv, group.globals);
   let verbName = verbIndex < 0 ? undefined : argv[verbIndex];
@@ -95,10 +104,18 @@ export async function runGroup(prog: string, group: Group, argv: string[], ctx: 
   const cmd = await verb.load();
   const rest = [...argv.slice(0, verbIndex), ...argv.slice(verbIndex + 1)];
   if ('verbs' in cmd) return runGroup(`${prog} ${group.name}`, cmd, rest, ctx);
-  const options = { ...group.globals, ...cmd.options, ...HELP };
+  // A verb's own short flag wins over a global's, as in ostree (`summary -v` is --view there,
+  // --verbose everywhere else).
+  const shorts = new Set(Object.values(cmd.options).map((o) => o.short));
+  const globals = Object.fromEntries(Object.entries(group.globals).map(([name, o]) => {
+    if (!o.short || !shorts.has(o.short)) return [name, o];
+    const { short, ...long } = o;
+    return [name, long];
+  }));
+  const options = { ...globals, ...cmd.options, ...HELP };
   const parsed = parse(rest, options as Options);
   if (flag(parsed, 'help')) {
-    ctx.output.out(helpText(`${prog} ${group.name} ${verbName}`, { ...cmd, options: { ...group.globals, ...cmd.options } }));
+    ctx.output.out(helpText(`${prog} ${group.name} ${verbName}`, { ...cmd, options: { ...globals, ...cmd.options } }));
     return 0;
   }
   return (await cmd.run(parsed, ctx)) ?? 0;

@@ -19,6 +19,14 @@ export const SYSROOT_OPTION: Command['options'] = {
 
 export const sysrootOf = (args: Parsed): string => str(args, 'sysroot') ?? '/';
 
+/**
+ * `ostree admin`'s sysroot: `--sysroot`, else `OSTREE_SYSROOT` from the environment (as
+ * libostree's default sysroot), else `/`. Scripts that export OSTREE_SYSROOT to act on a test
+ * sysroot must never reach the host's `/`. rpm-ostree and the node commands ignore the
+ * variable, as the real rpm-ostree does.
+ */
+export const adminSysrootOf = (args: Parsed, ctx: Pick<Context, 'env'>): string => str(args, 'sysroot') ?? (ctx.env['OSTREE_SYSROOT'] || '/');
+
 /** The kernel command line reader for `sysroot`, or none when that sysroot cannot be booted. */
 export function cmdlineReader(sysroot: string, ctx: Context): KernelCmdlineReader | undefined {
   const simulated = ctx.env['MCO_KERNEL_CMDLINE_FILE'];
@@ -43,13 +51,20 @@ export function crashPointFrom(ctx: Context): ((step: string) => void) | undefin
 }
 
 /**
- * The effects a sysroot operation takes from the environment — which deployment is booted,
- * and where the crash harness kills — as options with only the keys that are set.
+ * `OSTREE_SYSROOT_DEBUG=mutable-deployments` (a comma-separated list, as libostree reads it):
+ * test harnesses, libostree's own included, ask for deployments they can write into.
  */
-export function sysrootEffects(sysroot: string, ctx: Context): { readCmdline?: KernelCmdlineReader; crashPoint?: (step: string) => void } {
+export const mutableDeploymentsFrom = (ctx: Pick<Context, 'env'>): boolean => (ctx.env['OSTREE_SYSROOT_DEBUG'] ?? '').split(',').includes('mutable-deployments');
+
+/**
+ * The effects a sysroot operation takes from the environment — which deployment is booted,
+ * where the crash harness kills, whether deployments stay mutable — as options with only the
+ * keys that are set.
+ */
+export function sysrootEffects(sysroot: string, ctx: Context): { readCmdline?: KernelCmdlineReader; crashPoint?: (step: string) => void; mutableDeployments?: true } {
   const readCmdline = cmdlineReader(sysroot, ctx);
   const crashPoint = crashPointFrom(ctx);
-  return { ...(readCmdline ? { readCmdline } : {}), ...(crashPoint ? { crashPoint } : {}) };
+  return { ...(readCmdline ? { readCmdline } : {}), ...(crashPoint ? { crashPoint } : {}), ...(mutableDeploymentsFrom(ctx) ? { mutableDeployments: true } : {}) };
 }
 
 /**

@@ -362,3 +362,20 @@ test('a dirtree naming one entry as both a symlink out of the tree and a directo
     assert.deepEqual(listExcept(sandbox, ['repo', 'out/plain', 'out/union']), ['out'], 'the checkout wrote through the symlink');
   }
 });
+
+test('pull-local refuses a dirtree with a traversal name in libostree\'s words, stores it not, and leaves the commit partial with no ref', async (t) => {
+  const sandbox = scratch(t, 'mco-hostile-');
+  const source = join(sandbox, 'source');
+  await hostileRepo(source, async (h) => ({ files: [['../afile', h.file]], dirs: [] }));
+  const commit = (await (await Repo.open(source)).readRef('main'))!;
+  const badTree = (await (await Repo.open(source)).loadCommit(commit)).rootTree;
+  for (const untrusted of [false, true]) {
+    const dest = join(sandbox, untrusted ? 'untrusted' : 'trusted');
+    await Repo.init(dest, { mode: 'archive' });
+    const r = mcoIn(dest, 'pull-local', ...(untrusted ? ['--untrusted'] : []), source, 'main');
+    assertCleanError(r, `pull-local${untrusted ? ' --untrusted' : ''}`, ['Invalid / in filename ../afile']);
+    assert.ok(!fs.existsSync((await Repo.open(dest)).objectPath('dirtree', badTree)), 'the hostile dirtree was stored');
+    assert.deepEqual(fs.readdirSync(join(dest, 'state')), [`${commit}.commitpartial`]);
+    assert.equal(await (await Repo.open(dest)).readRef('main'), undefined);
+  }
+});

@@ -5,6 +5,7 @@
  * Names come from the repository, which may be hostile: every name is validated when its
  * dirtree is decoded, and nothing is ever written through a symlink.
  */
+import { spawnSync } from 'node:child_process';
 import {
   chmodSync, closeSync, createWriteStream, fchmodSync, fchownSync, constants as fsConstants, lchownSync, linkSync, lstatSync,
   mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync, writeSync,
@@ -50,6 +51,11 @@ export interface CheckoutOptions {
   bareUserOnlyDirs?: boolean;
   /** Worker threads copying files out of archive repos (default: one per core; 0: none). */
   workers?: number;
+  /**
+   * A file `.ostree-wh.NAME` becomes an overlayfs whiteout NAME (a 0:0 character device with
+   * the file's mode and owner), as libostree's process_passthrough_whiteouts: deployments.
+   */
+  passthroughWhiteouts?: boolean;
   signal?: AbortSignal;
 }
 
@@ -256,6 +262,8 @@ function cachedObject(cacheDir: string, checksum: string, mode: number, content:
   }
   return cached;
 }
+/** libostree's prefix of a file that a deployment's checkout turns into an overlayfs whiteout. */
+const OVERLAYFS_WHITEOUT_PREFIX = '.ostree-wh.';
 
 /** Checkouts with fewer files than this stay in one thread: starting workers costs more. */
 const INLINE_FILES = 256;
@@ -335,8 +343,13 @@ class CheckoutWriter {
       this.walkFiltered(tree, prefix, rel);
       return;
     }
-    for (const [name, checksum] of tree.files) this.fileInWalk(checksum, prefix + name);
+    for (const [name, checksum] of tree.files) this.fileOrWhiteout(checksum, prefix, name);
     for (const [name, t, m] of tree.dirs) this.walk(t, m, prefix + name);
+  }
+
+  private fileOrWhiteout(checksum: string, prefix: string, name: string): void {
+    if (this.opts.passthroughWhiteouts && name.startsWith(OVERLAYFS_WHITEOUT_PREFIX) && this.whiteout(checksum, prefix, name)) return;
+    this.fileInWalk(checksum, prefix + name);
   }
 
   /** The entries of a directory with --whiteouts applied first, and --skip-list paths left out. */
@@ -351,8 +364,27 @@ class CheckoutWriter {
       else rmSync(prefix + target, { recursive: true, force: true }); // names were validated: target stays in this directory
       return false;
     });
-    for (const [name, checksum] of files) if (!skipped(name)) this.fileInWalk(checksum, prefix + name);
+    for (const [name, checksum] of files) if (!skipped(name)) this.fileOrWhiteout(checksum, prefix, name);
     for (const [name, t, m] of tree.dirs) if (!skipped(name)) this.walk(t, m, prefix + name, relPrefix + name);
+  }
+
+  /** Writes `.ostree-wh.NAME` as the whiteout NAME; false for a symlink, which stays as it is. */
+  private whiteout(checksum: string, prefix: string, name: string): boolean {
+    const { header } = this.repo.statFileObjectSync(checksum);
+    if (isSymlinkMode(header.mode)) return false;
+    const target = name.slice(OVERLAYFS_WHITEOUT_PREFIX.length);
+    if (target === '') throw new RepoError(`Invalid empty overlayfs whiteout '${prefix}${name}'`);
+    const path = prefix + target;
+    // Node has no mknod(2); whiteouts are few.
+    const r = spawnSync('mknod', ['-m', (header.mode & 0o7777).toString(8), path, 'c', '0', '0'], { encoding: 'utf8' });
+    if (r.error || r.status !== 0) throw new RepoError(`Creating whiteout char device ${path}: ${r.error?.message ?? r.stderr.trim()}`);
+    if (this.policy.applyOwnership) {
+      lchownSync(path, header.uid, header.gid);
+      if (header.xattrs.length) writeXattrs(path, header.xattrs);
+    }
+    this.files++;
+    this.copied++;
+    return true;
   }
 
   /** Most directories share a handful of dirmetas: read and decode each once. */

@@ -5,8 +5,9 @@ export class Limiter {
 
   constructor(private readonly limit: number) {}
 
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+  /** Runs `task` when a slot is free; `first` puts it ahead of every task already waiting. */
+  async run<T>(task: () => Promise<T>, first = false): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((resolve) => (first ? this.waiting.unshift(resolve) : this.waiting.push(resolve)));
     this.active++;
     try {
       return await task();

@@ -202,6 +202,10 @@ test('with --remote the ref lands under refs/remotes, a checksum argument writes
   assert.equal(fs.readFileSync(join(remote, 'refs', 'remotes', 'origin', 'main'), 'utf8'), `${head}\n`);
   assert.ok(!fs.existsSync(join(remote, 'refs', 'heads', 'main')));
   assert.equal(ok(ostreeIn(remote, 'refs'), 'ostree refs').stdout, 'origin:main\n');
+  // A plain ref that only a remote has resolves there, as ostree's rev-parse falls back (REMOTE/REF too).
+  for (const rev of ['main', 'origin/main']) {
+    assert.equal(ok(mcoIn(remote, 'rev-parse', rev), `mco rev-parse ${rev}`).stdout, ok(ostreeIn(remote, 'rev-parse', rev), `ostree rev-parse ${rev}`).stdout);
+  }
 
   const bySum = await emptyRepo(join(out, 'by-checksum'), 'bare');
   await pullLocal(bySum, await Repo.open(source), { refs: [head] });

@@ -53,15 +53,6 @@ export interface PullLocalOptions {
   signal?: AbortSignal;
 }
 
-/** bare-user-only cannot record setuid, setgid, sticky or world-writable bits: refuse them, as ostree does. */
-function validateBareUserOnly(checksum: string, header: FileHeader): void {
-  if (!isRegularMode(header.mode)) return;
-  const invalid = header.mode & ~S_IFMT & ~0o775;
-  if (!invalid) return;
-  const octal = (n: number): string => `0${n.toString(8).padStart(4, '0')}`;
-  throw new RepoError(`Writing content object: Content object ${checksum}: invalid mode ${octal(header.mode)} with bits ${octal(invalid)}`);
-}
-
 export interface PullLocalResult {
   /** Commit, dirtree and dirmeta objects imported (detached metadata is not counted, as in ostree). */
   metadata: number;
@@ -148,7 +139,7 @@ async function resolveWants(source: Repo, revs: string[]): Promise<Want[]> {
 const commitPartialPath = (repo: Repo, commit: string): string => join(repo.path, 'state', `${commit}.commitpartial`);
 
 /** Whether `repo` has `commit` and no mark saying it is incomplete. */
-function isComplete(repo: Repo, commit: string): boolean {
+export function isComplete(repo: Repo, commit: string): boolean {
   return repo.hasObjectSync('commit', commit) && !existsSync(commitPartialPath(repo, commit));
 }
 
@@ -250,19 +241,23 @@ class Importer {
         }
       }
     }
+    // Decoded (names validated) before it is stored: a dirtree naming `../x` never lands here.
+    let decoded: T | null = null;
+    if (decode && bytes !== null) {
+      try {
+        decoded = decode(bytes);
+      } catch (e) {
+        if (e instanceof ObjectError) throw new ObjectError(`${checksum}.${type}: ${e.message}`, { cause: e });
+        throw e;
+      }
+    }
     if (!have) {
       const src = this.source.objectPath(type, checksum);
       const dest = this.repo.objectPath(type, checksum);
       if (!this.link(src, dest, type, checksum)) this.writeFile(dest, bytes ?? readFileSync(src));
       if (type !== 'commitmeta') this.metadata++;
     }
-    if (!decode || bytes === null) return null;
-    try {
-      return decode(bytes);
-    } catch (e) {
-      if (e instanceof ObjectError) throw new ObjectError(`${checksum}.${type}: ${e.message}`, { cause: e });
-      throw e;
-    }
+    return decoded;
   }
 
   /** Imports a commit, marked partial first when it is new here: its trees come after it, or in a later pull. */
@@ -285,7 +280,7 @@ class Importer {
    */
   private linkFileObject(checksum: string): boolean {
     if (this.repo.hasObjectSync('file', checksum)) return true;
-    if (this.opts.bareUserOnlyFiles) validateBareUserOnly(checksum, this.source.statFileObjectSync(checksum).header);
+    if (this.opts.bareUserOnlyFiles) checkStorableMode(this.repo, checksum, this.source.statFileObjectSync(checksum).header, true);
     if (this.opts.untrusted || !this.sameStorage(checksum)) return false;
     if (!this.link(this.source.objectPath('file', checksum), this.repo.objectPath('file', checksum), 'file', checksum)) return false;
     this.content++;
@@ -358,7 +353,7 @@ class Importer {
       throw e;
     }
     const { header, size } = stat;
-    if (this.repo.mode === 'bare-user-only' || this.opts.bareUserOnlyFiles) validateBareUserOnly(checksum, header);
+    checkStorableMode(this.repo, checksum, header, this.opts.bareUserOnlyFiles);
     const tmp = this.repo.tmpName();
     let inflated: string | undefined;
     try {
@@ -438,6 +433,18 @@ class Importer {
     mkdirSync(dir, { recursive: true, mode: 0o755 });
     this.madeDirs.add(dir);
   }
+}
+
+/**
+ * bare-user-only cannot record setuid, setgid, sticky or world-writable bits: refuse, as ostree
+ * does, in such a repo or when asked to hold any repo to its rule (`--bareuseronly-files`).
+ */
+export function checkStorableMode(repo: Repo, checksum: string, header: FileHeader, bareUserOnlyFiles = false): void {
+  if ((repo.mode !== 'bare-user-only' && !bareUserOnlyFiles) || !isRegularMode(header.mode)) return;
+  const invalid = header.mode & ~S_IFMT & ~0o775;
+  if (!invalid) return;
+  const octal = (n: number): string => `0${n.toString(8).padStart(4, '0')}`;
+  throw new RepoError(`Writing content object: Content object ${checksum}: invalid mode ${octal(header.mode)} with bits ${octal(invalid)}`);
 }
 
 /** ostree's words: "fsck content object X" when checked before a link, "Writing content object" when re-encoding. */

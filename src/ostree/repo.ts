@@ -587,7 +587,8 @@ export class Repo {
     }
   }
 
-  /** Resolves a ref, `REMOTE:REF`, a checksum, or any of those followed by `^` (parent). */
+
+  /** Resolves a ref, `REMOTE:REF`, a checksum, or any of those followed by `^` (parent); a plain REF falls back to the remotes' refs. */
   async resolveRev(rev: string): Promise<string> {
     let parents = 0;
     let base = rev;
@@ -666,9 +667,18 @@ export class Repo {
 
   /**
    * Writes (or with null, deletes) a ref atomically. A deleted ref's emptied folders go with
-   * it, so that their names can become refs.
+   * it, so that their names can become refs. With `core.auto-update-summary`, the summary
+   * follows every change, as libostree keeps it.
    */
   async setRef(refspec: string, checksum: string | null): Promise<void> {
+    await this.writeRef(refspec, checksum);
+    if (this.config.getBoolean('core', 'auto-update-summary') === true) {
+      // Imported when asked for: summary.ts builds on this module.
+      await (await import('./summary.js')).regenerateSummary(this);
+    }
+  }
+
+  private async writeRef(refspec: string, checksum: string | null): Promise<void> {
     const [remote, ref] = splitRefspec(refspec);
     validateRefName(ref);
     const path = this.refPath(ref, remote);

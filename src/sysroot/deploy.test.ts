@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { commitTree } from '../ostree/commit.js';
 import { Repo } from '../ostree/repo.js';
-import { hasOstree, ok, ostree, scratch } from '../ostree/testing.js';
+import { diffTrees, hasOstree, ok, ostree, scratch, walkTree } from '../ostree/testing.js';
 import { deploy } from './deploy.js';
 
 const skip = !hasOstree && 'ostree CLI not installed (scripts/setup.sh installs it)';
@@ -116,4 +116,55 @@ test('deploy() refuses to run while another operation holds the sysroot', { skip
   await assert.rejects(deploy(root, 'v1', { osname: 'rhcos' }), /Another operation is running on .*: rollback \(pid \d+\)/);
   rmSync(join(root, 'ostree', 'mco.lock'));
   unlock(root);
+});
+
+test('deploy() turns .ostree-wh.NAME files into whiteout devices NAME, mode kept, as `ostree admin deploy` does', { skip }, async (t) => {
+  const dir = scratch(t);
+  const layers: string[] = [];
+  const roots: string[] = [];
+  try {
+    for (const name of ['ours', 'theirs']) {
+      const { root } = await sysrootWithTwoVersions(dir, name);
+      roots.push(root);
+      const tree = writeTree(dir, `wh-${name}`, {});
+      const layer = join(tree, 'usr', 'container', 'layers', 'abcd');
+      mkdirSync(layer, { recursive: true });
+      for (const [file, mode] of [['.ostree-wh.whiteout', 0o400], ['.ostree-wh.whiteout2', 0o777]] as const) {
+        writeFileSync(join(layer, file), '');
+        chmodSync(join(layer, file), mode);
+      }
+      symlinkSync('elsewhere', join(layer, '.ostree-wh.link'));
+      const repo = await Repo.open(join(root, 'ostree', 'repo'));
+      const wh = (await commitTree(repo, tree, { branch: 'wh', timestamp: 3 })).checksum;
+      if (name === 'ours') await deploy(root, 'wh', { osname: 'rhcos' });
+      else ok(ostree(['admin', 'deploy', `--sysroot=${root}`, '--os=rhcos', 'wh']), 'real deploy');
+      layers.push(join(root, 'ostree', 'deploy', 'rhcos', 'deploy', `${wh}.0`, 'usr', 'container', 'layers', 'abcd'));
+    }
+    const [ours, theirs] = layers.map((d) => walkTree(d));
+    assert.deepEqual(diffTrees(ours!, theirs!), []);
+    assert.deepEqual(ours!.map((e) => `${e.path} ${e.type} ${e.mode.toString(8)}`), ['. dir 755', '.ostree-wh.link symlink 777', 'whiteout char 400', 'whiteout2 char 777']);
+    assert.equal(statSync(join(layers[0]!, 'whiteout')).rdev, 0, 'device 0:0');
+  } finally {
+    roots.forEach(unlock);
+  }
+});
+
+test('a deploy that leaves every boot entry as it was only swaps the bootlinks (bootconfig swap: no), as `ostree admin deploy` does', { skip }, async (t) => {
+  const dir = scratch(t);
+  const ours = await sysrootWithTwoVersions(dir, 'ours');
+  const theirs = await sysrootWithTwoVersions(dir, 'theirs');
+  try {
+    for (let i = 0; i < 3; i++) {
+      await deploy(ours.root, 'v1', { osname: 'rhcos', ...(i === 0 ? { kargs: ['root=LABEL=root'] } : {}) });
+      ok(ostree(['admin', 'deploy', `--sysroot=${theirs.root}`, '--os=rhcos', ...(i === 0 ? ['--karg=root=LABEL=root'] : []), 'v1']), `real deploy ${i}`);
+      assert.deepEqual(bootState(ours.root), bootState(theirs.root), `after deploy ${i}`);
+    }
+    // The third list boots as the second did: same loader, the other subbootversion.
+    assert.equal(readlinkSync(join(ours.root, 'boot', 'loader')), 'loader.0');
+    assert.equal(readlinkSync(join(ours.root, 'ostree', 'boot.0')), 'boot.0.0');
+    assert.deepEqual(readdirSync(join(ours.root, 'ostree')).filter((n) => n.startsWith('boot.')).sort(), ['boot.0', 'boot.0.0']);
+  } finally {
+    unlock(ours.root);
+    unlock(theirs.root);
+  }
 });

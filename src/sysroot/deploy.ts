@@ -15,10 +15,11 @@ import { atomicWrite, Repo } from '../ostree/repo.js';
 import { serializeBlsEntry, withOstreeKarg } from './bls.js';
 import { cleanupSysroot, type CleanupResult } from './cleanup.js';
 import { copyEtcFromUsrEtc, mergeEtc, removeUpdatedStamps } from './etc-merge.js';
+import { deployKargs, type DeployKargsEdit } from './deploy-kargs.js';
 import { findKernel, installKernel, type KernelLayout } from './kernel.js';
 import { lockSysroot } from './lock.js';
-import { isPinned, loadSysroot, pendingDeployment, rollbackDeployment, stagedDeploymentPath } from './sysroot.js';
-import { assignBootserials, ostreeKargFor, writeDeployments, type CrashPoint } from './swap.js';
+import { isPinned, loadSysroot, mergeDeployment, pendingDeployment, rollbackDeployment, stagedDeploymentPath } from './sysroot.js';
+import { assignBootserials, bootconfigsEqual, ostreeKargFor, writeDeployments, type CrashPoint } from './swap.js';
 import { deploymentPath, sameDeployment, type Deployment, type KernelCmdlineReader, type SysrootState } from './types.js';
 
 export class DeployError extends Error {
@@ -28,10 +29,12 @@ export class DeployError extends Error {
 export interface DeployOptions {
   /** The stateroot; default: the booted deployment's, else the only one there is. */
   osname?: string;
-  /** Kernel arguments replacing the merge deployment's (`--karg`). */
+  /** All the new deployment's kernel arguments, in place of the merge deployment's. */
   kargs?: string[];
-  /** Kernel arguments appended to the inherited ones (`--karg-append`). */
-  kargsAppend?: string[];
+  /** `ostree admin deploy --karg…`: edits of the merge deployment's kernel arguments (ignored with `kargs`). */
+  kargsEdit?: DeployKargsEdit;
+  /** `--no-merge`: no merge deployment, so /etc and kernel arguments start from the commit's defaults. */
+  noMerge?: boolean;
   /** The origin to write; default `[origin] refspec=REVISION`. */
   origin?: KeyFile;
   /** Put the new deployment second, after the current default (`--not-as-default`). */
@@ -44,6 +47,8 @@ export interface DeployOptions {
   retainRollback?: boolean;
   /** Prune the repository afterwards (default true, as `ostree admin deploy`). */
   prune?: boolean;
+  /** Leave the deployment directory mutable (OSTREE_SYSROOT_DEBUG=mutable-deployments: test harnesses). */
+  mutableDeployments?: boolean;
   readCmdline?: KernelCmdlineReader;
   crashPoint?: CrashPoint;
 }
@@ -101,12 +106,18 @@ function osReleaseName(dir: string): string {
   return 'ostree';
 }
 
+/** A commit's `version` metadata (what titles its boot entry); undefined when it has none. */
+async function commitVersion(repo: Repo, checksum: string): Promise<string | undefined> {
+  const version = commitMetadataValue(await repo.loadCommit(checksum), 'version');
+  return typeof version === 'string' ? version : undefined;
+}
+
 /** The BLS entry of a deployment (ostree.md §4.5). */
 async function entryText(sysroot: string, repo: Repo, d: Deployment, at: { index: number; count: number; bootversion: 0 | 1 }, kernel: KernelLayout, multipleStateroots: boolean): Promise<string> {
   const dir = deploymentPath(sysroot, d);
-  const version = commitMetadataValue(await repo.loadCommit(d.checksum), 'version');
+  const version = await commitVersion(repo, d.checksum);
   let title = osReleaseName(dir);
-  if (typeof version === 'string' && version !== '' && !title.includes(version)) title += ` ${version}`;
+  if (version !== undefined && version !== '' && !title.includes(version)) title += ` ${version}`;
   title += multipleStateroots ? ` (ostree:${d.osname}:${at.index})` : ` (ostree:${at.index})`;
   const bootDir = `/ostree/${d.osname}-${d.bootcsum}`;
   let kargs = withOstreeKarg(d.kargs, ostreeKargFor(d, at.bootversion).slice('ostree='.length));
@@ -145,11 +156,17 @@ export async function commitDeploymentList(state: SysrootState, list: Deployment
   };
   // Entry texts need async commit reads: compute them first, then the synchronous swap.
   const withSerials = assignBootserials(list);
+  const versions = new Map<string, string | undefined>();
+  for (const d of [...state.deployments, ...withSerials]) {
+    if (!versions.has(d.checksum)) versions.set(d.checksum, await commitVersion(repo, d.checksum));
+  }
+  const bootlinksOnly = bootconfigsEqual(state.deployments, withSerials, (d) => versions.get(d.checksum));
   const bootversion: 0 | 1 = state.bootversion === 0 ? 1 : 0;
-  const entries = await Promise.all(withSerials.map((d, index) => entryText(state.path, repo, d, { index, count: list.length, bootversion }, kernelOf(d), multiple)));
+  const entries = bootlinksOnly ? [] : await Promise.all(withSerials.map((d, index) => entryText(state.path, repo, d, { index, count: list.length, bootversion }, kernelOf(d), multiple)));
   const written = writeDeployments(state, withSerials, {
     entry: (_d, at) => entries[at.index]!,
     installKernel: (d) => void installKernel(state.path, { osname: d.osname, kernel: kernelOf(d) }),
+    bootlinksOnly,
     ...(options.crashPoint ? { crashPoint: options.crashPoint } : {}),
   });
   return cleanupSysroot(state.path, {
@@ -170,7 +187,7 @@ export async function deploy(sysroot: string, revision: string, options: DeployO
     const state = await loadSysroot(sysroot, options.readCmdline ? { readCmdline: options.readCmdline } : {});
     const crash = options.crashPoint ?? (() => undefined);
     const prepared = await prepareDeployment(state, revision, options, { mergeEtc: true });
-    makeImmutable(prepared.dir);
+    if (!options.mutableDeployments) makeImmutable(prepared.dir);
     crash('deploy-finalized');
     const { deployment, merge, etc, kernel, dir, repo } = prepared;
     const kept = retainedDeployments(state, deployment.osname, merge, options);
@@ -243,13 +260,13 @@ export async function prepareDeployment(state: SysrootState, revision: string, o
   const repo = await Repo.open(join(sysroot, 'ostree', 'repo'));
   repo.keepDecodedDirTrees();
   const checksum = await repo.resolveRev(revision);
-  const merge = state.booted?.osname === osname ? state.booted : (state.deployments.find((d) => d.osname === osname) ?? null);
+  const merge = options.noMerge ? null : mergeDeployment(state, osname);
 
   const serial = nextSerial(sysroot, osname, checksum);
   const target = { osname, checksum, serial };
   const dir = deploymentPath(sysroot, target);
   mkdirSync(join(sysroot, 'ostree', 'deploy', osname, 'deploy'), { recursive: true });
-  await checkout(repo, checksum, dir);
+  await checkout(repo, checksum, dir, { passthroughWhiteouts: true });
   markVarLabeled(join(sysroot, 'ostree', 'deploy', osname, 'var'));
   crash('deploy-checked-out');
   copyEtcFromUsrEtc(dir);
@@ -263,9 +280,9 @@ export async function prepareDeployment(state: SysrootState, revision: string, o
   await writeOrigin(sysroot, target, origin);
   crash('deploy-origin-written');
   const kernel = findKernel(dir);
-  let kargs = options.kargs ?? [...(merge?.kargs ?? [])];
-  if (options.kargsAppend?.length) kargs = [...kargs, ...options.kargsAppend];
-  const kargsGiven = options.kargs !== undefined || (options.kargsAppend?.length ?? 0) > 0;
+  const given = options.kargs ?? (options.kargsEdit ? deployKargs(merge?.kargs ?? null, options.kargsEdit) : undefined);
+  const kargs = given ?? [...(merge?.kargs ?? [])];
+  const kargsGiven = given !== undefined;
   const deployment: Deployment = { ...target, bootcsum: kernel.bootcsum, bootserial: 0, kargs, origin };
   return { deployment, dir, merge, etc, kernel, kargsGiven, repo };
 }

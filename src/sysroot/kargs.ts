@@ -3,6 +3,7 @@
  * deployment of the same commit (same origin) with the edited arguments, switched to
  * atomically like any deploy.
  */
+import { keyOf } from './deploy-kargs.js';
 import { deploy, type DeployResult } from './deploy.js';
 import { loadSysroot, SysrootError } from './sysroot.js';
 import type { CrashPoint } from './swap.js';
@@ -13,8 +14,6 @@ export interface KargsEdit {
   delete?: string[];
   replace?: string[];
 }
-
-const keyOf = (arg: string): string => (arg.includes('=') ? arg.slice(0, arg.indexOf('=')) : arg);
 
 /** Applies deletions, replacements, then appends, with rpm-ostree's refusals. Pure. */
 export function editKargs(current: readonly string[], edit: KargsEdit): string[] {

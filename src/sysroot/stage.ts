@@ -99,6 +99,8 @@ function recordedKargs(state: SysrootState, d: Deployment, merge: Deployment | n
 }
 
 export interface FinalizeOptions {
+  /** Leave the deployment directory mutable (OSTREE_SYSROOT_DEBUG=mutable-deployments). */
+  mutableDeployments?: boolean;
   readCmdline?: KernelCmdlineReader;
   crashPoint?: CrashPoint;
 }
@@ -121,7 +123,7 @@ export async function finalizeStaged(sysroot: string, options: FinalizeOptions =
     if (!state.staged || !recorded) return { finalized: false, reason: 'none' };
     if (existsSync(stagedLockPath(sysroot))) return { finalized: false, reason: 'locked' };
     try {
-      return await finalizeLocked(state, state.staged, recorded, options.crashPoint ?? (() => undefined));
+      return await finalizeLocked(state, state.staged, recorded, options.crashPoint ?? (() => undefined), options.mutableDeployments ?? false);
     } catch (e) {
       const stamp = finalizeFailureStampPath(sysroot);
       mkdirSync(dirname(stamp), { recursive: true });
@@ -133,7 +135,7 @@ export async function finalizeStaged(sysroot: string, options: FinalizeOptions =
   }
 }
 
-async function finalizeLocked(state: SysrootState, staged: Deployment, recorded: StagedDeploymentFile, crash: CrashPoint): Promise<FinalizeResult> {
+async function finalizeLocked(state: SysrootState, staged: Deployment, recorded: StagedDeploymentFile, crash: CrashPoint, mutable: boolean): Promise<FinalizeResult> {
   const sysroot = state.path;
   discardStagedDeployment(sysroot);
   crash('finalize-state-removed');
@@ -143,7 +145,7 @@ async function finalizeLocked(state: SysrootState, staged: Deployment, recorded:
   const merge = (named && state.deployments.find((d) => d.osname === named.osname && d.checksum === named.checksum && d.serial === named.serial)) ?? state.booted;
   const etc = merge ? mergeEtc(deploymentPath(sysroot, merge), dir).message : null;
   removeUpdatedStamps(dir, join(sysroot, 'ostree', 'deploy', staged.osname, 'var'));
-  makeImmutable(dir);
+  if (!mutable) makeImmutable(dir);
   crash('finalize-etc-merged');
   const list = [staged, ...retainedDeployments(state, staged.osname, merge, {})];
   const cleanup = await commitDeploymentList({ ...state, staged: null }, list, { prune: false, crashPoint: crash });

@@ -23,6 +23,11 @@ export interface WriteDeploymentsOptions {
   entry: (deployment: Deployment, at: { index: number; count: number; bootversion: 0 | 1 }) => string;
   /** Installs the kernel and initramfs a deployment boots under `boot/ostree/OS-BOOTCSUM/`. */
   installKernel: (deployment: Deployment) => void;
+  /**
+   * The boot entries would come out as they are (bootconfigsEqual): keep the bootversion and
+   * only point the bootlinks at the new deployments, through the other subbootversion.
+   */
+  bootlinksOnly?: boolean;
   crashPoint?: CrashPoint;
 }
 
@@ -61,6 +66,35 @@ function readSubbootversion(sysroot: string, bootversion: 0 | 1): 0 | 1 | undefi
   throw new SwapError(`Unexpected target of ${join(sysroot, 'ostree', `boot.${bootversion}`)}: ${target}`);
 }
 
+/**
+ * Whether `next` boots exactly as `current` does, entry for entry — as many deployments, each
+ * with the same kernel (bootcsum), kernel arguments and version (its title) — so that only the
+ * bootlinks need to change, as libostree decides (a "bootconfig swap: no").
+ */
+export function bootconfigsEqual(current: readonly Deployment[], next: readonly Deployment[], version: (d: Deployment) => string | undefined): boolean {
+  return current.length === next.length && current.every((c, i) => {
+    const n = next[i]!;
+    return c.bootcsum === n.bootcsum && c.kargs.join(' ') === n.kargs.join(' ') && version(c) === version(n);
+  });
+}
+
+/** Writes `ostree/boot.B.S/OS/BOOTCSUM/BOOTSERIAL` links to each deployment, in a fresh directory. */
+function writeBootlinks(root: string, bootversion: 0 | 1, subbootversion: 0 | 1, deployments: Deployment[]): void {
+  const linksDir = join(root, 'ostree', `boot.${bootversion}.${subbootversion}`);
+  rmSync(linksDir, { recursive: true, force: true });
+  for (const d of deployments) {
+    const dir = join(linksDir, d.osname, d.bootcsum);
+    mkdirSync(dir, { recursive: true });
+    symlinkSync(`../../../deploy/${d.osname}/deploy/${d.checksum}.${d.serial}`, join(dir, String(d.bootserial)));
+  }
+}
+
+/** Readers use the mtime of ostree/deploy as a change signal. */
+function touchDeployDir(root: string): void {
+  const now = new Date();
+  utimesSync(join(root, 'ostree', 'deploy'), now, now);
+}
+
 /** Flushes a filesystem (like libostree's syncfs before and after the swap). */
 function syncfs(path: string): void {
   const r = spawnSync('sync', ['-f', path], { stdio: 'ignore' });
@@ -84,6 +118,17 @@ export function writeDeployments(state: SysrootState, list: Deployment[], option
   const crash = options.crashPoint ?? (() => undefined);
   const root = state.path;
   const deployments = assignBootserials(list);
+  if (options.bootlinksOnly) {
+    // The entries of the current bootversion stay; their ostree= links move, in one rename.
+    const subbootversion: 0 | 1 = state.subbootversion === 0 ? 1 : 0;
+    writeBootlinks(root, state.bootversion, subbootversion, deployments);
+    crash('bootlinks-written');
+    syncfs(root);
+    swapSymlink(join(root, 'ostree', `boot.${state.bootversion}`), `boot.${state.bootversion}.${subbootversion}`);
+    crash('bootlinks-swapped');
+    touchDeployDir(root);
+    return { bootversion: state.bootversion, subbootversion, deployments };
+  }
   const bootversion: 0 | 1 = state.bootversion === 0 ? 1 : 0;
 
   // 1. Fresh boot entries for the new bootversion (not in use: loader points at the other).
@@ -101,13 +146,7 @@ export function writeDeployments(state: SysrootState, list: Deployment[], option
   // 2. The bootlink tree the new entries' ostree= arguments go through.
   const previousSub = readSubbootversion(root, bootversion) ?? 0;
   const subbootversion: 0 | 1 = previousSub === 0 ? 1 : 0;
-  const linksDir = join(root, 'ostree', `boot.${bootversion}.${subbootversion}`);
-  rmSync(linksDir, { recursive: true, force: true });
-  for (const d of deployments) {
-    const dir = join(linksDir, d.osname, d.bootcsum);
-    mkdirSync(dir, { recursive: true });
-    symlinkSync(`../../../deploy/${d.osname}/deploy/${d.checksum}.${d.serial}`, join(dir, String(d.bootserial)));
-  }
+  writeBootlinks(root, bootversion, subbootversion, deployments);
   crash('bootlinks-written');
   swapSymlink(join(root, 'ostree', `boot.${bootversion}`), `boot.${bootversion}.${subbootversion}`);
   crash('bootlinks-swapped');
@@ -123,8 +162,6 @@ export function writeDeployments(state: SysrootState, list: Deployment[], option
   renameSync(loaderTmp, join(root, 'boot', 'loader'));
   crash('after-loader-rename');
   syncfs(join(root, 'boot'));
-  // Readers use the mtime of ostree/deploy as a change signal.
-  const now = new Date();
-  utimesSync(join(root, 'ostree', 'deploy'), now, now);
+  touchDeployDir(root);
   return { bootversion, subbootversion, deployments };
 }

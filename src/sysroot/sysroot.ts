@@ -402,5 +402,12 @@ export const pendingDeployment = (state: SysrootState): Deployment | null => aro
 /** The first deployment of the booted stateroot after the booted one. Null when nothing is booted. */
 export const rollbackDeployment = (state: SysrootState): Deployment | null => around(state).rollback;
 
+/**
+ * libostree's merge deployment of a stateroot: the booted one when it is of that stateroot,
+ * else the first (default-most) deployment of it; null when it has none.
+ */
+export const mergeDeployment = (state: SysrootState, osname: string): Deployment | null =>
+  state.booted?.osname === osname ? state.booted : (state.deployments.find((d) => d.osname === osname) ?? null);
+
 /** `ostree admin pin`: `[libostree-transient] pinned=true` in the origin (GKeyFile booleans: true or 1). */
 export const isPinned = (d: Deployment): boolean => d.origin?.getBoolean('libostree-transient', 'pinned') === true;

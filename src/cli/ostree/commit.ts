@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { commitTrees, type TreeSource } from '../../ostree/commit.js';
+import { regenerateSummary } from '../../ostree/summary.js';
 import { CommitModifier, parseSkipList, parseStatOverride, type CommitModifierSpec } from '../../ostree/modifier.js';
 import type { Variant } from '../../ostree/gvariant.js';
 import { parseGVariantText } from '../../ostree/gvariant-text.js';
@@ -78,6 +79,8 @@ export const command: Command = {
       bootable: flag(args, 'bootable'),
       ...(str(args, 'fsync') !== undefined ? { fsync: parseBoolean(str(args, 'fsync')!, 'fsync') } : {}),
     });
+    // As ostree's commit: the repository asks for a fresh summary with each commit.
+    if (repo.config.getBoolean('core', 'commit-update-summary') === true) await regenerateSummary(repo);
     if (!flag(args, 'table-output')) {
       ctx.output.out(`${result.checksum}\n`);
       return;

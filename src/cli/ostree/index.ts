@@ -6,6 +6,8 @@ export const ostreeGroup: Group = {
   summary: 'Manage OSTree repositories in libostree\'s on-disk format.',
   globals: {
     repo: { type: 'string', description: 'Path to OSTree repository (default: $OSTREE_REPO)', argument: 'PATH' },
+    // ostree's debug switch, accepted so that scripts written for ostree run; we have no debug output.
+    verbose: { type: 'boolean', short: 'v', description: 'Accepted for ostree\'s scripts (no debug output here)' },
   },
   // As `ostree --version`'s YAML, which scripts grep for features: the libostree release whose
   // formats and CLI we follow, and none of its optional build features (GPG, libcurl, …).
@@ -22,6 +24,9 @@ export const ostreeGroup: Group = {
     'rev-parse': verb('Output the target of a rev', () => import('./rev-parse.js')),
     fsck: verb('Check the repository for consistency', () => import('./fsck.js')),
     'pull-local': verb('Copy data from SRC_REPO', () => import('./pull-local.js')),
+    pull: verb('Download data from remote repository', () => import('./pull.js')),
+    remote: { summary: 'Remote commands that may involve network access', load: async () => (await import('./remote/index.js')).remoteGroup },
+    serve: verb('Serve the repository over HTTP for pulls', () => import('./serve.js')),
     prune: verb('Search for unreachable objects', () => import('./prune.js')),
     reset: verb('Reset a REF to a previous COMMIT', () => import('./reset.js')),
     diff: verb('Compare directory TARGETDIR against revision REV', () => import('./diff.js')),

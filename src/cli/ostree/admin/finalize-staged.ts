@@ -1,13 +1,13 @@
 import { finalizeStaged } from '../../../sysroot/stage.js';
 import type { Command } from '../../command.js';
-import { sysrootEffects, sysrootOf } from '../../sysroot-args.js';
+import { sysrootEffects, adminSysrootOf } from '../../sysroot-args.js';
 
 export const command: Command = {
   summary: 'Finalize a staged deployment: merge /etc and make it the default boot entry',
   usage: '[--sysroot=PATH]',
   options: {},
   async run(args, ctx) {
-    const sysroot = sysrootOf(args);
+    const sysroot = adminSysrootOf(args, ctx);
     const result = await finalizeStaged(sysroot, sysrootEffects(sysroot, ctx));
     if (!result.finalized) {
       // Nothing staged is the common case at shutdown: not an error, as ostree.

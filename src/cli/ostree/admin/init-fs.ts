@@ -1,12 +1,14 @@
 import { initFs } from '../../../sysroot/init-fs.js';
-import { required } from '../../args.js';
+import { flag, required } from '../../args.js';
 import type { Command } from '../../command.js';
 
 export const command: Command = {
   summary: 'Initialize a root filesystem',
-  usage: 'PATH',
-  options: {},
+  usage: '[--modern] PATH',
+  options: {
+    modern: { type: 'boolean', description: 'Only create /boot and /ostree inside the sysroot' },
+  },
   async run(args) {
-    await initFs(required(args, 0, 'PATH'));
+    await initFs(required(args, 0, 'PATH'), { modern: flag(args, 'modern') });
   },
 };

@@ -1,7 +1,7 @@
 import { osInit } from '../../../sysroot/init-fs.js';
 import { required } from '../../args.js';
 import type { Command } from '../../command.js';
-import { sysrootOf } from '../../sysroot-args.js';
+import { adminSysrootOf } from '../../sysroot-args.js';
 
 export const command: Command = {
   summary: 'Initialize empty state for given operating system',
@@ -9,7 +9,7 @@ export const command: Command = {
   options: {},
   async run(args, ctx) {
     const osname = required(args, 0, 'OSNAME');
-    await osInit(sysrootOf(args), osname);
+    await osInit(adminSysrootOf(args, ctx), osname);
     ctx.output.out(`ostree/deploy/${osname} initialized as OSTree root\n`);
   },
 };

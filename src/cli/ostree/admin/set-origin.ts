@@ -1,7 +1,7 @@
 import { setOrigin } from '../../../sysroot/set-origin.js';
 import { required, str, strs, UsageError } from '../../args.js';
 import type { Command } from '../../command.js';
-import { cmdlineReader, sysrootOf } from '../../sysroot-args.js';
+import { cmdlineReader, adminSysrootOf } from '../../sysroot-args.js';
 
 export const command: Command = {
   summary: 'Set Origin and create a new origin file',
@@ -15,7 +15,7 @@ export const command: Command = {
     const url = required(args, 1, 'URL');
     const index = str(args, 'index');
     if (index !== undefined && !/^\d+$/.test(index)) throw new UsageError(`Invalid index '${index}'`);
-    const sysroot = sysrootOf(args);
+    const sysroot = adminSysrootOf(args, ctx);
     const readCmdline = cmdlineReader(sysroot, ctx);
     const branch = args.positionals[2];
     await setOrigin(sysroot, { name, url }, {

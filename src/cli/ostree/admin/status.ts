@@ -4,14 +4,14 @@ import { Repo } from '../../../ostree/repo.js';
 import { AdminStatusError, formatAdminStatus } from '../../../sysroot/admin-status.js';
 import { loadSysroot } from '../../../sysroot/sysroot.js';
 import type { Command } from '../../command.js';
-import { cmdlineReader, sysrootOf } from '../../sysroot-args.js';
+import { cmdlineReader, adminSysrootOf } from '../../sysroot-args.js';
 
 export const command: Command = {
   summary: 'List deployments',
   usage: '[--sysroot=PATH]',
   options: {},
   async run(args, ctx) {
-    const sysroot = sysrootOf(args);
+    const sysroot = adminSysrootOf(args, ctx);
     const readCmdline = cmdlineReader(sysroot, ctx);
     const state = await loadSysroot(sysroot, readCmdline ? { readCmdline } : {});
     const repo = await Repo.open(join(sysroot, 'ostree', 'repo'));
