@@ -1,4 +1,4 @@
-/** `mco ostree diff`, `checksum`, `reset`, `config` and `rev-parse` forms beside the real ostree. */
+/** `mco ostree diff`, `checksum`, `reset`, `config`, `remote show-url` and `rev-parse` forms, beside the real ostree where it runs. */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
@@ -54,7 +54,7 @@ test('checksum of a file is the object checksum ostree gives it', needsOstree, (
   }
 });
 
-test('reset moves an existing ref only; config get/set/unset; rev-parse of a partial checksum and -S', (t) => {
+test('reset moves an existing ref only; config get/set/unset; remote show-url; rev-parse of a partial checksum and -S', (t) => {
   const dir = scratch(t);
   const repo = join(dir, 'repo');
   ok(runMco(['ostree', 'init', `--repo=${repo}`, '--mode=archive']), 'init');
@@ -74,4 +74,7 @@ test('reset moves an existing ref only; config get/set/unset; rev-parse of a par
   ok(mcoIn(repo, 'config', 'unset', 'core.parent'), 'config unset');
   assertCleanError(mcoIn(repo, 'config', 'get', 'core.parent'), 'unset key', ['Key file does not have key “parent” in group “core”']);
   assert.equal(ok(mcoIn(repo, 'config', 'get', 'core.mode'), 'config get').stdout, 'archive-z2\n');
+  ok(runMco(['ostree', 'remote', `--repo=${repo}`, '--set=tls-permissive=true', 'add', 'aremote', 'http://remote.example.com/repo']), 'remote add');
+  assert.equal(ok(runMco(['ostree', 'remote', 'show-url', `--repo=${repo}`, 'aremote']), 'show-url').stdout, 'http://remote.example.com/repo\n');
+  assertCleanError(runMco(['ostree', 'remote', 'show-url', `--repo=${repo}`, 'nope']), 'show-url of no remote', ['Remote "nope" not found']);
 });
