@@ -19,6 +19,7 @@ export const LIBOSTREE_SCRIPTS: readonly string[] = [
   'test-pull-commit-only.sh',
   'test-pull-depth.sh',
   'test-basic-root.sh',
+  'test-archivez.sh',
   'test-admin-deploy-clean.sh',
   'test-admin-deploy-karg.sh',
   'test-admin-deploy-nomerge.sh',
