@@ -8,7 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import {
   chmodSync, closeSync, createWriteStream, fchmodSync, fchownSync, constants as fsConstants, lchownSync, linkSync, lstatSync,
-  mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync, writeSync,
+  mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync, writeSync,
 } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
@@ -319,6 +319,8 @@ class CheckoutWriter {
       // bare-user-only repos hold no world-writable or special-bit directories: their checkouts never get them.
       const bareUserOnly = this.opts.bareUserOnlyDirs || this.repo.mode === 'bare-user-only';
       applyMeta(path, bareUserOnly ? { ...meta, mode: meta.mode & 0o775 } : meta, this.policy, true);
+      // As ostree: the directories a checkout makes get mtime 0 (constant across checkouts), unless -C.
+      if (!this.opts.forceCopy) utimesSync(path, lstatSync(path).atime, 0);
     }
   }
 
@@ -342,11 +344,13 @@ class CheckoutWriter {
       this.walkFiltered(tree, prefix, rel);
       return;
     }
-    for (const [name, checksum] of tree.files) {
-      if (this.opts.passthroughWhiteouts && name.startsWith(OVERLAYFS_WHITEOUT_PREFIX) && this.whiteout(checksum, prefix, name)) continue;
-      this.fileInWalk(checksum, prefix + name);
-    }
+    for (const [name, checksum] of tree.files) this.fileOrWhiteout(checksum, prefix, name);
     for (const [name, t, m] of tree.dirs) this.walk(t, m, prefix + name);
+  }
+
+  private fileOrWhiteout(checksum: string, prefix: string, name: string): void {
+    if (this.opts.passthroughWhiteouts && name.startsWith(OVERLAYFS_WHITEOUT_PREFIX) && this.whiteout(checksum, prefix, name)) return;
+    this.fileInWalk(checksum, prefix + name);
   }
 
   /** The entries of a directory with --whiteouts applied first, and --skip-list paths left out. */
@@ -361,7 +365,7 @@ class CheckoutWriter {
       else rmSync(prefix + target, { recursive: true, force: true }); // names were validated: target stays in this directory
       return false;
     });
-    for (const [name, checksum] of files) if (!skipped(name)) this.fileInWalk(checksum, prefix + name);
+    for (const [name, checksum] of files) if (!skipped(name)) this.fileOrWhiteout(checksum, prefix, name);
     for (const [name, t, m] of tree.dirs) if (!skipped(name)) this.walk(t, m, prefix + name, relPrefix + name);
   }
 

@@ -21,6 +21,7 @@ export const command: Command = {
     'force-copy-zerosized': { type: 'boolean', short: 'z', description: 'Do not hardlink zero-sized files (always the case)' },
     'bareuseronly-dirs': { type: 'boolean', short: 'M', description: 'Suppress mode bits outside of 0775 for directories (suid, world writable, etc.)' },
     'skip-list': { type: 'string', description: 'File containing list of files to skip', argument: 'PATH' },
+    'process-passthrough-whiteouts': { type: 'boolean', description: 'Enable overlayfs whiteout extraction into char 0:0 devices' },
     'disable-cache': { type: 'boolean', description: 'Do not update or use the internal repository uncompressed object cache' },
   },
   async run(args, ctx) {
@@ -38,6 +39,7 @@ export const command: Command = {
       bareUserOnlyDirs: flag(args, 'bareuseronly-dirs'),
       allowNoent: flag(args, 'allow-noent'),
       uncompressedCache: !flag(args, 'disable-cache'),
+      passthroughWhiteouts: flag(args, 'process-passthrough-whiteouts'),
       ...(subpath !== undefined ? { subpath } : {}),
       ...(skipList !== undefined ? { skipList: parseSkipList(readFileSync(skipList, 'utf8')) } : {}),
     });

@@ -1,8 +1,10 @@
-/** `mco ostree pull REMOTE [REF|CHECKSUM…]`: fetches commits over HTTP from a configured remote. */
+/** `mco ostree pull REMOTE [REF|CHECKSUM…]`: fetches commits over HTTP (or from a file:// URL) from a configured remote. */
+import { fileURLToPath } from 'node:url';
 import { formatSize } from '../../ostree/prune.js';
 import { pullFromRemote, type PullProgress, type PullResult } from '../../ostree/pull-http.js';
 import { getRemote } from '../../ostree/remotes.js';
-import { splitRefspec, RepoError } from '../../ostree/repo.js';
+import { formatPullResult, pullLocal } from '../../ostree/pull-local.js';
+import { Repo, splitRefspec, RepoError } from '../../ostree/repo.js';
 import { flag, positiveInt, required, str, UsageError } from '../args.js';
 import type { Command } from '../command.js';
 import { parseDepth } from './prune.js';
@@ -34,6 +36,15 @@ export const command: Command = {
     const refs = revs.length ? revs : remote.branches;
     if (refs.length === 0) throw new UsageError(`No refs given, and remote "${remoteName}" has no branches configured`);
     if (flag(args, 'disable-fsync')) repo.config.set('core', 'fsync', 'false');
+    if (remote.url.startsWith('file://')) {
+      // A remote on this machine: copied as pull-local copies, every object verified (as ostree's pull does).
+      const source = await Repo.open(fileURLToPath(remote.url));
+      const result = await pullLocal(repo, source, {
+        refs, remote: remoteName, untrusted: true, depth: parseDepth(str(args, 'depth') ?? '0'), commitMetadataOnly: flag(args, 'commit-metadata-only'),
+      });
+      ctx.output.out(formatPullResult(result));
+      return;
+    }
     const timeout = positiveInt(args, 'timeout');
     const concurrency = positiveInt(args, 'concurrency');
     const tty = process.stdout.isTTY === true;

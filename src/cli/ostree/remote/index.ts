@@ -11,5 +11,6 @@ export const remoteGroup: Group = {
     add: verb('Add a remote repository', () => import('./add.js')),
     delete: verb('Delete a remote repository', () => import('./delete.js')),
     list: verb('List remote repository names', () => import('./list.js')),
+    'show-url': verb('Show remote repository URL', () => import('./show-url.js')),
   },
 };
