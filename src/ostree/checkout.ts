@@ -5,19 +5,21 @@
  * Names come from the repository, which may be hostile: every name is validated when its
  * dirtree is decoded, and nothing is ever written through a symlink.
  */
-import { spawnSync } from 'node:child_process';
 import {
   chmodSync, closeSync, createWriteStream, fchmodSync, fchownSync, constants as fsConstants, lchownSync, linkSync, lstatSync,
   mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync, writeSync,
 } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { Limiter } from './limit.js';
 import { decodeBareUserMeta, isSymlinkMode, type DirMeta, type DirTree, type Xattr } from './objects.js';
 import { lookupPath } from './path.js';
-import { RepoError, STREAM_THRESHOLD, type Repo } from './repo.js';
+import { randomHex, RepoError, STREAM_THRESHOLD, type Repo } from './repo.js';
 import type { WorkerPool } from './worker-pool.js';
 import { readXattr, writeXattrs } from './xattrs.js';
+
+// Loaded on first use, as in repo.ts: only a deployment's whiteouts spawn mknod.
+const require = createRequire(import.meta.url);
 
 export interface CheckoutOptions {
   /** `-U`: ignore ownership and xattrs, strip setuid/setgid, as a non-root user would get. */
@@ -254,7 +256,7 @@ function cachedObject(cacheDir: string, checksum: string, mode: number, content:
   const cached = `${dir}/${checksum.slice(2)}.file`;
   if (lstatSync(cached, { throwIfNoEntry: false })) return cached;
   mkdirSync(dir, { recursive: true, mode: 0o755 });
-  const tmp = `${cached}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const tmp = `${cached}.tmp-${process.pid}-${randomHex(4)}`;
   try {
     writeFileSync(tmp, content, { mode: 0o600 });
     chmodSync(tmp, mode);
@@ -377,7 +379,7 @@ class CheckoutWriter {
     if (target === '') throw new RepoError(`Invalid empty overlayfs whiteout '${prefix}${name}'`);
     const path = prefix + target;
     // Node has no mknod(2); whiteouts are few.
-    const r = spawnSync('mknod', ['-m', (header.mode & 0o7777).toString(8), path, 'c', '0', '0'], { encoding: 'utf8' });
+    const r = (require('node:child_process') as typeof import('node:child_process')).spawnSync('mknod', ['-m', (header.mode & 0o7777).toString(8), path, 'c', '0', '0'], { encoding: 'utf8' });
     if (r.error || r.status !== 0) throw new RepoError(`Creating whiteout char device ${path}: ${r.error?.message ?? r.stderr.trim()}`);
     if (this.policy.applyOwnership) {
       lchownSync(path, header.uid, header.gid);

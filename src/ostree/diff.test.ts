@@ -74,6 +74,10 @@ test('reset moves an existing ref only; config get/set/unset; remote show-url; r
   ok(mcoIn(repo, 'config', 'unset', 'core.parent'), 'config unset');
   assertCleanError(mcoIn(repo, 'config', 'get', 'core.parent'), 'unset key', ['Key file does not have key “parent” in group “core”']);
   assert.equal(ok(mcoIn(repo, 'config', 'get', 'core.mode'), 'config get').stdout, 'archive-z2\n');
+  for (const extra of [['get', 'core.mode', 'x'], ['set', 'core.mode', 'bare', 'x'], ['unset', 'core.mode', 'x']]) {
+    const r = mcoIn(repo, 'config', ...extra);
+    assert.ok(r.status === 2 && r.stderr.includes('error: Too many arguments given'), `config ${extra.join(' ')}: ${r.status} ${r.stderr}`);
+  }
   ok(runMco(['ostree', 'remote', `--repo=${repo}`, '--set=tls-permissive=true', 'add', 'aremote', 'http://remote.example.com/repo']), 'remote add');
   assert.equal(ok(runMco(['ostree', 'remote', 'show-url', `--repo=${repo}`, 'aremote']), 'show-url').stdout, 'http://remote.example.com/repo\n');
   assertCleanError(runMco(['ostree', 'remote', 'show-url', `--repo=${repo}`, 'nope']), 'show-url of no remote', ['Remote "nope" not found']);

@@ -33,7 +33,7 @@ function once<T>(load: () => T): () => T {
 const zlib = once((): typeof import('node:zlib') => require('node:zlib'));
 const streams = once((): typeof import('node:stream') => require('node:stream'));
 const threadId = once((): number => (require('node:worker_threads') as typeof import('node:worker_threads')).threadId);
-const randomHex = (bytes: number): string => (require('node:crypto') as typeof import('node:crypto')).randomBytes(bytes).toString('hex');
+export const randomHex = (bytes: number): string => (require('node:crypto') as typeof import('node:crypto')).randomBytes(bytes).toString('hex');
 
 export class RepoError extends Error {
   override name = 'RepoError';

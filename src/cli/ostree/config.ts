@@ -16,6 +16,7 @@ export const command: Command = {
     if (op === undefined) throw new UsageError('OPERATION must be specified');
     if (op !== 'get' && op !== 'set' && op !== 'unset') throw new UsageError(`Unknown operation ${op}`);
     if (name === undefined) throw new UsageError(`${str(args, 'group') !== undefined ? 'KEY' : 'SECTION.KEY'} must be specified`);
+    if (args.positionals.length > (op === 'set' ? 3 : 2)) throw new UsageError('Too many arguments given');
     const [group, key] = splitName(name, str(args, 'group'));
     const repo = await openRepo(args, ctx);
     const config = repo.config;
