@@ -35,6 +35,8 @@ export const LIBOSTREE_SCRIPTS: readonly string[] = [
   'test-admin-upgrade-unconfigured.sh',
   'test-admin-pull-deploy-commit.sh',
   'test-admin-upgrade-endoflife.sh',
+  'test-admin-pull-deploy-split.sh',
+  'test-admin-deploy-switch.sh',
 ];
 
 /** Features of libostree the installed tests use that we do not build, and why. */

@@ -54,6 +54,8 @@ test('commit --owner-uid/--owner-gid, --statoverride, --skip-list, --mode-ro-exe
   for (const flags of flagSets) {
     for (const source of [`--tree=dir=${src}`, '--tree=ref=main']) both(ours, theirs, ['--orphan', '--timestamp=@0', '--no-bindings', source, ...flags]);
   }
+  // A date as GNU date reads it (ostree's --timestamp does): the same commit, so the same seconds.
+  both(ours, theirs, ['--orphan', '--no-bindings', '--timestamp=October 25 1985', `--tree=dir=${src}`]);
   const [a] = both(ours, theirs, ['--orphan', '--no-bindings', `--statoverride=${join(dir, 'so.txt')}`, `--tree=dir=${join(src, 'a')}`]);
   assert.match(a.stderr, /Unmatched statoverride paths/);
 });

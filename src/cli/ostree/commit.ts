@@ -167,11 +167,17 @@ function parseParent(parent: string | undefined): string | null | undefined {
   return parent;
 }
 
-/** `@SECONDS` or `YYYY-MM-DD HH:MM:SS [+ZZZZ]`, as `ostree commit --timestamp` accepts. */
+const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
+
+/** `@SECONDS`, `YYYY-MM-DD HH:MM:SS [+ZZZZ]` or `MONTH DAY YEAR`, as `ostree commit --timestamp` accepts. */
 export function parseTimestamp(text: string): number {
   if (/^@\d+$/.test(text)) return Number(text.slice(1));
+  const day = /^([A-Za-z]+)\s+(\d{1,2}),?\s+(\d{4})$/.exec(text.trim());
+  const month = day ? MONTHS.findIndex((name) => day[1]!.toLowerCase().startsWith(name)) : -1;
+  // `October 25 1985`, as GNU date reads it: midnight, local time.
+  if (day && month >= 0) return new Date(+day[3]!, month, +day[2]!).getTime() / 1000;
   const m = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\s*([+-])(\d{2}):?(\d{2})|\s*Z)?$/.exec(text.trim());
-  if (!m) throw new UsageError(`Could not parse '${text}' as a timestamp: expected @SECONDS or 'YYYY-MM-DD HH:MM:SS +ZZZZ'`);
+  if (!m) throw new UsageError(`Could not parse '${text}' as a timestamp: expected @SECONDS, 'YYYY-MM-DD HH:MM:SS +ZZZZ' or 'MONTH DAY YEAR'`);
   const [, y, mo, d, h, mi, s, sign, zh, zm] = m;
   const utc = Date.UTC(+y!, +mo! - 1, +d!, +h!, +mi!, +s!) / 1000;
   const offset = sign ? (sign === '+' ? 1 : -1) * (+zh! * 3600 + +zm! * 60) : 0;

@@ -93,6 +93,14 @@ test('pull prints ostree\'s summary, pulls the remote\'s configured branches by 
   assertCleanError(mcoIn(ours, 'pull', 'signed', 'main'), 'pull from a remote requiring GPG', ['--no-gpg-verify']);
   assert.equal(runMco(['ostree', 'pull', `--repo=${ours}`, '--depth=x', 'origin']).status, 2, 'a bad depth is a usage error');
   assert.match(ok(runMco(['ostree', 'pull', '--help']), 'pull --help').stdout, /--commit-metadata-only/);
+
+  // REF@CHECKSUM pulls the commit named and sets the ref to it, whatever the remote's ref says.
+  const second = ok(ostreeIn(srv, 'commit', '-b', 'main', '--timestamp=@1700000100', tree), 'ostree commit').stdout.trim();
+  ok(mcoIn(ours, 'pull', 'origin', `main@${commit}`), 'pull REF@CHECKSUM');
+  assert.equal(ok(mcoIn(ours, 'rev-parse', 'origin:main'), 'rev-parse').stdout.trim(), commit);
+  ok(mcoIn(ours, 'pull', 'origin', 'main'), 'pull');
+  assert.equal(ok(mcoIn(ours, 'rev-parse', 'origin:main'), 'rev-parse').stdout.trim(), second);
+  assert.equal(mcoIn(ours, 'pull', 'origin', 'main@0123').status, 2, 'a short checksum after @ is a usage error');
 });
 
 test('mco ostree serve serves a repo the real ostree pulls from, until interrupted', needsOstree, async (t) => {

@@ -1,5 +1,6 @@
 /** `mco ostree pull REMOTE [REF|CHECKSUM…]`: fetches commits over HTTP (or from a file:// URL) from a configured remote. */
 import { fileURLToPath } from 'node:url';
+import { isChecksum } from '../../ostree/objects.js';
 import { formatSize } from '../../ostree/prune.js';
 import { pullFromRemote, type PullProgress, type PullResult } from '../../ostree/pull-http.js';
 import { getRemote } from '../../ostree/remotes.js';
@@ -33,10 +34,11 @@ export const command: Command = {
       throw new RepoError(`Remote "${remoteName}" requires GPG verification, which mco does not do: add it with --no-gpg-verify (or --set=gpg-verify=false)`);
     }
     const revs = remoteArg !== undefined ? [refArg, ...args.positionals.slice(1)] : args.positionals.slice(1);
-    const refs = revs.length ? revs : remote.branches;
+    const { refs, commit } = overrideOf(revs.length ? revs : remote.branches);
     if (refs.length === 0) throw new UsageError(`No refs given, and remote "${remoteName}" has no branches configured`);
     if (flag(args, 'disable-fsync')) repo.config.set('core', 'fsync', 'false');
     if (remote.url.startsWith('file://')) {
+      if (commit) throw new UsageError('REF@CHECKSUM is supported for http(s) remotes only');
       // A remote on this machine: copied as pull-local copies, every object verified (as ostree's pull does).
       const source = await Repo.open(fileURLToPath(remote.url));
       const result = await pullLocal(repo, source, {
@@ -51,7 +53,7 @@ export const command: Command = {
     let lastDraw = 0;
     const started = Date.now();
     const result = await pullFromRemote(repo, {
-      url: remote.url, refs, remoteName, depth: parseDepth(str(args, 'depth') ?? '0'),
+      url: remote.url, refs, ...(commit ? { commit } : {}), remoteName, depth: parseDepth(str(args, 'depth') ?? '0'),
       commitMetadataOnly: flag(args, 'commit-metadata-only'), mirror: flag(args, 'mirror'),
       ...(timeout !== undefined ? { timeoutMs: timeout * 1000 } : {}),
       ...(concurrency !== undefined ? { concurrency } : {}),
@@ -68,6 +70,17 @@ export const command: Command = {
     ctx.output.out(formatPullSummary(result));
   },
 };
+
+/** `REF@CHECKSUM` (one rev only, as ostree): pull that commit and set REF to it, whatever the remote's REF says. */
+function overrideOf(revs: string[]): { refs: string[]; commit?: string } {
+  const rev = revs.find((r) => r.includes('@'));
+  if (rev === undefined) return { refs: revs };
+  if (revs.length > 1) throw new UsageError(`${rev}: REF@CHECKSUM must be the only ref pulled`);
+  const at = rev.lastIndexOf('@');
+  const commit = rev.slice(at + 1);
+  if (!isChecksum(commit)) throw new UsageError(`${rev}: "${commit}" is not a full checksum`);
+  return { refs: [rev.slice(0, at)], commit };
+}
 
 /** The live line: objects fetched and scanned, bytes and rate. */
 export function formatProgress(p: PullProgress, elapsedMs: number): string {
