@@ -614,7 +614,7 @@ export class Repo {
    * The commit whose checksum starts with `prefix` (hex, shorter than a checksum), as ostree
    * tries before refs; undefined when none does, an error when several do.
    */
-  private resolvePartialChecksum(prefix: string): string | undefined {
+  resolvePartialChecksum(prefix: string): string | undefined {
     if (!/^[0-9a-f]{1,63}$/.test(prefix)) return undefined;
     const objects = join(this.path, 'objects');
     const dirs = prefix.length >= 2 ? [prefix.slice(0, 2)] : (readdirSync(objects, { withFileTypes: false }) as string[]).filter((d) => d.startsWith(prefix));

@@ -44,7 +44,8 @@ test('refs --create, --force and -A aliases, and rev-parse of remote refs, behav
   ok(ostreeIn(real, 'init', '--mode=archive'), 'ostree init');
   for (const branch of ['a', 'foo/bar', 'origin:rem']) {
     fs.appendFileSync(join(tree, 'f'), `${branch}\n`);
-    ok(ostreeIn(real, 'commit', '-b', branch, tree), `ostree commit -b ${branch}`);
+    // Fixed times: the same checksums on every run (short names like `b` can be short checksums too).
+    ok(ostreeIn(real, 'commit', '-b', branch, '--timestamp=@1700000000', tree), `ostree commit -b ${branch}`);
   }
   fs.writeFileSync(join(real, 'refs', 'heads', '.hidden'), 'not a ref\n'); // ostree skips dot files
   const ours = join(dir, 'ours');
@@ -60,4 +61,11 @@ test('refs --create, --force and -A aliases, and rev-parse of remote refs, behav
     assert.deepEqual(lines(got.stdout), lines(want.stdout), what);
     if (words) assert.equal(got.stderr, want.stderr, what);
   }
+  // The new name is looked up as any rev is, as ostree does: a commit's short checksum is taken.
+  const prefix = ok(ostreeIn(real, 'rev-parse', 'a'), 'rev-parse').stdout.slice(0, 4);
+  const want = ostreeIn(real, 'refs', 'a', `--create=${prefix}`);
+  const got = mcoIn(ours, 'refs', 'a', `--create=${prefix}`);
+  assert.equal(want.status, 1, want.stderr);
+  assert.equal(got.status, 1, got.stderr);
+  assert.equal(got.stderr, want.stderr);
 });

@@ -25,7 +25,9 @@ export const command: Command = {
       const aliases = await repo.listRefAliases();
       // Re-pointing an alias needs no --force; replacing a ref does.
       const replacesAlias = flag(args, 'alias') && aliases.some(([a]) => a === create);
-      if (!flag(args, 'force') && !replacesAlias && (await repo.readRef(create)) !== undefined) {
+      // As ostree looks the new name up (as a rev): a short checksum of a commit counts as taken.
+      const taken = repo.resolvePartialChecksum(create) ?? (await repo.readRef(create));
+      if (!flag(args, 'force') && !replacesAlias && taken !== undefined) {
         throw new RepoError(`--create specified but ref ${create} already exists`);
       }
       if (flag(args, 'alias')) {
