@@ -22,10 +22,10 @@ import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { prepareDeployWorkload } from './deploy-tree.js';
-import { median, run, timed, type Sample } from './measure.js';
-import { deployments, legacyScript, osImageLayouts, prepareNode, removeNode } from './pivot-workload.js';
+import { median, timed, type Sample } from './measure.js';
+import { deployments, legacyScript, osImageLayouts, prepareNode, pushOsImages, removeNode } from './pivot-workload.js';
 import { cachedTree, PROFILES, TREE_VERSION } from './tree-gen.js';
-import { SKOPEO_BIN, startEmbeddedRegistry } from '../src/image/testing.js';
+import { startEmbeddedRegistry } from '../src/image/testing.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CACHE = join(ROOT, '.bench');
@@ -106,12 +106,7 @@ async function main(): Promise<void> {
   const cache = await startCache(join(WORK, 'cache'));
   afters.push(cache.stop);
   try {
-    const refs = {} as Record<'v1' | 'v2', string>;
-    for (const v of ['v1', 'v2'] as const) {
-      const digestFile = join(WORK, `digest-${v}`);
-      run([SKOPEO_BIN, '--insecure-policy', 'copy', '-q', '--dest-tls-verify=false', `--digestfile=${digestFile}`, `oci:${layouts[v]}:${v}`, `docker://${registry.host}/ocp/machine-os-content:${v}`]);
-      refs[v] = `${registry.host}/ocp/machine-os-content@${fs.readFileSync(digestFile, 'utf8').trim()}`;
-    }
+    const refs = pushOsImages(layouts, registry.host, WORK);
     const registryStats = `${registry.url}/_stats`;
     const cacheStats = `${cache.url}/stats`;
     const image = imageBytes(layouts.v2);

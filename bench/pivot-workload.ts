@@ -30,6 +30,17 @@ export async function osImageLayouts(cache: string, repo: string, profileName: s
   return out;
 }
 
+/** Copies both OS images into the registry at `registryHost` with skopeo; their references by digest. */
+export function pushOsImages(layouts: Record<'v1' | 'v2', string>, registryHost: string, work: string): Record<'v1' | 'v2', string> {
+  const refs = {} as Record<'v1' | 'v2', string>;
+  for (const v of ['v1', 'v2'] as const) {
+    const digestFile = join(work, `digest-${v}`);
+    run([SKOPEO_BIN, '--insecure-policy', 'copy', '-q', '--dest-tls-verify=false', `--digestfile=${digestFile}`, `oci:${layouts[v]}:${v}`, `docker://${registryHost}/ocp/machine-os-content:${v}`]);
+    refs[v] = `${registryHost}/ocp/machine-os-content@${fs.readFileSync(digestFile, 'utf8').trim()}`;
+  }
+  return refs;
+}
+
 /** A node sysroot on v1 with the pivot origin of image v1 (the real tool makes it; not timed). */
 export function prepareNode(sysroot: string, repo: string, v1Commit: string, imageV1: string): void {
   fs.rmSync(sysroot, { recursive: true, force: true });

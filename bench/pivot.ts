@@ -18,10 +18,10 @@ import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { prepareDeployWorkload } from './deploy-tree.js';
-import { median, run, timed, type Sample } from './measure.js';
-import { deployments, legacyScript, osImageLayouts, prepareNode, removeNode } from './pivot-workload.js';
+import { median, timed, type Sample } from './measure.js';
+import { deployments, legacyScript, osImageLayouts, prepareNode, pushOsImages, removeNode } from './pivot-workload.js';
 import { cachedTree, PROFILES, TREE_VERSION } from './tree-gen.js';
-import { SKOPEO_BIN, startDockerRegistry } from '../src/image/testing.js';
+import { startDockerRegistry } from '../src/image/testing.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CACHE = join(ROOT, '.bench');
@@ -55,12 +55,7 @@ async function main(): Promise<void> {
   // startDockerRegistry wants a test context: only its after() is used.
   const registry = await startDockerRegistry({ after: (fn: () => unknown) => afters.push(fn) } as unknown as TestContext);
   try {
-    const refs = {} as Record<'v1' | 'v2', string>;
-    for (const v of ['v1', 'v2'] as const) {
-      const digestFile = join(WORK, `digest-${v}`);
-      run([SKOPEO_BIN, '--insecure-policy', 'copy', '-q', '--dest-tls-verify=false', `--digestfile=${digestFile}`, `oci:${layouts[v]}:${v}`, `docker://${registry.host}/ocp/machine-os-content:${v}`]);
-      refs[v] = `${registry.host}/ocp/machine-os-content@${fs.readFileSync(digestFile, 'utf8').trim()}`;
-    }
+    const refs = pushOsImages(layouts, registry.host, WORK);
     const changed = w.v2.modified + w.v2.added + w.v2.removed;
     const description = `bootable generated tree: ${w.files} files, ${(w.bytes / 2 ** 20).toFixed(0)} MiB; v2 changes ${changed} files `
       + `(${((100 * changed) / w.files).toFixed(1)}%); images: machine-os-content (archive repo at /srv/repo) in a local docker-registry`;
