@@ -16,12 +16,10 @@
  * So a node's object pull from image IMAGE is: POST /images?ref=IMAGE, then an ostree pull of
  * the commit from BASE/images/DIGEST/.
  */
-import * as fs from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { parseRange } from '../ostree/serve.js';
+import { openRegularFile, sendFile } from '../ostree/serve.js';
 import { parseListenAddress } from './listen.js';
 import { countBytesSent } from './wire-bytes.js';
 import { OsContentCacheError, type CachedImage, type OsContentCache } from './os-content-cache.js';
@@ -139,57 +137,11 @@ async function handle(cache: OsContentCache, req: IncomingMessage, res: ServerRe
  * and config may, so size and mtime make the tag), If-None-Match, and one byte Range.
  * Only names made of the repo's own characters are served, and never through a symlink.
  * (ostree/serve.ts serves one repo per listener; the cache serves many under one, behind its
- * own routes, so it sends the files itself with serve.ts's range parsing.)
+ * own routes, and hands each file to serve.ts's sendFile.)
  */
 async function sendRepoFile(req: IncomingMessage, res: ServerResponse, root: string, rel: string, counters: { bytesServed: number }): Promise<void> {
   const parts = decodeURIComponent(rel).split('/');
-  const notFound = (): void => json(res, 404, { error: `No such file in the repo: ${rel}` });
-  if (parts.some((p) => p === '' || p === '.' || p === '..' || !/^[A-Za-z0-9._+-]+$/.test(p))) return notFound();
-  let fd: fs.promises.FileHandle;
-  try {
-    fd = await fs.promises.open(join(root, ...parts), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP' || code === 'EISDIR') return notFound();
-    throw e;
-  }
-  try {
-    const st = await fd.stat();
-    if (!st.isFile()) return notFound();
-    const etag = `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`;
-    if (req.headers['if-none-match'] === etag) {
-      res.writeHead(304, { etag });
-      res.end();
-      return;
-    }
-    let start = 0;
-    let end = st.size - 1;
-    let status = 200;
-    const range = req.headers.range === undefined ? undefined : parseRange(req.headers.range, st.size);
-    if (range === 'unsatisfiable') {
-      res.writeHead(416, { 'content-range': `bytes */${st.size}` });
-      res.end();
-      return;
-    }
-    if (range) {
-      [start, end] = range;
-      status = 206;
-    }
-    const length = Math.max(0, end - start + 1);
-    res.writeHead(status, {
-      'content-type': 'application/octet-stream',
-      'content-length': length,
-      'accept-ranges': 'bytes',
-      etag,
-      ...(status === 206 ? { 'content-range': `bytes ${start}-${end}/${st.size}` } : {}),
-    });
-    if (req.method === 'HEAD' || length === 0) {
-      res.end();
-      return;
-    }
-    await pipeline(fd.createReadStream({ start, end, autoClose: false }), res);
-    counters.bytesServed += length;
-  } finally {
-    await fd.close();
-  }
+  const file = parts.some((p) => p === '' || p === '.' || p === '..' || !/^[A-Za-z0-9._+-]+$/.test(p)) ? undefined : openRegularFile(join(root, ...parts), true);
+  if (file === undefined) return json(res, 404, { error: `No such file in the repo: ${rel}` });
+  counters.bytesServed += await sendFile(req, res, file, `"${file.stats.size.toString(16)}-${Math.floor(file.stats.mtimeMs).toString(16)}"`);
 }

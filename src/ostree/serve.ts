@@ -5,11 +5,11 @@
  * If-None-Match (304); keep-alive connections. Nothing outside the repository is served: a
  * path with `..` segments is refused, and so is one that resolves (through symlinks) outside it.
  */
-import { createReadStream, realpathSync, type Stats } from 'node:fs';
-import * as fs from 'node:fs/promises';
+import { closeSync, constants, createReadStream, fstatSync, openSync, readSync, realpathSync, type Stats } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { sep } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 
 export interface ServeOptions {
   /** `HOST:PORT` (`[::1]:8080`, `127.0.0.1:0` for any free port). */
@@ -81,7 +81,7 @@ function send(res: ServerResponse, status: number, text: string, headers: Record
 }
 
 /** The file a request names inside `root`, or undefined when the path is not one we serve. */
-async function resolvePath(root: string, rawUrl: string): Promise<string | undefined> {
+function resolvePath(root: string, rawUrl: string): string | undefined {
   const pathname = rawUrl.split('?')[0]!;
   let decoded: string;
   try {
@@ -91,10 +91,10 @@ async function resolvePath(root: string, rawUrl: string): Promise<string | undef
   }
   const parts = decoded.split('/').filter((p) => p !== '');
   if (parts.some((p) => p === '..' || p === '.' || p.includes('\0') || p.includes('\\'))) return undefined;
-  const joined = [root, ...parts].join(sep);
   let real: string;
   try {
-    real = await fs.realpath(joined);
+    // Synchronous: a few cached lookups, cheaper than a trip through the thread pool per request.
+    real = realpathSync.native([root, ...parts].join(sep));
   } catch {
     return undefined;
   }
@@ -108,52 +108,108 @@ async function handle(root: string, req: IncomingMessage, res: ServerResponse, s
     send(res, 405, 'Method not allowed\n', { Allow: 'GET, HEAD' });
     return;
   }
-  const path = await resolvePath(root, req.url ?? '/');
-  const st = path === undefined ? undefined : await fs.stat(path).catch(() => undefined);
-  if (path === undefined || st === undefined || !st.isFile()) {
+  const path = resolvePath(root, req.url ?? '/');
+  const file = path === undefined ? undefined : openRegularFile(path);
+  if (file === undefined) {
     send(res, 404, 'Not found\n');
     return;
   }
-  const etag = etagOf(st);
-  const headers: Record<string, string | number> = {
-    ETag: etag, 'Last-Modified': st.mtime.toUTCString(), 'Accept-Ranges': 'bytes', 'Content-Type': 'application/octet-stream',
-  };
-  const inm = req.headers['if-none-match'];
-  if (inm !== undefined && (inm.trim() === '*' || inm.split(',').some((t) => t.trim().replace(/^W\//, '') === etag))) {
-    res.writeHead(304, { ETag: etag });
-    res.end();
-    return;
+  stats.bytesServed += await sendFile(req, res, file, etagOf(file.stats), { 'Last-Modified': file.stats.mtime.toUTCString() });
+}
+
+/** A regular file opened for sending, with its stats. */
+export interface OpenFile {
+  fd: number;
+  stats: Stats;
+}
+
+/**
+ * Opens `path` for reading if it is a regular file (not through a final symlink when
+ * `noFollow`); undefined when it is missing or something else. Other errors are thrown.
+ */
+export function openRegularFile(path: string, noFollow = false): OpenFile | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | (noFollow ? constants.O_NOFOLLOW : 0));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP' || code === 'EISDIR') return undefined;
+    throw e;
   }
-  let start = 0;
-  let end = st.size - 1;
-  let status = 200;
-  const range = req.headers['range'];
-  const ifRange = req.headers['if-range'];
-  if (range !== undefined && (ifRange === undefined || ifRange === etag)) {
-    const parsed = parseRange(range, st.size);
-    if (parsed === 'unsatisfiable') {
-      send(res, 416, 'Range not satisfiable\n', { 'Content-Range': `bytes */${st.size}` });
-      return;
+  const stats = fstatSync(fd);
+  if (stats.isFile()) return { fd, stats };
+  closeSync(fd);
+  return undefined;
+}
+
+/** Bodies up to this size are read in one call and sent from memory; larger ones are streamed. */
+const READ_WHOLE = 1 << 20;
+
+/**
+ * Sends an open file (closing it) as a static file server does: `etag` with If-None-Match
+ * (304), one byte Range (206, or 416 when unsatisfiable) unless If-Range names another tag,
+ * HEAD. Resolves to the body bytes sent.
+ */
+export async function sendFile(req: IncomingMessage, res: ServerResponse, file: OpenFile, etag: string, extraHeaders: Record<string, string> = {}): Promise<number> {
+  const { fd, stats: st } = file;
+  let streaming = false;
+  try {
+    const inm = req.headers['if-none-match'];
+    if (inm !== undefined && (inm.trim() === '*' || inm.split(',').some((t) => t.trim().replace(/^W\//, '') === etag))) {
+      res.writeHead(304, { ETag: etag });
+      res.end();
+      return 0;
     }
-    if (parsed) {
-      [start, end] = parsed;
-      status = 206;
-      headers['Content-Range'] = `bytes ${start}-${end}/${st.size}`;
+    const headers: Record<string, string | number> = { ETag: etag, 'Accept-Ranges': 'bytes', 'Content-Type': 'application/octet-stream', ...extraHeaders };
+    let start = 0;
+    let end = st.size - 1;
+    let status = 200;
+    const range = req.headers['range'];
+    const ifRange = req.headers['if-range'];
+    if (range !== undefined && (ifRange === undefined || ifRange === etag)) {
+      const parsed = parseRange(range, st.size);
+      if (parsed === 'unsatisfiable') {
+        send(res, 416, 'Range not satisfiable\n', { 'Content-Range': `bytes */${st.size}` });
+        return 0;
+      }
+      if (parsed) {
+        [start, end] = parsed;
+        status = 206;
+        headers['Content-Range'] = `bytes ${start}-${end}/${st.size}`;
+      }
     }
+    const length = Math.max(0, end - start + 1);
+    headers['Content-Length'] = length;
+    if (req.method === 'HEAD' || length === 0) {
+      res.writeHead(status, headers);
+      res.end();
+      return 0;
+    }
+    if (length <= READ_WHOLE) {
+      const body = Buffer.allocUnsafe(length);
+      let got = 0;
+      while (got < length) {
+        const n = readSync(fd, body, got, length - got, start + got);
+        if (n === 0) break;
+        got += n;
+      }
+      if (got < length) throw new ServeError(`file shrank while being sent (${got} of ${length} bytes)`);
+      res.writeHead(status, headers);
+      res.end(body);
+      return length;
+    }
+    res.writeHead(status, headers);
+    streaming = true;
+    let sent = 0;
+    const stream = createReadStream('', { fd, start, end, highWaterMark: 1 << 20, autoClose: true });
+    stream.on('data', (chunk) => {
+      sent += chunk.length;
+    });
+    await pipeline(stream, res).catch(() => res.destroy());
+    return sent;
+  } finally {
+    if (!streaming) closeSync(fd);
   }
-  const length = Math.max(0, end - start + 1);
-  headers['Content-Length'] = length;
-  res.writeHead(status, headers);
-  if (req.method === 'HEAD' || length === 0) {
-    res.end();
-    return;
-  }
-  const stream = createReadStream(path, { start, end, highWaterMark: 1 << 20 });
-  stream.on('data', (chunk) => {
-    stats.bytesServed += chunk.length;
-  });
-  stream.on('error', () => res.destroy());
-  stream.pipe(res);
 }
 
 /**

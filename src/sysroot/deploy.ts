@@ -157,7 +157,7 @@ export async function commitDeploymentList(state: SysrootState, list: Deployment
   const kernelOf = (d: Deployment): KernelLayout => {
     const dir = deploymentPath(state.path, d);
     let k = kernels.get(dir);
-    if (!k) kernels.set(dir, (k = findKernel(dir)));
+    if (!k) kernels.set(dir, (k = findKernel(dir, d.bootcsum || undefined)));
     return k;
   };
   // Entry texts need async commit reads: compute them first, then the synchronous swap.

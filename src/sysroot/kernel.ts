@@ -141,7 +141,8 @@ function hashDirRecursive(root: string, hash: Hash, dir: string): void {
   }
 }
 
-function fromModules(root: string): KernelLayout | null {
+/** `known`: the bootcsum recorded for this tree, so nothing is hashed (see findKernel). */
+function fromModules(root: string, known?: string): KernelLayout | null {
   const modules = join(root, 'usr', 'lib', 'modules');
   const st = lstatOrNull(modules);
   if (!st) return null;
@@ -159,15 +160,15 @@ function fromModules(root: string): KernelLayout | null {
   }
   if (kver === undefined || vmlinuz === undefined) return null;
   const dir = join(modules, kver);
-  const hash = createHash('sha256');
-  hashFile(hash, vmlinuz);
+  const hash = known === undefined ? createHash('sha256') : null;
+  if (hash) hashFile(hash, vmlinuz);
 
   let initramfs: BootFile | null = null;
   for (const name of ['initramfs.img', 'initramfs']) {
     const real = optionalFile(root, join(dir, name));
     if (real) {
       initramfs = { source: real, name: `initramfs-${kver}.img` };
-      hashFile(hash, real);
+      if (hash) hashFile(hash, real);
       break;
     }
   }
@@ -176,19 +177,19 @@ function fromModules(root: string): KernelLayout | null {
   const dtFile = optionalFile(root, join(dir, 'devicetree'));
   if (dtFile) {
     devicetree = { source: dtFile, name: `devicetree-${kver}`, isDir: false };
-    hashFile(hash, dtFile);
+    if (hash) hashFile(hash, dtFile);
   } else {
     const dtb = statInTree(root, join(dir, 'dtb'));
     if (dtb?.st.isDirectory()) {
       devicetree = { source: dtb.real, name: 'dtb', isDir: true };
-      hashDirRecursive(root, hash, dtb.real);
+      if (hash) hashDirRecursive(root, hash, dtb.real);
     }
   }
 
   const hmacFound = statInTree(root, join(dir, '.vmlinuz.hmac'));
   const hmac = hmacFound ? { source: hmacFound.real, name: `.vmlinuz-${kver}.hmac` } : null;
   return {
-    layout: 'modules', kver, bootcsum: hash.digest('hex'),
+    layout: 'modules', kver, bootcsum: hash ? hash.digest('hex') : known!,
     paths: { vmlinuz: { source: vmlinuz, name: `vmlinuz-${kver}` }, initramfs, devicetree, hmac },
   };
 }
@@ -256,14 +257,16 @@ function fromLegacy(root: string): KernelLayout | null {
 
 /**
  * Finds the kernel of the checked-out tree `deploymentDir` and computes its bootcsum, with
- * ostree's precedence between the modules and legacy layouts.
+ * ostree's precedence between the modules and legacy layouts. `knownBootcsum`: the one an
+ * existing deployment was deployed with; its tree is immutable, so the kernel and initramfs
+ * (tens of MiB) are not hashed again.
  */
-export function findKernel(deploymentDir: string): KernelLayout {
+export function findKernel(deploymentDir: string, knownBootcsum?: string): KernelLayout {
   const root = treeRoot(deploymentDir);
   let modules: KernelLayout | null;
   let legacy: KernelLayout | null;
   try {
-    modules = fromModules(root);
+    modules = fromModules(root, knownBootcsum);
     legacy = fromLegacy(root);
   } catch (e) {
     if (e instanceof KernelError) throw e;
