@@ -125,7 +125,9 @@ export class RegistryTransport {
     },
   ) {
     this.agent = new Agent({
-      connect: { rejectUnauthorized: !options.insecure },
+      // Nothing is verified when insecure: an empty CA list spares parsing Node's ~140 root
+      // certificates (~30 ms at the first TLS connection of every pivot).
+      connect: options.insecure ? { rejectUnauthorized: false, ca: [] } : { rejectUnauthorized: true },
       headersTimeout: 60_000,
       // A registry that stops sending for a minute is treated as a reset: retried or resumed.
       bodyTimeout: 60_000,
