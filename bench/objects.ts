@@ -7,6 +7,8 @@
  *           config from the registry, then only the OSTree objects the node lacks from the
  *           cluster's OS content cache (`mco os-content serve`, warmed once before: in a
  *           rollout the first node's request pulls the image into it, for the whole cluster)
+ *   ostree  for reference, the real tools on the same objects: `ostree pull` of the commit
+ *           from the cache's copy of the image, then `ostree admin deploy`
  * Each flow is a whole process tree under GNU time. Bytes received by the node are what the
  * registry (our `mco registry serve`) and the cache sent over their sockets meanwhile.
  * Targets: bytes per node ≤ 10% of the image's compressed size, node time ≤ 0.2× legacy.
@@ -23,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { prepareDeployWorkload } from './deploy-tree.js';
 import { median, timed, type Sample } from './measure.js';
-import { deployments, legacyScript, osImageLayouts, prepareNode, pushOsImages, removeNode } from './pivot-workload.js';
+import { deployments, legacyScript, osImageLayouts, ostreeObjectsScript, prepareNode, pushOsImages, removeNode } from './pivot-workload.js';
 import { cachedTree, PROFILES, TREE_VERSION } from './tree-gen.js';
 import { startEmbeddedRegistry } from '../src/image/testing.js';
 
@@ -33,6 +35,8 @@ const WORK = join(CACHE, 'work-objects');
 const MCO = join(ROOT, 'dist', 'src', 'cli', 'mco.js');
 const DAEMON = join(ROOT, 'dist', 'src', 'cli', 'machine-config-daemon.js');
 const TARGETS = { bytes: 0.1, time: 0.2 };
+const FLOWS = ['legacy', 'objects', 'ostree'] as const;
+type Flow = (typeof FLOWS)[number];
 
 const { values: opts } = parseArgs({
   options: {
@@ -120,19 +124,23 @@ async function main(): Promise<void> {
     const t0 = Date.now();
     const warm = await fetch(`${cache.url}/images?ref=${encodeURIComponent(refs.v2)}`, { method: 'POST' });
     if (!warm.ok) throw new Error(`warming the cache: ${await warm.text()}`);
+    const cachedRepo = `${cache.url}${(await warm.json() as { path: string }).path}`;
     const warmup = { seconds: (Date.now() - t0) / 1000, registryBytes: (await bytesSent(registryStats)) - r0 };
     log(`cache warmed in ${warmup.seconds.toFixed(2)} s: the registry sent ${(warmup.registryBytes / 2 ** 20).toFixed(1)} MiB (${(warmup.registryBytes / image).toFixed(2)}× the image)`);
 
-    const samples: Record<'legacy' | 'objects', FlowSample[]> = { legacy: [], objects: [] };
-    const results: Record<'legacy' | 'objects', string> = { legacy: '', objects: '' };
+    const samples: Record<Flow, FlowSample[]> = { legacy: [], objects: [], ostree: [] };
+    const results: Record<Flow, string> = { legacy: '', objects: '', ostree: '' };
     for (let rep = 0; rep < reps; rep++) {
-      for (const flow of rep % 2 ? (['objects', 'legacy'] as const) : (['legacy', 'objects'] as const)) {
+      // The order turns each repetition, so that no flow always follows the same one.
+      for (const flow of FLOWS.map((_, i) => FLOWS[(i + rep) % FLOWS.length]!)) {
         const sysroot = join(WORK, `node-${flow}`);
         prepareNode(sysroot, w.repo, w.commits.v1, refs.v1);
         const [reg0, cache0] = [await bytesSent(registryStats), await bytesSent(cacheStats)];
-        const s = flow === 'legacy'
-          ? timed(legacyScript(sysroot, join(WORK, 'legacy-work'), refs.v2, w.commits.v2))
-          : timed([process.execPath, DAEMON, 'pivot', `--sysroot=${sysroot}`, '--insecure', '-q', `--os-content-url=${cache.url}`, refs.v2]);
+        const s = timed(flow === 'legacy'
+          ? legacyScript(sysroot, join(WORK, 'legacy-work'), refs.v2, w.commits.v2)
+          : flow === 'ostree'
+            ? ostreeObjectsScript(sysroot, cachedRepo, refs.v2, w.commits.v2)
+            : [process.execPath, DAEMON, 'pivot', `--sysroot=${sysroot}`, '--insecure', '-q', `--os-content-url=${cache.url}`, refs.v2]);
         const sample: FlowSample = { ...s, registryBytes: (await bytesSent(registryStats)) - reg0, cacheBytes: (await bytesSent(cacheStats)) - cache0 };
         samples[flow].push(sample);
         results[flow] = deployments(sysroot).replace(/origin refspec: .*\n/g, '');
@@ -141,10 +149,10 @@ async function main(): Promise<void> {
         removeNode(sysroot);
       }
     }
-    const same = results.legacy === results.objects;
-    if (!same) log(`*** THE TWO FLOWS LEFT DIFFERENT DEPLOYMENTS:\nlegacy:\n${results.legacy}\nobjects:\n${results.objects}`);
-    const m = (flow: 'legacy' | 'objects', k: 'seconds' | 'cpuSeconds' | 'peakMB' | 'registryBytes' | 'cacheBytes'): number => median(samples[flow].map((s) => s[k]));
-    const received = (flow: 'legacy' | 'objects'): number => median(samples[flow].map((s) => s.registryBytes + s.cacheBytes));
+    const same = results.legacy === results.objects && results.legacy === results.ostree;
+    if (!same) log(`*** THE FLOWS LEFT DIFFERENT DEPLOYMENTS:\n${FLOWS.map((f) => `${f}:\n${results[f]}`).join('\n')}`);
+    const m = (flow: Flow, k: 'seconds' | 'cpuSeconds' | 'peakMB' | 'registryBytes' | 'cacheBytes'): number => median(samples[flow].map((s) => s[k]));
+    const received = (flow: Flow): number => median(samples[flow].map((s) => s.registryBytes + s.cacheBytes));
     const timeRatio = m('objects', 'seconds') / m('legacy', 'seconds');
     const bytesRatio = received('objects') / image;
     const report = {
@@ -152,6 +160,7 @@ async function main(): Promise<void> {
       warmup,
       legacy: { seconds: m('legacy', 'seconds'), cpuSeconds: m('legacy', 'cpuSeconds'), receivedBytes: received('legacy'), peakMB: m('legacy', 'peakMB') },
       objects: { seconds: m('objects', 'seconds'), cpuSeconds: m('objects', 'cpuSeconds'), receivedBytes: received('objects'), registryBytes: m('objects', 'registryBytes'), cacheBytes: m('objects', 'cacheBytes'), peakMB: m('objects', 'peakMB') },
+      ostree: { seconds: m('ostree', 'seconds'), cpuSeconds: m('ostree', 'cpuSeconds'), receivedBytes: received('ostree'), peakMB: m('ostree', 'peakMB') },
       timeRatio, bytesRatio, targets: TARGETS, pass: timeRatio <= TARGETS.time && bytesRatio <= TARGETS.bytes, sameDeployments: same,
     };
     if (opts.json) {
@@ -163,6 +172,8 @@ async function main(): Promise<void> {
         `  legacy  (skopeo + tar + ostree pull-local + ostree admin deploy)  ${report.legacy.seconds.toFixed(2)} s  received ${mib(report.legacy.receivedBytes)}`,
         `  objects (pivot --os-content-url)                                  ${report.objects.seconds.toFixed(2)} s  received ${mib(report.objects.receivedBytes)} `
           + `(registry ${mib(report.objects.registryBytes)}, cache ${mib(report.objects.cacheBytes)})  peak ${report.objects.peakMB.toFixed(0)} MB`,
+        `  ostree  (ostree pull from the cache + ostree admin deploy)          ${report.ostree.seconds.toFixed(2)} s  received ${mib(report.ostree.receivedBytes)}  `
+          + `(${(report.ostree.seconds / report.legacy.seconds).toFixed(2)}× legacy; ours ${(report.objects.seconds / report.ostree.seconds).toFixed(2)}× this)`,
         `  bytes per node ${(100 * bytesRatio).toFixed(1)}% of the image (target ≤ ${100 * TARGETS.bytes}%: ${bytesRatio <= TARGETS.bytes ? 'met' : 'MISSED'}); `
           + `time ratio ${timeRatio.toFixed(2)} (target ≤ ${TARGETS.time}: ${timeRatio <= TARGETS.time ? 'met' : 'MISSED'}); same deployments: ${same ? 'yes' : 'NO'}`,
         `  the cache's one pull of the image: ${warmup.seconds.toFixed(2)} s, ${mib(warmup.registryBytes)} from the registry`,
@@ -173,7 +184,7 @@ async function main(): Promise<void> {
   } finally {
     for (const fn of afters.reverse()) await fn();
     // A node left by a failed run holds immutable deployment directories.
-    for (const flow of ['legacy', 'objects']) removeNode(join(WORK, `node-${flow}`));
+    for (const flow of FLOWS) removeNode(join(WORK, `node-${flow}`));
     fs.rmSync(WORK, { recursive: true, force: true });
   }
 }

@@ -14,6 +14,8 @@ import { SKOPEO_BIN } from '../src/image/testing.js';
 
 const OSTREE = '/usr/bin/ostree';
 const DESCRIPTION = 'Managed by machine-config-operator';
+/** `s` as one word of a bash command. */
+const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** machine-os-content of each version, built once into OCI layouts under .bench/. */
 export async function osImageLayouts(cache: string, repo: string, profileName: string, log: (line: string) => void): Promise<Record<'v1' | 'v2', string>> {
@@ -64,7 +66,6 @@ export function removeNode(sysroot: string): void {
 
 /** The seed's legacy flow as one shell script: what `machine-config-daemon pivot` ran in 4.6, with the real tools. */
 export function legacyScript(sysroot: string, work: string, image: string, commit: string): string[] {
-  const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
   const origin = join(work, 'origin');
   return ['bash', '-euo', 'pipefail', '-c', [
     `mkdir -p ${q(work)}/extract`,
@@ -76,6 +77,24 @@ export function legacyScript(sysroot: string, work: string, image: string, commi
     `printf '[origin]\\nrefspec=%s\\ncustom-url=pivot://%s\\ncustom-description=${DESCRIPTION}\\n' ${commit} ${q(image)} > ${q(origin)}`,
     `${OSTREE} admin deploy --sysroot=${q(sysroot)} --os=${OSNAME} --origin-file=${q(origin)} ${commit} >/dev/null`,
     `rm -rf ${q(work)}`,
+  ].join('\n')];
+}
+
+/**
+ * The best the real tools do with objects: `ostree pull` of the commit from an archive repo over
+ * HTTP (the OS content cache's copy of the image), then `ostree admin deploy`. The commit is
+ * given (the node would read it from the image's config label, a request of a few hundred bytes).
+ */
+export function ostreeObjectsScript(sysroot: string, repoUrl: string, image: string, commit: string): string[] {
+  const repo = q(join(sysroot, 'ostree', 'repo'));
+  const origin = q(`${sysroot}.origin-objects`);
+  return ['bash', '-euo', 'pipefail', '-c', [
+    `${OSTREE} remote add --repo=${repo} --force --no-gpg-verify mco-os-content ${q(repoUrl)}`,
+    `${OSTREE} pull --repo=${repo} mco-os-content ${commit} >/dev/null`,
+    `printf '[origin]\\nrefspec=%s\\ncustom-url=pivot://%s\\ncustom-description=${DESCRIPTION}\\n' ${commit} ${q(image)} > ${origin}`,
+    `${OSTREE} admin deploy --sysroot=${q(sysroot)} --os=${OSNAME} --origin-file=${origin} ${commit} >/dev/null`,
+    `${OSTREE} remote delete --repo=${repo} mco-os-content`,
+    `rm -f ${origin}`,
   ].join('\n')];
 }
 
