@@ -4,6 +4,7 @@
  * (the extracted OS image) into the sysroot's repo, then deploy it as the new default with
  * a custom origin (`custom-url`, `custom-description`) naming where it came from.
  */
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { KeyFile } from '../ostree/keyfile.js';
 import { isChecksum } from '../ostree/objects.js';
@@ -53,7 +54,11 @@ export async function rebase(sysroot: string, target: string, options: RebaseOpt
   const checksum = await source.resolveRev(revision);
   const origin = rebaseOrigin(checksum, options);
   const repo = await Repo.open(join(sysroot, 'ostree', 'repo'));
-  const pulled = await pullLocal(repo, source, { refs: [checksum] });
+  // The commit may already be in the sysroot's own repo (a pivot whose objects came from the
+  // OS content cache): a pull from a repo into itself would only walk every object again.
+  const pulled = sameDirectory(source.path, repo.path)
+    ? { metadata: 0, content: 0, contentBytes: 0, bytesTransferred: 0, seconds: 0, refs: [], commits: [checksum] }
+    : await pullLocal(repo, source, { refs: [checksum] });
   const result = await deploy(sysroot, checksum, {
     origin,
     // rpm-ostree keeps one pending deployment, the booted one and its rollback (the seed's
@@ -64,4 +69,9 @@ export async function rebase(sysroot: string, target: string, options: RebaseOpt
     ...(options.crashPoint ? { crashPoint: options.crashPoint } : {}),
   });
   return { ...result, checksum, pulled };
+}
+
+function sameDirectory(a: string, b: string): boolean {
+  const [x, y] = [statSync(a), statSync(b)];
+  return x.dev === y.dev && x.ino === y.ino;
 }
