@@ -33,7 +33,8 @@ export interface PruneResult {
 export async function pruneRepo(repo: Repo, options: PruneOptions = {}): Promise<PruneResult> {
   const depth = options.depth ?? -1;
   if (!Number.isInteger(depth) || depth < -1) throw new RepoError(`Invalid depth ${depth}: expected -1 or more`);
-  const objects = (await repo.listObjects()).filter(([, type]) => type !== 'commitmeta');
+  const scan = repo.scanObjects();
+  const objects = scan.objects.filter(([, type]) => type !== 'commitmeta');
 
   const roots = new Set<string>();
   for (const [name, value] of await repo.listRefs()) {
@@ -60,7 +61,7 @@ export async function pruneRepo(repo: Repo, options: PruneOptions = {}): Promise
     if (!options.noPrune) remove(repo, path, type, checksum);
   }
   // Temporary files of writers that crashed mid-object are garbage too (ostree's tmp expiry).
-  if (!options.noPrune) repo.removeStaleTemporaries();
+  if (!options.noPrune) repo.removeStaleTemporaries(undefined, scan.staging);
   return { total: objects.length, pruned: doomed.length, freedBytes };
 }
 

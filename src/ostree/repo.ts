@@ -264,10 +264,11 @@ export class Repo {
   }
 
   /**
-   * Removes temporary files a crashed writer left behind (in `tmp/` and beside objects)
-   * whose inode changed longer than `maxAgeMs` ago. Returns how many were removed.
+   * Removes temporary files a crashed writer left behind (in `tmp/`, and `staging`: those
+   * beside objects, as scanObjects found them) whose inode changed longer than `maxAgeMs`
+   * ago. Returns how many were removed.
    */
-  removeStaleTemporaries(maxAgeMs = 24 * 3600 * 1000): number {
+  removeStaleTemporaries(maxAgeMs = 24 * 3600 * 1000, staging = this.scanObjects().staging): number {
     const cutoff = Date.now() - maxAgeMs;
     let removed = 0;
     const sweep = (dir: string, isTemp: (name: string) => boolean): void => {
@@ -283,10 +284,11 @@ export class Repo {
       }
     };
     if (objectExists(this.tmpDir)) sweep(this.tmpDir, (n) => n.startsWith('obj-') || n.startsWith('tmp-'));
-    const objects = join(this.path, 'objects');
-    if (objectExists(objects)) {
-      for (const prefix of readdirSync(objects)) {
-        if (/^[0-9a-f]{2}$/.test(prefix)) sweep(join(objects, prefix), (n) => n.includes(STAGING_MARK));
+    for (const path of staging) {
+      const st = lstatSync(path, { throwIfNoEntry: false });
+      if (st && !st.isDirectory() && st.ctimeMs < cutoff) {
+        rmSync(path, { force: true });
+        removed++;
       }
     }
     return removed;
@@ -538,13 +540,22 @@ export class Repo {
 
   /** Lists every object of the repo as [checksum, type]. */
   async listObjects(): Promise<[string, ObjectType][]> {
-    const out: [string, ObjectType][] = [];
+    return this.scanObjects().objects;
+  }
+
+  /**
+   * One pass over `objects/`: every object by name and type (sorted), and the paths of the
+   * staging files of writers (see stagingPath) found beside them.
+   */
+  scanObjects(): { objects: [string, ObjectType][]; staging: string[] } {
+    const objects: [string, ObjectType][] = [];
+    const staging: string[] = [];
     const root = join(this.path, 'objects');
     let prefixes: string[];
     try {
       prefixes = readdirSync(root);
     } catch (e) {
-      if (isEnoent(e)) return out;
+      if (isEnoent(e)) return { objects, staging };
       throw e;
     }
     // Synchronous, as object I/O is above: 256 awaited reads through the libuv pool were most
@@ -552,15 +563,19 @@ export class Repo {
     for (const prefix of prefixes.sort()) {
       if (!/^[0-9a-f]{2}$/.test(prefix)) continue;
       for (const name of readdirSync(join(root, prefix)).sort()) {
+        if (name.includes(STAGING_MARK)) {
+          staging.push(join(root, prefix, name));
+          continue;
+        }
         const dot = name.indexOf('.');
         const rest = name.slice(0, dot);
         const ext = name.slice(dot + 1);
         const type: ObjectType | undefined = ext === 'file' || ext === 'filez' ? 'file'
           : (['dirtree', 'dirmeta', 'commit', 'tombstone-commit', 'commitmeta'] as const).find((t) => t === ext);
-        if (type && rest.length === 62) out.push([prefix + rest, type]);
+        if (type && rest.length === 62) objects.push([prefix + rest, type]);
       }
     }
-    return out;
+    return { objects, staging };
   }
 
   /** Makes everything written so far durable (like ostree's syncfs at transaction commit). */
