@@ -64,3 +64,23 @@ export async function pruneRendered(clients: Clients, sel: PruneSelection & { co
   }
   return plan;
 }
+
+/**
+ * What the OS content cache must keep: the osImageURL of every rendered config in use (as
+ * planPrune counts use) and of the ControllerConfig (the next render's). While a pool is
+ * still rolling out, nothing is decided: a node may be pulling an image the pools are leaving.
+ */
+export type OsContentKeep = { keep: string[] } | { wait: string };
+
+export function osImagesInUse(configs: readonly MachineConfig[], pools: readonly MachineConfigPool[], nodes: readonly NodeLike[], controllerConfigOsImageURL: string | undefined): OsContentKeep {
+  const rolling = pools.find((p) => p.status?.configuration?.name !== p.spec.configuration?.name || (p.status?.updatedMachineCount ?? 0) !== (p.status?.machineCount ?? 0));
+  if (rolling) return { wait: `MachineConfigPool ${rolling.metadata.name} is updating` };
+  const byName = new Map(configs.map((mc) => [mc.metadata.name!, mc]));
+  const keep = new Set<string>();
+  for (const { name } of planPrune(configs, pools, nodes).inUse) {
+    const url = byName.get(name)?.spec.osImageURL;
+    if (url) keep.add(url);
+  }
+  if (controllerConfigOsImageURL) keep.add(controllerConfigOsImageURL);
+  return { keep: [...keep].sort() };
+}

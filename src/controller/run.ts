@@ -20,6 +20,7 @@ import { elect } from './leader.js';
 import { ControllerMetrics } from './metrics.js';
 import { NodeController } from './node-controller.js';
 import { Operator } from './operator.js';
+import { OsContentPruner, type PruneOsContent } from './os-content-pruner.js';
 import { RenderController } from './render-controller.js';
 import { ObjectStore } from './store.js';
 
@@ -49,6 +50,13 @@ export interface ControllerOptions extends CommonOptions {
   renderDelayMs?: number;
   /** Debounce of node syncs (the MCO waits 5 s; default here 100 ms). */
   updateDelayMs?: number;
+  /**
+   * How to ask the OS content cache (ControllerConfig spec.osContentURL) to drop the images no
+   * pool uses once rollouts end; without it the cache is never pruned from here.
+   */
+  pruneOsContent?: PruneOsContent;
+  /** Debounce of those decisions (default 5 s). */
+  osContentPruneDelayMs?: number;
 }
 
 export interface OperatorRunOptions extends CommonOptions {
@@ -99,10 +107,10 @@ async function runElected(opts: CommonOptions, lease: string, defaultMetrics: st
       stopWork = await start({ clients, log, now });
       resolveLeading();
     })();
-    starting.catch((e: Error) => log.error('run.ts:102', `starting after acquiring lease ${lease}: ${e.message}`));
+    starting.catch((e: Error) => log.error('run.ts:110', `starting after acquiring lease ${lease}: ${e.message}`));
     signal.addEventListener('abort', () => {
       if (stopped) return;
-      log.error('run.ts:105', `leaderelection lost for ${lease}`);
+      log.error('run.ts:113', `leaderelection lost for ${lease}`);
       void starting?.then(() => stopWork?.()).finally(() => opts.onLostLeadership?.());
     });
   });
@@ -167,6 +175,9 @@ export async function runController(opts: ControllerOptions): Promise<Running> {
       now,
       updateDelayMs: opts.updateDelayMs ?? 100,
     });
+    const pruner = opts.pruneOsContent
+      ? new OsContentPruner({ pools, configs, controllerConfigs: ccs, nodes, log, prune: opts.pruneOsContent, delayMs: opts.osContentPruneDelayMs ?? 5000 })
+      : undefined;
     const informers: Informer<Named>[] = [];
     const started = async <T extends Named>(i: Promise<Informer<T>>): Promise<Informer<T>> => {
       const inf = await i;
@@ -181,9 +192,13 @@ export async function runController(opts: ControllerOptions): Promise<Running> {
       feed(poolInf, pools, (_old, p) => {
         render.poolChanged(p);
         nodeCtl.poolChanged(p);
+        pruner?.changed();
       });
       feed(mcInf, configs, () => render.enqueueAll());
-      feed(ccInf, ccs, () => render.enqueueAll());
+      feed(ccInf, ccs, () => {
+        render.enqueueAll();
+        pruner?.changed();
+      });
       feed(nodeInf, nodes, (old, n, deleted) => nodeCtl.nodeChanged(deleted ? undefined : old, n));
     } catch (e) {
       await Promise.all(informers.map((i) => i.stop()));
@@ -191,14 +206,16 @@ export async function runController(opts: ControllerOptions): Promise<Running> {
     }
     render.queue.start();
     nodeCtl.queue.start();
+    pruner?.queue.start();
+    pruner?.changed();
     for (const p of pools.list()) {
       render.queue.add(p.metadata.name!);
       nodeCtl.queue.add(p.metadata.name!);
     }
-    log.info('run.ts:198', 'machine-config-controller: render and node controllers started');
+    log.info('run.ts:215', 'machine-config-controller: render and node controllers started');
     return async () => {
       await Promise.all(informers.map((i) => i.stop()));
-      await Promise.all([render.queue.stop(), nodeCtl.queue.stop()]);
+      await Promise.all([render.queue.stop(), nodeCtl.queue.stop(), pruner?.queue.stop()]);
     };
   });
 }
@@ -250,7 +267,7 @@ export async function runOperator(opts: OperatorRunOptions): Promise<Running> {
     }
     operator.queue.start();
     operator.changed();
-    log.info('run.ts:253', `machine-config-operator ${opts.releaseVersion} started`);
+    log.info('run.ts:270', `machine-config-operator ${opts.releaseVersion} started`);
     return async () => {
       await Promise.all(informers.map((i) => i.stop()));
       await operator.queue.stop();

@@ -6,6 +6,7 @@ import { test, type TestContext } from 'node:test';
 import { needsOstree, ok, ostree, OSTREE_BIN, scratch } from '../ostree/testing.js';
 import { buildMachineOsContent } from './build.js';
 import { decidePrune, OsContentCache, type CachedImage } from './os-content-cache.js';
+import { pruneOsContentCache } from './os-content-client.js';
 import { serveOsContent, type RunningOsContentServer } from './os-content-server.js';
 import { pushLayout } from './push.js';
 import { parseImageReference } from './reference.js';
@@ -146,8 +147,9 @@ test('the cache keeps images side by side across restarts, prunes those no pool 
   assert.equal((await add(server, v2.ref)).status, 200);
   assert.equal(server.stats().extractions, 0, 'a cached image is not pulled again after a restart');
 
-  const res = await fetch(`${server.url}/prune`, { method: 'POST', body: JSON.stringify({ keep: [v2.ref] }) });
-  assert.deepEqual(((await res.json()) as { removed: CachedImage[] }).removed.map((c) => c.digest), [v1.digest]);
+  // As the machine-config-controller asks once rollouts end.
+  await assert.rejects(pruneOsContentCache(server.url, ['r.example/os:latest']), /^OsContentClientError: Pruning the OS content cache http:\S+: HTTP 400: Not pruning: referenced image "r\.example\/os:latest" names no digest/);
+  assert.deepEqual(await pruneOsContentCache(server.url, [v2.ref]), [v1.ref]);
   assert.equal((await fetch(`${server.url}/images/${v1.digest}/config`)).status, 404);
   assert.equal((await fetch(`${server.url}/images/${v2.digest}/config`)).status, 200);
   assert.equal(fs.existsSync(cache.repoPath(v1.digest)), false);

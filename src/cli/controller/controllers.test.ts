@@ -62,6 +62,8 @@ describe('operator and controller rolling out the osImageURL ConfigMap', needsKu
   let failure: (node: string, config: string) => string | undefined = () => undefined;
   /** The most worker nodes unavailable at once, as a watcher of the Nodes saw them. */
   let maxSeenUnavailable = 0;
+  /** What the controller asked of the OS content cache. */
+  const pruneCalls: { url: string; keep: string[] }[] = [];
   let watcher: k8s.Informer<k8s.V1Node> & k8s.ObjectCache<k8s.V1Node>;
   const teardown: (() => unknown)[] = [];
   after(async () => {
@@ -117,7 +119,10 @@ describe('operator and controller rolling out the osImageURL ConfigMap', needsKu
     operator = await runOperator({ kubeconfig: kc, releaseVersion: VERSION, metricsListen: '', log, leaseDurationMs: 3000 });
     teardown.push(() => operator.stop());
     const quiet = createKlog({ now: () => new Date(), pid: process.pid, write: () => {} });
-    controller = await runController({ kubeconfig: kc, metricsListen: '127.0.0.1:0', log: quiet, leaseDurationMs: 3000 });
+    controller = await runController({
+      kubeconfig: kc, metricsListen: '127.0.0.1:0', log: quiet, leaseDurationMs: 3000, osContentPruneDelayMs: 50,
+      pruneOsContent: async (url, keep) => (pruneCalls.push({ url, keep }), []),
+    });
     teardown.push(() => controller?.stop());
     const first = await until('the first worker target', async () => (await pool()).spec.configuration?.name);
     // Nodes join at the pool's config, as the machine-config-server's annotations file puts them.
@@ -167,6 +172,10 @@ describe('operator and controller rolling out the osImageURL ConfigMap', needsKu
     assert.deepEqual([p.status?.machineCount, p.status?.updatedMachineCount, p.status?.readyMachineCount, p.status?.unavailableMachineCount], [5, 5, 5, 0]);
     for (const n of WORKERS) assert.equal(await annotation(n, CURRENT_CONFIG_ANNOTATION), target);
     assert.equal(maxSeenUnavailable, 2, 'two at a time, never more');
+    // The rollout over, the cache is told to keep only what the pools use: the new image.
+    const kept = await until('the OS content cache told to keep the new image only', () => pruneCalls.find((c) => c.keep.join() === image('b')));
+    assert.equal(kept.url, 'http://10.0.0.5:8090');
+    assert.ok(pruneCalls.every((c) => c.keep.includes(image('b'))), `the published image is never let go: ${JSON.stringify(pruneCalls)}`);
 
     const mcp = await kubectl(['get', 'mcp']);
     assert.match(mcp.stdout, /^NAME\s+CONFIG\s+UPDATED\s+UPDATING\s+DEGRADED\s+MACHINECOUNT\s+READYMACHINECOUNT\s+UPDATEDMACHINECOUNT\s+DEGRADEDMACHINECOUNT\s+AGE\n/);
