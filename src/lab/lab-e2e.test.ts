@@ -16,7 +16,7 @@ import { hasOstree } from '../ostree/testing.js';
 import { bootedFromCmdlineFile } from '../sysroot/boot.js';
 import { makeMutable } from '../sysroot/cleanup.js';
 import { labProcesses } from './lab.js';
-import { labPaths, nodePaths, readLabState, type LabState } from './layout.js';
+import { labPaths, nodePaths, osContentURL, readLabState, type LabState } from './layout.js';
 
 const MCO_JS = fileURLToPath(new URL('../cli/mco.js', import.meta.url));
 const skip = !hasKubectl ? 'kubectl not installed' : !hasOstree ? 'ostree not installed' : false;
@@ -115,6 +115,19 @@ describe('the cluster lab, end to end', { skip, timeout: 2_400_000 }, () => {
       assert.ok(os.realDefault.includes(newCommit), `${node.name}: ${os.realDefault}`);
     }
     assert.match(demo, /\[root@master-0 ~\]# rpm-ostree status\nState: idle\nDeployments:\n● pivot:\/\/\S+\n\s+CustomOrigin: Managed by machine-config-operator\n\s+Version: 46\.82\.202101191342-0/);
+  });
+
+  it('once every pool is on the new image, the controller has the OS content cache let go of the others', async () => {
+    const digestOf = (image: string): string => image.slice(image.indexOf('@') + 1);
+    const held = async (): Promise<string[]> => ((await (await fetch(`${osContentURL(state)}/images`)).json()) as { images: { digest: string }[] }).images.map((i) => i.digest);
+    const deadline = Date.now() + 60_000;
+    let digests = await held();
+    while (digests.length !== 1 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 500));
+      digests = await held();
+    }
+    assert.deepEqual(digests, [digestOf(state.images![1]!.image)]);
+    assert.match(mco('lab', 'status', '--dir', dir).stdout, /held now: 1\)/);
   });
 
   it('finishes a rollout whose operator, controller, a daemon and API server are each killed with SIGKILL in the middle of it', async () => {

@@ -205,7 +205,7 @@ export async function labStatusText(dir: string): Promise<string> {
   const processRows = [['PROCESS', 'PID', 'RESTARTS'], ...(await labProcesses(dir)).map((p) => [p.name, String(p.pid ?? '-'), String(p.restarts)])];
   const traffic = await labTraffic(state);
   return `Lab ${paths.dir}: API https://127.0.0.1:${state.apiPort}, registry 127.0.0.1:${state.registryPort}, OS content cache ${osContentURL(state)}, kubeconfig ${paths.kubeconfig}\n`
-    + `${traffic ? `Sent since start: registry ${mib(traffic.registryBytes)}, OS content cache ${mib(traffic.osContentBytes)} (images pulled into it: ${traffic.osContentExtractions})\n` : ''}`
+    + `${traffic ? `Sent since start: registry ${mib(traffic.registryBytes)}, OS content cache ${mib(traffic.osContentBytes)} (images pulled into it: ${traffic.osContentExtractions}, held now: ${traffic.osContentImages})\n` : ''}`
     + `\n${cell(poolRows)}\n\n${cell(nodeRows)}\n\n${cell(processRows)}\n`;
 }
 
@@ -217,6 +217,8 @@ export interface LabTraffic {
   /** Bytes the OS content cache sent to the nodes. */
   osContentBytes: number;
   osContentExtractions: number;
+  /** Images the cache holds now (the controller prunes those no pool uses once rollouts end). */
+  osContentImages: number;
 }
 
 /** What the running lab's registry and OS content cache have sent since they started; undefined when either does not answer. */
@@ -225,7 +227,8 @@ export async function labTraffic(state: LabState): Promise<LabTraffic | undefine
   try {
     const registry = (await (await fetch(`http://127.0.0.1:${state.registryPort}/_stats`)).json()) as { bytesSent: number };
     const cache = (await (await fetch(`${osContentURL(state)}/stats`)).json()) as { bytesSent: number; extractions: number };
-    return { registryBytes: registry.bytesSent, osContentBytes: cache.bytesSent, osContentExtractions: cache.extractions };
+    const held = (await (await fetch(`${osContentURL(state)}/images`)).json()) as { images: unknown[] };
+    return { registryBytes: registry.bytesSent, osContentBytes: cache.bytesSent, osContentExtractions: cache.extractions, osContentImages: held.images.length };
   } catch {
     return undefined; // one of them is (re)starting: no figures this time
   }
