@@ -63,11 +63,14 @@ describe('the cluster lab, end to end', { skip, timeout: 2_400_000 }, () => {
     return { booted: bootedFromCmdlineFile(np.sysroot, np.cmdline).booted!.checksum, realDefault: real.stdout.split('\n')[0]! };
   };
 
-  before(() => {
+  before(async () => {
     const up = mco('lab', 'up', '--dir', dir, '--masters', '3', '--workers', '2');
     assert.equal(up.status, 0, `${up.stdout}${up.stderr}`);
     assert.match(up.stdout, /The lab is up: 3 masters, 2 workers\./);
     state = readLabState(paths)!;
+    // The image the nodes run, in the OS content cache as after an earlier update through it.
+    const warmed = await fetch(`${osContentURL(state)}/images?ref=${encodeURIComponent(state.images![0]!.image)}`, { method: 'POST' });
+    assert.equal(warmed.status, 200, await warmed.text());
   });
   after(() => {
     mco('lab', 'down', '--dir', dir);
