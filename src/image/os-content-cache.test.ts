@@ -68,9 +68,9 @@ async function fixture(t: TestContext): Promise<Fixture> {
   return { dir, registry: registry.address, images };
 }
 
-async function startCache(t: TestContext, cacheDir: string): Promise<{ cache: OsContentCache; server: RunningOsContentServer }> {
+async function startCache(t: TestContext, cacheDir: string, allowedRepositories?: string[]): Promise<{ cache: OsContentCache; server: RunningOsContentServer }> {
   const client = new RegistryClient({ insecure: true });
-  const cache = OsContentCache.open({ cacheDir, client });
+  const cache = OsContentCache.open({ cacheDir, client, ...(allowedRepositories ? { allowedRepositories } : {}) });
   const server = await serveOsContent(cache, { listen: '127.0.0.1:0' });
   t.after(async () => {
     await server.close();
@@ -113,6 +113,7 @@ test('the cache pulls an image once for concurrent first requests and serves its
 test('the cache refuses what it cannot serve, with a message naming it', async (t) => {
   const dir = scratch(t, 'mco-os-content-');
   const { server } = await startCache(t, join(dir, 'cache'));
+  const { server: guarded } = await startCache(t, join(dir, 'guarded'), ['127.0.0.1:1/os']);
   const cases: [string, () => Promise<Response>, number, RegExp][] = [
     ['a tag reference', () => add(server, '127.0.0.1:1/os:latest'), 400, /names no digest: the cache serves images by digest only/],
     ['no ref', () => fetch(`${server.url}/images`, { method: 'POST' }), 400, /needs \?ref=IMAGE/],
@@ -120,6 +121,8 @@ test('the cache refuses what it cannot serve, with a message naming it', async (
     ['an image not cached', () => fetch(`${server.url}/images/${digestOf(7)}/config`), 404, /Image sha256:0+7 is not in this cache/],
     ['a path out of the repo', () => fetch(`${server.url}/images/${digestOf(7)}/%2e%2e/x`), 404, /not in this cache|No such/],
     ['a prune without a keep list', () => fetch(`${server.url}/prune`, { method: 'POST', body: '{}' }), 400, /body must be \{"keep"/],
+    ['an image of a repository the cache does not serve', () => add(guarded, `127.0.0.1:1/other@${digestOf(1)}`), 403, /^Image 127\.0\.0\.1:1\/other@sha256:0+1: this cache pulls only images of 127\.0\.0\.1:1\/os, not of 127\.0\.0\.1:1\/other$/],
+    ['an image of the repository it serves is pulled (its registry is down)', () => add(guarded, `127.0.0.1:1/os@${digestOf(1)}`), 502, /Reading 127\.0\.0\.1:1\/os@sha256:0+1 from its registry/],
   ];
   for (const [name, request, status, message] of cases) {
     const res = await request();

@@ -38,8 +38,11 @@ export interface CachedImage {
 
 export class OsContentCacheError extends Error {
   override name = 'OsContentCacheError';
-  /** What the HTTP front answers: 400 for a request to refuse, 502 when the registry or the image failed. */
-  constructor(message: string, readonly status: 400 | 404 | 502, options?: ErrorOptions) {
+  /**
+   * What the HTTP front answers: 400 for a request to refuse, 403 for an image from a
+   * repository the cache does not serve, 502 when the registry or the image failed.
+   */
+  constructor(message: string, readonly status: 400 | 403 | 404 | 502, options?: ErrorOptions) {
     super(message, options);
   }
 }
@@ -51,6 +54,12 @@ export interface OsContentCacheOptions {
   log?: (line: string) => void;
   limits?: Partial<ExtractLimits>;
   now?: () => Date;
+  /**
+   * The repositories (`HOST/PATH`, as in an image reference before `@`) whose images the cache
+   * pulls when a node asks; none given: any. Whoever can reach the cache can otherwise make it
+   * pull any image its registry credentials open.
+   */
+  allowedRepositories?: string[];
 }
 
 export type PruneDecision = { remove: CachedImage[]; keep: CachedImage[] } | { refused: string };
@@ -140,6 +149,11 @@ export class OsContentCache {
     if (!ref.digest) throw new OsContentCacheError(`Image ${image} names no digest: the cache serves images by digest only (NAME@sha256:DIGEST)`, 400);
     const cached = this.get(ref.digest);
     if (cached) return cached;
+    const allowed = this.options.allowedRepositories;
+    const repository = `${ref.registry}/${ref.repository}`;
+    if (allowed && !allowed.includes(repository)) {
+      throw new OsContentCacheError(`Image ${image}: this cache pulls only images of ${allowed.join(', ')}, not of ${repository}`, 403);
+    }
     let p = this.inFlight.get(ref.digest);
     if (!p) {
       p = this.extract(formatImageReference(ref), ref.digest).finally(() => this.inFlight.delete(ref.digest!));

@@ -26,7 +26,7 @@ import { bootIdentity, bootNode } from './firmware.js';
 import { provisionNode } from './ignition.js';
 import { rebootRequestPath } from './node-host.js';
 import { labPaths, MCD_JS, MCO_JS, nodePaths, osContentURL, podLogPath, readLabState, writeLabState, writeSupervisor, LabError, type LabPaths, type LabState, type SupervisorRecord } from './layout.js';
-import { buildOsImages, extractOsContent, installNode, pushReleaseImages } from './os-images.js';
+import { buildOsImages, extractOsContent, installNode, OS_REPOSITORY, pushReleaseImages } from './os-images.js';
 import { ManagedProcess, type ProcessSpec } from './processes.js';
 import { applySeed, reportNodeReady, seedObjects, type LabNode } from './seed.js';
 import { writeNodeTools } from './ssh.js';
@@ -201,7 +201,7 @@ export async function startLab(options: StartLabOptions): Promise<RunningLab> {
     // The cluster's OS content cache: the nodes pull OSTree objects from it (the ConfigMap's osContentURL).
     const osContent = state.osContentPort === undefined ? undefined : add({
       name: 'os-content',
-      argv: mco('os-content', 'serve', '--listen', `127.0.0.1:${state.osContentPort}`, '--cache-dir', paths.osContentCache, '--insecure'),
+      argv: mco('os-content', 'serve', '--listen', `127.0.0.1:${state.osContentPort}`, '--cache-dir', paths.osContentCache, '--insecure', '--allow-repository', `127.0.0.1:${state.registryPort}/${OS_REPOSITORY}`),
       logFile: paths.osContentLog,
     });
     await apiserver.start();

@@ -32,4 +32,7 @@ test('mco os-content serve refuses a missing flag or a bad address, naming it', 
   assert.match(usage.stderr, /^error: --cache-dir must name the directory the images are kept in\n/);
   const dir = scratch(t);
   assertCleanError(runMco(['os-content', 'serve', '--listen', 'nowhere', '--cache-dir', join(dir, 'cache')]), 'bad listen', [/Invalid listen address "nowhere"/]);
+  const tagged = runMco(['os-content', 'serve', '--listen', '127.0.0.1:0', '--cache-dir', join(dir, 'cache'), '--allow-repository', 'quay.io/ocp/os:4.6']);
+  assert.equal(tagged.status, 2, 'a usage error');
+  assert.match(tagged.stderr, /^error: --allow-repository quay\.io\/ocp\/os:4\.6: name a repository, without a tag or digest\n/);
 });
