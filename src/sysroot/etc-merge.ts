@@ -321,7 +321,7 @@ export function copyEtcFromUsrEtc(deploymentDir: string): void {
   // a hard-link checkout of that same commit, so copying it gives the same tree. Such a checkout
   // writes files afresh: new timestamps, not the objects' mtime 0.
   try {
-    copyDirRecursive(usrEtc, etc, { xattrs: true, times: false, error: prep });
+    copyDirRecursive(usrEtc, etc, { xattrs: true, times: false, fresh: true, error: prep });
   } catch (e) {
     if (e instanceof EtcMergeError) throw e;
     throw prep(`Copying ${usrEtc} to ${etc}: ${(e as Error).message}`, e);

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import {
   closeSync, fchmodSync, fchownSync, fdatasyncSync, fstatSync, constants as fsConstants, futimesSync, lchownSync, lstatSync,
   mkdirSync, openSync, readdirSync, readlinkSync, readSync, renameSync, rmSync, symlinkSync, chmodSync, chownSync, unlinkSync, writeSync,
-  type Stats,
+  type Dirent, type Stats,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { readXattrs, writeXattrs } from '../ostree/xattrs.js';
@@ -25,6 +25,11 @@ export interface CopyOptions {
   times: boolean;
   /** fdatasync each file before it is renamed into place (wanted for /boot). */
   sync?: boolean;
+  /**
+   * The destination tree is new and nothing reads it before the copy ends (a deployment's
+   * /etc): files are created in place, without a temporary name and a rename each.
+   */
+  fresh?: boolean;
   error: ErrorFactory;
 }
 
@@ -69,7 +74,7 @@ export function copyFileOrLink(src: string, dest: string, options: CopyOptions):
     throw options.error(`Copying ${src}: ${(e as Error).message}`, e);
   }
   if (!st.isSymbolicLink() && !st.isFile()) throw options.error(`Copying ${src}: not a regular file or symlink`);
-  const tmp = tmpNameIn(dirname(dest));
+  const tmp = options.fresh ? dest : tmpNameIn(dirname(dest));
   try {
     if (st.isSymbolicLink()) {
       symlinkSync(readlinkSync(src), tmp);
@@ -95,7 +100,7 @@ export function copyFileOrLink(src: string, dest: string, options: CopyOptions):
         closeSync(srcFd);
       }
     }
-    renameSync(tmp, dest);
+    if (tmp !== dest) renameSync(tmp, dest);
   } catch (e) {
     rmSync(tmp, { force: true });
     throw options.error(`Copying ${src} to ${dest}: ${(e as Error).message}`, e);
@@ -139,16 +144,17 @@ export function ensureRealDir(path: string, error: ErrorFactory): void {
 export function copyDirRecursive(src: string, dest: string, options: CopyOptions): void {
   ensureRealDir(dest, options.error);
   copyDirAttributes(src, dest, options);
-  let names: string[];
+  let entries: Dirent[];
   try {
-    names = readdirSync(src);
+    entries = readdirSync(src, { withFileTypes: true });
   } catch (e) {
     throw options.error(`Reading directory ${src}: ${(e as Error).message}`, e);
   }
-  for (const name of names) {
-    const from = join(src, name);
-    const to = join(dest, name);
-    if (lstatSync(from).isDirectory()) copyDirRecursive(from, to, options);
+  for (const entry of entries) {
+    const from = join(src, entry.name);
+    const to = join(dest, entry.name);
+    // The entry's type is lstat's (d_type); copyFileOrLink checks what it opens again.
+    if (entry.isDirectory()) copyDirRecursive(from, to, options);
     else copyFileOrLink(from, to, options);
   }
 }
