@@ -284,6 +284,10 @@ class CheckoutWriter {
   /** Directories created, in creation order: their metadata is applied in reverse at the end. */
   private readonly created: { path: string; meta: DirMeta; made: number }[] = [];
   private readonly dirMetas = new Map<string, DirMeta>();
+  /** Directories whose mkdir is in flight; the walk's first failure; what ends the walk. */
+  private walking = 0;
+  private walkFailure: { error: unknown } | undefined;
+  private walkDone: (() => void) | undefined;
 
   constructor(
     private readonly repo: Repo,
@@ -330,11 +334,6 @@ class CheckoutWriter {
       if (!this.opts.forceCopy) utimesSync(path, made / 1000, 0);
     }
   }
-
-  /** Directories whose mkdir is in flight; the walk's first failure; what ends the walk. */
-  private walking = 0;
-  private walkFailure: { error: unknown } | undefined;
-  private walkDone: (() => void) | undefined;
 
   /** Resolves when every directory of the tree is made and filled, or rejects with the first failure once nothing is in flight. */
   private walkTree(treeCsum: string, metaCsum: string, path: string): Promise<void> {
