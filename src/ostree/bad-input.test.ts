@@ -192,7 +192,7 @@ test('a truncated or missing dirtree object gives one error line from ls, cat an
 test('a checkout that fails in one directory rejects naming the missing dirtree, once nothing it started is still running', async (t) => {
   const dir = scratch(t, 'mco-bad-walk-');
   const tree = join(dir, 'tree');
-  // Many directories: the mkdirs checkout starts ahead in libuv's pool are still in flight when etc/ fails.
+  // Sibling directories sorted before etc/: their mkdirs are issued, and in flight, when etc/ fails.
   for (let i = 0; i < 40; i++) {
     fs.mkdirSync(join(tree, `d${i}`, 'sub'), { recursive: true });
     fs.writeFileSync(join(tree, `d${i}`, 'sub', 'f'), `file ${i}\n`);

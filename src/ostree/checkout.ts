@@ -6,7 +6,7 @@
  * dirtree is decoded, and nothing is ever written through a symlink.
  */
 import {
-  chmodSync, closeSync, createWriteStream, existsSync, fchmodSync, fchownSync, constants as fsConstants, lchownSync, linkSync, lstatSync,
+  chmodSync, closeSync, createWriteStream, fchmodSync, fchownSync, constants as fsConstants, lchownSync, linkSync, lstatSync,
   mkdir, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync, writeSync,
 } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -284,13 +284,10 @@ class CheckoutWriter {
   /** Directories created, in creation order: their metadata is applied in reverse at the end. */
   private readonly created: { path: string; meta: DirMeta; made: number }[] = [];
   private readonly dirMetas = new Map<string, DirMeta>();
-  /** mkdirs started ahead of the walk (see walk()) and not yet returned; what to call when none is left. */
-  private aheadInFlight = 0;
-  private aheadDrained: (() => void) | undefined;
-  /** Their callback: the walk itself makes sure of each directory, so a failure here only means it makes it. */
-  private readonly aheadReturned = (): void => {
-    if (--this.aheadInFlight === 0) this.aheadDrained?.();
-  };
+  /** Directories whose mkdir is in flight; the walk's first failure; what ends the walk. */
+  private walking = 0;
+  private walkFailure: { error: unknown } | undefined;
+  private walkDone: (() => void) | undefined;
 
   constructor(
     private readonly repo: Repo,
@@ -313,18 +310,15 @@ class CheckoutWriter {
   }
 
   /**
-   * Writes a directory tree. The walk is synchronous: directories are created and files
-   * linked or copied inline, with no promise per file; only copies handed to workers (large
-   * archive trees) and streamed large files are awaited. Then each directory gets its final
-   * metadata, deepest first, once everything under it is written.
+   * Writes a directory tree. Directories are made through libuv's thread pool, and each one's
+   * files are linked or copied inline, with no promise per file, as soon as its mkdir returns:
+   * mkdir is a checkout's slowest call (~60 µs on ext4, against ~5 µs for a link), and
+   * ostree, single-threaded, waits for each one. Copies handed to workers (large archive
+   * trees) and streamed large files are awaited after the walk. Then each directory gets its
+   * final metadata, deepest first, once everything under it is written.
    */
   async writeDir(treeCsum: string, metaCsum: string, path: string): Promise<void> {
-    try {
-      this.walk(treeCsum, metaCsum, path);
-    } finally {
-      // Also after a failure: the caller may clean up, which directories still being made would race.
-      if (this.aheadInFlight > 0) await new Promise<void>((resolve) => (this.aheadDrained = resolve));
-    }
+    await this.walkTree(treeCsum, metaCsum, path);
     // Every job's failure surfaces here; the no-op catch keeps later ones from being unhandled.
     for (const p of this.pending) p.catch(() => undefined);
     await Promise.all(this.pending);
@@ -341,67 +335,56 @@ class CheckoutWriter {
     }
   }
 
-  /**
-   * `ahead`: the directory's mkdir was started in libuv's thread pool when its parent was
-   * walked (see below). mkdir is a checkout's slowest call (~60 µs on ext4, against ~5 µs for a link) and
-   * ostree, single-threaded, waits for each one; started ahead, the directories of a new tree
-   * are made on the other core while this thread links the files before them. The walk never
-   * waits for the pool: a directory not made yet (a busy machine) it makes itself.
-   */
-  private walk(treeCsum: string, metaCsum: string, path: string, rel = '/', ahead = false): void {
+  /** Resolves when every directory of the tree is made and filled, or rejects with the first failure once nothing is in flight. */
+  private walkTree(treeCsum: string, metaCsum: string, path: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.walkDone = () => (this.walkFailure ? reject(this.walkFailure.error) : resolve());
+      this.walkStep(() => this.walk(treeCsum, metaCsum, path));
+    });
+  }
+
+  /** Runs one step of the walk unless it already failed; after a failure, the steps in flight only drain. */
+  private walkStep(step: () => void): void {
+    if (!this.walkFailure) {
+      try {
+        step();
+      } catch (e) {
+        this.walkFailure = { error: e };
+      }
+    }
+    if (this.walking === 0) this.walkDone!();
+  }
+
+  private walk(treeCsum: string, metaCsum: string, path: string, rel = '/'): void {
     this.opts.signal?.throwIfAborted();
     const tree = this.repo.loadDirTreeSync(treeCsum);
     const meta = this.dirMetaOf(metaCsum);
-    const made = this.makeDir(path, ahead);
-    if (made) this.created.push({ path, meta, made });
+    this.walking++;
+    mkdir(path, { mode: 0o700 }, (err) => {
+      this.walking--;
+      this.walkStep(() => this.fill(err, tree, meta, path, rel));
+    });
+  }
+
+  /** A directory's entries, once its mkdir returned. */
+  private fill(err: NodeJS.ErrnoException | null, tree: DirTree, meta: DirMeta, path: string, rel: string): void {
+    if (!err) {
+      this.created.push({ path, meta, made: Date.now() });
+    } else {
+      if (err.code !== 'EEXIST' || !(this.policy.union || this.policy.unionAdd || this.policy.unionIdentical)) {
+        throw new RepoError(`mkdirat: ${err.code === 'EEXIST' ? 'File exists' : err.message}: ${path}`, { cause: err });
+      }
+      // --union leaves an existing directory's own metadata alone, as ostree does.
+      if (!lstatSync(path).isDirectory()) throw new RepoError(`Not a directory: ${path}`);
+    }
     // Concatenated, not join()ed (join normalizes, once per file): decoding validated the names.
     const prefix = path === '/' ? '/' : `${path}/`;
     if (this.opts.whiteouts || this.opts.skipList) {
       this.walkFiltered(tree, prefix, rel);
       return;
     }
-    // In a directory this checkout made, only the walk makes entries: its subdirectories can be
-    // started ahead, unless a file (or whiteout) takes a subdirectory's name, which must fail on
-    // the mkdir, after the file, as before (and never lead the walk through a symlink).
-    const startAhead = made !== 0 && tree.dirs.length > 0 && !this.namesClash(tree);
-    if (startAhead) {
-      for (const [name] of tree.dirs) {
-        this.aheadInFlight++;
-        mkdir(prefix + name, { mode: 0o700 }, this.aheadReturned);
-      }
-    }
     for (const [name, checksum] of tree.files) this.fileOrWhiteout(checksum, prefix, name);
-    for (const [name, t, m] of tree.dirs) this.walk(t, m, prefix + name, '/', startAhead);
-  }
-
-  /** Whether an entry the files of `tree` make (a file, or a whiteout's target) has the name of one of its directories. */
-  private namesClash(tree: DirTree): boolean {
-    if (tree.files.length === 0) return false;
-    const dirs = new Set(tree.dirs.map(([name]) => name));
-    const whiteouts = !!this.opts.passthroughWhiteouts;
-    return tree.files.some(([name]) => dirs.has(whiteouts && name.startsWith(OVERLAYFS_WHITEOUT_PREFIX) ? name.slice(OVERLAYFS_WHITEOUT_PREFIX.length) : name));
-  }
-
-  /**
-   * Makes a directory (mode 0700 until its metadata is applied): when this checkout made it,
-   * the time it did (see writeDir), else 0 (--union found it, and leaves its metadata alone).
-   */
-  private makeDir(path: string, ahead: boolean): number {
-    // Its parent is this checkout's: whatever is there, the mkdir started ahead made.
-    if (ahead && existsSync(path)) return Date.now();
-    try {
-      mkdirSync(path, { mode: 0o700 });
-      return Date.now();
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST' && ahead) return Date.now(); // the mkdir started ahead won the race
-      if (code !== 'EEXIST' || !(this.policy.union || this.policy.unionAdd || this.policy.unionIdentical)) {
-        throw new RepoError(`mkdirat: ${code === 'EEXIST' ? 'File exists' : (e as Error).message}: ${path}`, { cause: e });
-      }
-    }
-    // --union leaves an existing directory's own metadata alone, as ostree does.
-    if (!lstatSync(path).isDirectory()) throw new RepoError(`Not a directory: ${path}`);
-    return 0;
+    for (const [name, t, m] of tree.dirs) this.walk(t, m, prefix + name);
   }
 
   private fileOrWhiteout(checksum: string, prefix: string, name: string): void {
