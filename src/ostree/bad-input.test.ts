@@ -11,6 +11,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { encodeCommit, encodeDirMeta, encodeDirTree, fileChecksum, type DirTree, type FileHeader } from './objects.js';
+import { checkout } from './checkout.js';
 import { Repo, type RepoMode } from './repo.js';
 import {
   assertCleanError, hasOstree, isRoot, mcoIn, needsOstree, noFsync, ok, ostreeIn, runMco, scratch, walkTree,
@@ -186,6 +187,30 @@ test('a truncated or missing dirtree object gives one error line from ls, cat an
       if (hasOstree) assert.equal(ostreeIn(repo, 'fsck').status, 1, 'the real ostree fsck notices the damage');
     }
   }
+});
+
+test('a checkout that fails in one directory rejects naming the missing dirtree, once nothing it started is still running', async (t) => {
+  const dir = scratch(t, 'mco-bad-walk-');
+  const tree = join(dir, 'tree');
+  // Sibling directories sorted before etc/: their mkdirs are issued, and in flight, when etc/ fails.
+  for (let i = 0; i < 40; i++) {
+    fs.mkdirSync(join(tree, `d${i}`, 'sub'), { recursive: true });
+    fs.writeFileSync(join(tree, `d${i}`, 'sub', 'f'), `file ${i}\n`);
+  }
+  buildSmallTree(tree);
+  const repoPath = join(dir, 'repo');
+  repoWithCommit(repoPath, tree, 'bare-user');
+  const { subTree } = await objectPaths(repoPath);
+  fs.rmSync(subTree);
+  const missing = subTree.split('/').slice(-2).join('').replace(/\.dirtree$/, '');
+  const inFlight = (): number => process.getActiveResourcesInfo().filter((r) => r === 'FSReqCallback').length;
+  const repo = await Repo.open(repoPath);
+  const before = inFlight();
+  await assert.rejects(checkout(repo, 'main', join(dir, 'dest'), { userMode: true }), { message: `No such metadata object ${missing}.dirtree` });
+  // A caller cleaning up after the failure must not race directories still being made. (One
+  // turn of the event loop first: the request whose callback ended the walk is released after it.)
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(inFlight(), before, 'checkout() rejected with file system requests still in flight');
 });
 
 const BAD_CONFIGS: [what: string, text: string | Buffer][] = [
