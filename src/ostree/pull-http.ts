@@ -18,12 +18,13 @@ import {
 } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { setMaxListeners } from 'node:events';
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createInflateRaw } from 'node:zlib';
-import { Agent, type Dispatcher } from 'undici';
+import type { Agent as UndiciAgent, Dispatcher } from 'undici';
 import { KeyFile, KeyFileError } from './keyfile.js';
 import { Limiter } from './limit.js';
 import { storeFetchedContent, type StoreJob } from './pull-store.js';
@@ -35,6 +36,12 @@ import {
 import { checkStorableMode, isComplete } from './pull-local.js';
 import { validateRemoteName } from './remotes.js';
 import { validateRefName, type Repo } from './repo.js';
+
+/**
+ * undici's Agent alone: its index loads all of undici (fetch, WebSocket, caches, mocks), 100 ms
+ * of CPU at start-up against 30 ms for the Agent (measured), and a pull uses nothing else.
+ */
+const Agent = createRequire(import.meta.url)('undici/lib/dispatcher/agent.js') as typeof UndiciAgent;
 
 export class PullError extends Error {
   override name = 'PullError';
@@ -197,7 +204,7 @@ function isCutShort(e: unknown): boolean {
 /** HTTP GETs relative to the remote's base URL, bounded, over one keep-alive agent. */
 class Fetcher {
   bytes = 0;
-  private readonly agent: Agent;
+  private readonly agent: UndiciAgent;
   private readonly limiter: Limiter;
 
   constructor(
