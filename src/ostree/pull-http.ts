@@ -79,7 +79,7 @@ export interface PullOptions {
   onProgress?: (p: PullProgress) => void;
   /**
    * Worker threads verifying and writing content: N from the first object, 0 for none (all on
-   * this thread); default, one per core once there are 64 objects to fetch.
+   * this thread); default, one per core but one once there are 64 objects to fetch.
    */
   workers?: number;
 }
@@ -111,6 +111,11 @@ const IN_MEMORY_BODY = 1 << 20;
 const MAX_REDIRECTS = 10;
 /** Content objects to fetch before worker threads take over verifying and writing them. */
 const WORKERS_FROM = 64;
+/**
+ * Bytes handed to writer threads and not yet stored, above which no more content is fetched:
+ * the network outruns the disk, and the bodies waiting were most of the peak RSS.
+ */
+const STORE_BACKLOG = 8 << 20;
 
 /** Pulls `options.refs` / `options.commit` from the archive repository at `options.url` into `repo`. */
 export async function pullFromRemote(repo: Repo, options: PullOptions): Promise<PullResult> {
@@ -469,6 +474,9 @@ class Puller {
    */
   private writers: WorkerPool<StoreJob, number> | undefined;
   private contentScheduled = 0;
+  /** Bytes queued to `writers` (see STORE_BACKLOG), and the fetches waiting for it to drop. */
+  private backlog = 0;
+  private backlogWaiters: (() => void)[] = [];
 
   constructor(
     private readonly repo: Repo,
@@ -631,7 +639,10 @@ class Puller {
         // A few objects are not worth starting threads for (unless asked for explicitly).
         const from = this.opts.workers === undefined ? WORKERS_FROM : 1;
         if (++this.contentScheduled === from && this.opts.workers !== 0) {
-          this.writers = new WorkerPool(new URL('./pull-worker.js', import.meta.url), { repoPath: this.repo.path }, this.opts.workers ?? availableParallelism());
+          // One core fewer than there are: this thread's HTTP keeps one busy (on 2 cores a second
+          // writer cost CPU for its own start-up and compilation and 30 MB, and was slower).
+          const writers = this.opts.workers ?? Math.max(1, availableParallelism() - 1);
+          this.writers = new WorkerPool(new URL('./pull-worker.js', import.meta.url), { repoPath: this.repo.path }, writers);
         }
         this.schedule(() => this.contentObject(file));
       }
@@ -660,6 +671,8 @@ class Puller {
     if (this.failure) return;
     const what = `${checksum}.file`;
     const path = objectPath('file', checksum);
+    while (this.backlog > STORE_BACKLOG) await new Promise<void>((resolve) => this.backlogWaiters.push(resolve));
+    if (this.failure) return;
     // Small bodies stay in memory; a larger one is written to tmp/ as it arrives, then checked there.
     const got = await this.fetcher.fetch(path, what, { max: Number.MAX_SAFE_INTEGER, spillAt: IN_MEMORY_BODY, partial: this.partialPath(checksum, 'file') });
     if (got === null) {
@@ -695,7 +708,7 @@ class Puller {
   private async storeContent(checksum: string, raw: Buffer): Promise<void> {
     let size: number;
     try {
-      size = await (this.writers ? this.writers.run({ checksum, raw }) : storeFetchedContent(this.repo, checksum, raw));
+      size = await (this.writers ? this.toWriters(checksum, raw) : storeFetchedContent(this.repo, checksum, raw));
     } catch (e) {
       // Errors from a worker arrive as plain Errors, their names kept.
       const name = (e as Error).name;
@@ -714,6 +727,21 @@ class Puller {
     } finally {
       await fs.rm(tmp, { force: true });
     }
+  }
+
+  /**
+   * Hands `raw` to a writer thread in a buffer of its own, which moves there uncopied: `raw`
+   * is a view into a buffer it shares (a socket read, or the 8 KiB pool of small Buffers),
+   * which the message would otherwise copy whole (the median object is under 1 KiB).
+   */
+  private toWriters(checksum: string, raw: Buffer): Promise<number> {
+    const own = Buffer.allocUnsafeSlow(raw.length);
+    raw.copy(own);
+    this.backlog += raw.length;
+    return this.writers!.run({ checksum, raw: own }, [own.buffer as ArrayBuffer]).finally(() => {
+      this.backlog -= raw.length;
+      if (this.backlog <= STORE_BACKLOG) for (const wake of this.backlogWaiters.splice(0)) wake();
+    });
   }
 
   /** A `.filez` downloaded into `tmp/` (`path`, removed by the caller): inflated as a stream. */

@@ -25,6 +25,7 @@ export class WorkerPool<J, R> {
   private readonly waiting = new Map<number, { resolve: (r: R) => void; reject: (e: Error) => void }[]>();
   private queue: J[] = [];
   private queued: { resolve: (r: R) => void; reject: (e: Error) => void }[] = [];
+  private transfer: ArrayBuffer[] = [];
   private nextBatch = 0;
   private nextWorker = 0;
   private flushScheduled = false;
@@ -39,10 +40,15 @@ export class WorkerPool<J, R> {
     }
   }
 
-  run(job: J): Promise<R> {
+  /**
+   * Queues `job`. Buffers in `transfer` move to the worker rather than being copied (they are
+   * unusable here afterwards); a view is otherwise cloned with the whole buffer behind it.
+   */
+  run(job: J, transfer?: ArrayBuffer[]): Promise<R> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise<R>((resolve, reject) => {
       this.queue.push(job);
+      if (transfer) this.transfer.push(...transfer);
       this.queued.push({ resolve, reject });
       if (this.queue.length >= BATCH) this.flush();
       else if (!this.flushScheduled) {
@@ -58,9 +64,11 @@ export class WorkerPool<J, R> {
     const id = this.nextBatch++;
     this.waiting.set(id, this.queued);
     const batch: Batch<J> = { id, jobs: this.queue };
+    const transfer = this.transfer;
     this.queue = [];
     this.queued = [];
-    this.workers[this.nextWorker++ % this.workers.length]!.postMessage(batch);
+    this.transfer = [];
+    this.workers[this.nextWorker++ % this.workers.length]!.postMessage(batch, transfer);
   }
 
   private settle(msg: BatchResult<R>): void {
