@@ -17,14 +17,12 @@ import {
   closeSync, createReadStream, createWriteStream, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync,
 } from 'node:fs';
 import * as fs from 'node:fs/promises';
-import { setMaxListeners } from 'node:events';
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createInflateRaw } from 'node:zlib';
-import type { Agent as UndiciAgent, Dispatcher } from 'undici';
+import { Agent, HttpError } from './http1.js';
 import { KeyFile, KeyFileError } from './keyfile.js';
 import { Limiter } from './limit.js';
 import { storeFetchedContent, type StoreJob } from './pull-store.js';
@@ -36,12 +34,6 @@ import {
 import { checkStorableMode, isComplete } from './pull-local.js';
 import { validateRemoteName } from './remotes.js';
 import { validateRefName, type Repo } from './repo.js';
-
-/**
- * undici's Agent alone: its index loads all of undici (fetch, WebSocket, caches, mocks), 100 ms
- * of CPU at start-up against 30 ms for the Agent (measured), and a pull uses nothing else.
- */
-const Agent = createRequire(import.meta.url)('undici/lib/dispatcher/agent.js') as typeof UndiciAgent;
 
 export class PullError extends Error {
   override name = 'PullError';
@@ -203,14 +195,16 @@ type Fetched = { bytes: Buffer } | { file: string; size: number };
 /** Errors after which the part of the body received is worth keeping. */
 function isCutShort(e: unknown): boolean {
   const code = (e as { code?: string }).code;
-  return code === 'UND_ERR_SOCKET' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'ECONNRESET';
+  return code === 'closed-early' || code === 'body-timeout' || code === 'ECONNRESET';
 }
 
 /** HTTP GETs relative to the remote's base URL, bounded, over one keep-alive agent. */
 class Fetcher {
   bytes = 0;
-  private readonly agent: UndiciAgent;
+  private readonly agent: Agent;
   private readonly limiter: Limiter;
+  /** How to abort each request in flight: all at once when the pull stops. */
+  private readonly inFlight = new Set<(reason: Error) => void>();
 
   constructor(
     readonly base: URL,
@@ -220,9 +214,11 @@ class Fetcher {
   ) {
     const timeout = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const concurrency = options.concurrency ?? 8;
-    this.agent = new Agent({ connections: concurrency, headersTimeout: timeout, bodyTimeout: timeout, connectTimeout: timeout, keepAliveTimeout: 30_000 });
+    this.agent = new Agent({ connections: concurrency, headersTimeoutMs: timeout, bodyTimeoutMs: timeout, connectTimeoutMs: timeout, keepAliveMs: 30_000 });
     this.limiter = new Limiter(concurrency);
-    setMaxListeners(0, signal); // one listener per request in flight, however many that is
+    signal.addEventListener('abort', () => {
+      for (const abort of [...this.inFlight]) abort(signal.reason as Error);
+    }, { once: true });
   }
 
   /** An error naming the remote and what was being fetched. */
@@ -231,7 +227,7 @@ class Fetcher {
   }
 
   async close(): Promise<void> {
-    await this.agent.destroy();
+    this.agent.close();
   }
 
   /**
@@ -278,72 +274,38 @@ class Fetcher {
   }
 
   /**
-   * One request, through undici's dispatcher directly (its stream-based `request()` cost a
-   * third more CPU per object, measured on 1,500 objects). A 200, or a 206 continuing the
-   * `offset` bytes kept in `opts.partial`, has its body received; any other status is
-   * returned for the caller to decide.
+   * One request. A 200, or a 206 continuing the `offset` bytes kept in `opts.partial`, has
+   * its body received; any other status is returned for the caller to decide.
    */
   private exchange(url: URL, offset: number, what: string, opts: FetchOptions): Promise<{ fetched: Fetched } | { location: string } | { status: number }> {
     return new Promise((resolve, reject) => {
       let outcome: { location: string } | { status: number } | undefined;
       let sink: Sink | undefined;
-      let settled = false;
-      const fail = (e: unknown): void => {
-        if (settled) return;
-        settled = true;
-        this.signal.removeEventListener('abort', onAbort);
-        reject(sink ? sink.abandon(e) : e);
-      };
-      let controller: Dispatcher.DispatchController | undefined;
-      const onAbort = (): void => controller?.abort(this.signal.reason as Error);
-      this.signal.addEventListener('abort', onAbort, { once: true });
-      const handler: Dispatcher.DispatchHandler = {
-        onRequestStart: (c) => {
-          controller = c;
-          if (this.signal.aborted) c.abort(this.signal.reason as Error);
-        },
-        onResponseStart: (c, status, headers) => {
+      const abort = this.agent.get(url, offset > 0 ? { range: `bytes=${offset}-` } : {}, {
+        onHeaders: (status, headers) => {
           const location = headers['location'];
           const range = headers['content-range'];
-          const resumed = status === 206 && offset > 0 && typeof range === 'string' && range.startsWith(`bytes ${offset}-`);
-          if (status >= 300 && status < 400 && typeof location === 'string') outcome = { location };
+          const resumed = status === 206 && offset > 0 && range !== undefined && range.startsWith(`bytes ${offset}-`);
+          if (status >= 300 && status < 400 && location !== undefined) outcome = { location };
           else if (status !== 200 && !resumed) outcome = { status };
           else {
             const lengthHeader = headers['content-length'];
-            const length = typeof lengthHeader === 'string' && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
-            try {
-              sink = new Sink(this, what, opts, resumed ? offset : 0, length);
-            } catch (e) {
-              c.abort(e as Error);
-            }
+            const length = lengthHeader !== undefined && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
+            sink = new Sink(this, what, opts, resumed ? offset : 0, length);
           }
         },
-        onResponseData: (c, chunk) => {
-          if (!sink) return;
-          try {
-            sink.write(chunk);
-          } catch (e) {
-            c.abort(e as Error);
-          }
+        onData: (chunk) => sink?.write(chunk),
+        onEnd: () => {
+          const fetched = sink?.end();
+          this.inFlight.delete(abort);
+          resolve(fetched !== undefined ? { fetched } : outcome ?? { status: 0 });
         },
-        onResponseEnd: () => {
-          if (settled) return;
-          try {
-            const fetched = sink?.end();
-            settled = true;
-            this.signal.removeEventListener('abort', onAbort);
-            resolve(fetched !== undefined ? { fetched } : outcome ?? { status: 0 });
-          } catch (e) {
-            fail(e);
-          }
+        onError: (e) => {
+          this.inFlight.delete(abort);
+          reject(sink ? sink.abandon(e) : e);
         },
-        onResponseError: (_c, error) => fail(error),
-      };
-      try {
-        this.agent.dispatch({ origin: url.origin, path: `${url.pathname}${url.search}`, method: 'GET', ...(offset > 0 ? { headers: { range: `bytes=${offset}-` } } : {}) }, handler);
-      } catch (e) {
-        fail(e);
-      }
+      });
+      this.inFlight.add(abort);
     });
   }
 
@@ -442,15 +404,8 @@ class Sink {
 }
 
 function describeNetworkError(e: unknown): string {
-  const err = e as { code?: string; message?: string };
-  switch (err.code) {
-    case 'UND_ERR_HEADERS_TIMEOUT': return 'timed out waiting for the response headers';
-    case 'UND_ERR_BODY_TIMEOUT': return 'timed out waiting for the response body';
-    case 'UND_ERR_CONNECT_TIMEOUT': return 'timed out connecting';
-    case 'UND_ERR_SOCKET': return `connection closed early (Download incomplete): ${err.message}`;
-    case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH': return `truncated response (Download incomplete): ${err.message}`;
-    default: return err.message ?? String(e);
-  }
+  if (e instanceof HttpError && e.code === 'closed-early') return `connection closed early (Download incomplete): ${e.message}`;
+  return (e as Error).message ?? String(e);
 }
 
 /** The walk and the object fetches of one pull. */
