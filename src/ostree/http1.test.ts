@@ -68,7 +68,7 @@ function get(agent: Agent, url: URL, headers: Record<string, string> = {}): Prom
         status = s;
         got = h;
       },
-      onData: (c) => void chunks.push(c),
+      onData: (c) => void chunks.push(Buffer.from(c)),
       onEnd: () => resolve({ status, headers: got, body: Buffer.concat(chunks).toString('latin1') }),
       onError: reject,
     });

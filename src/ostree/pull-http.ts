@@ -29,11 +29,11 @@ import { storeFetchedContent, type StoreJob } from './pull-store.js';
 import { WorkerPool } from './worker-pool.js';
 import {
   decodeArchiveHeader, decodeCommit, decodeDetachedMetadata, decodeDirMeta, decodeDirTree, encodeArchiveHeader, fileChecksumPrefix,
-  isChecksum, ObjectError, sha256Hex, type Commit, type DirTree, type FileHeader, type ObjectType,
+  isChecksum, isSymlinkMode, ObjectError, sha256Hex, type Commit, type DirTree, type FileHeader, type ObjectType,
 } from './objects.js';
 import { checkStorableMode, isComplete } from './pull-local.js';
 import { validateRemoteName } from './remotes.js';
-import { validateRefName, type Repo } from './repo.js';
+import { STREAM_THRESHOLD, validateRefName, type Repo } from './repo.js';
 
 export class PullError extends Error {
   override name = 'PullError';
@@ -338,6 +338,8 @@ class Fetcher {
  */
 class Sink {
   private readonly chunks: Buffer[] = [];
+  /** The body when its length is known and small: one buffer, filled as it comes. */
+  private body: Buffer | undefined;
   private total: number;
   private file: string | undefined;
   private fd: number | undefined;
@@ -354,6 +356,8 @@ class Sink {
     if (offset > 0) {
       if (opts.max > opts.spillAt) this.spill();
       else this.chunks.push(readFileSync(opts.partial!));
+    } else if (length !== undefined && length <= opts.spillAt) {
+      this.body = Buffer.allocUnsafeSlow(length);
     }
   }
 
@@ -367,9 +371,11 @@ class Sink {
     this.total += chunk.length;
     this.fetcher.bytes += chunk.length;
     if (this.total > this.opts.max) throw this.fetcher.error(this.what, `response larger than the ${this.opts.max} bytes allowed`);
+    // The chunk is the HTTP client's memory, valid during this call: written out or copied.
     if (this.fd !== undefined) writeFileSync(this.fd, chunk);
+    else if (this.body) chunk.copy(this.body, this.total - chunk.length);
     else {
-      this.chunks.push(chunk);
+      this.chunks.push(Buffer.from(chunk));
       if (this.total > this.opts.spillAt) this.spill();
     }
   }
@@ -385,6 +391,7 @@ class Sink {
       return { file: this.file!, size: this.total };
     }
     if (this.opts.partial !== undefined && this.offset > 0) rmSync(this.opts.partial, { force: true });
+    if (this.body) return { bytes: this.body };
     return { bytes: this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks) };
   }
 
@@ -394,7 +401,7 @@ class Sink {
     this.fd = undefined;
     const cut = e instanceof PullError ? /Download incomplete/.test(e.message) : isCutShort(e);
     if (cut && this.opts.partial !== undefined && this.total > 0) {
-      if (this.file === undefined) writeFileSync(this.opts.partial, Buffer.concat(this.chunks));
+      if (this.file === undefined) writeFileSync(this.opts.partial, this.body ? this.body.subarray(0, this.total) : Buffer.concat(this.chunks));
       else if (this.file !== this.opts.partial) renameSync(this.file, this.opts.partial);
     } else if (this.file !== undefined) {
       rmSync(this.file, { force: true });
@@ -660,40 +667,44 @@ class Puller {
 
   /** A `.filez` held in memory: verified and stored here, or in a worker thread once there are many. */
   private async storeContent(checksum: string, raw: Buffer): Promise<void> {
-    let size: number;
+    const { header, size } = this.header(checksum, raw);
+    if (!isSymlinkMode(header.mode) && size > STREAM_THRESHOLD) {
+      // Little compressed, much content: inflated as a stream, from a file.
+      const tmp = this.repo.tmpName();
+      writeFileSync(tmp, raw, { mode: 0o600 });
+      try {
+        await this.storeContentFromFile(checksum, tmp);
+      } finally {
+        await fs.rm(tmp, { force: true });
+      }
+      return;
+    }
     try {
-      size = await (this.writers ? this.toWriters(checksum, raw) : storeFetchedContent(this.repo, checksum, raw));
+      this.contentBytes += await (this.writers ? this.toWriters(checksum, raw) : storeFetchedContent(this.repo, checksum, raw));
     } catch (e) {
       // Errors from a worker arrive as plain Errors, their names kept.
       const name = (e as Error).name;
       if (name === 'ContentError' || name === 'ObjectError' || name === 'RepoError') throw this.fetcher.error(`${checksum}.file`, (e as Error).message, e);
       throw e;
     }
-    if (size >= 0) {
-      this.contentBytes += size;
-      return;
-    }
-    // Little compressed, much content: inflated as a stream, from a file.
-    const tmp = this.repo.tmpName();
-    writeFileSync(tmp, raw, { mode: 0o600 });
-    try {
-      await this.storeContentFromFile(checksum, tmp);
-    } finally {
-      await fs.rm(tmp, { force: true });
-    }
   }
 
   /**
-   * Hands `raw` to a writer thread in a buffer of its own, which moves there uncopied: `raw`
-   * is a view into a buffer it shares (a socket read, or the 8 KiB pool of small Buffers),
-   * which the message would otherwise copy whole (the median object is under 1 KiB).
+   * Hands `raw` to a writer thread, moved there uncopied when it has its buffer to itself
+   * (Sink's bodies do); a view into a shared buffer (the 8 KiB pool of small Buffers) is
+   * copied first, which the message would otherwise clone whole. Either way no copy is left
+   * here as garbage: that was most of this thread's memory at the peak.
    */
   private toWriters(checksum: string, raw: Buffer): Promise<number> {
-    const own = Buffer.allocUnsafeSlow(raw.length);
-    raw.copy(own);
-    this.backlog += raw.length;
+    let own = raw;
+    if (raw.byteOffset !== 0 || raw.byteLength !== raw.buffer.byteLength) {
+      own = Buffer.allocUnsafeSlow(raw.length);
+      raw.copy(own);
+    }
+    const bytes = own.length;
+    this.backlog += bytes;
     return this.writers!.run({ checksum, raw: own }, [own.buffer as ArrayBuffer]).finally(() => {
-      this.backlog -= raw.length;
+      this.backlog -= bytes;
       if (this.backlog <= STORE_BACKLOG) for (const wake of this.backlogWaiters.splice(0)) wake();
     });
   }
