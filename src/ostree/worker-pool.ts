@@ -3,7 +3,7 @@
  * on checkout), so both cores are used. Jobs are sent in batches to amortize message cost;
  * each job's result (or error) comes back to the promise `run()` returned.
  */
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { isMainThread, parentPort, Worker, workerData, type ResourceLimits } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 
 interface Batch<J> {
@@ -31,9 +31,9 @@ export class WorkerPool<J, R> {
   private flushScheduled = false;
   private failure: Error | undefined;
 
-  constructor(script: URL, data: unknown, size = availableParallelism()) {
+  constructor(script: URL, data: unknown, size = availableParallelism(), resourceLimits?: ResourceLimits) {
     for (let i = 0; i < Math.max(1, size); i++) {
-      const worker = new Worker(script, { workerData: data });
+      const worker = new Worker(script, { workerData: data, ...(resourceLimits ? { resourceLimits } : {}) });
       worker.on('message', (msg: BatchResult<R>) => this.settle(msg));
       worker.on('error', (e) => this.fail(e));
       this.workers.push(worker);
