@@ -108,6 +108,11 @@ const WORKERS_FROM = 64;
  * the network outruns the disk, and the bodies waiting were most of the peak RSS.
  */
 const STORE_BACKLOG = 8 << 20;
+/**
+ * Content objects in progress at once (fetching, waiting for a request slot or for the
+ * writers): enough to keep every request slot busy while others are being stored.
+ */
+const CONTENT_LANES = 64;
 
 /** Pulls `options.refs` / `options.commit` from the archive repository at `options.url` into `repo`. */
 export async function pullFromRemote(repo: Repo, options: PullOptions): Promise<PullResult> {
@@ -423,7 +428,14 @@ class Puller {
   contentBytes = 0;
   private scanned = 0;
   private readonly seen = new Set<string>();
-  private readonly pending: Promise<void>[] = [];
+  /** Tasks started and not yet settled. */
+  private readonly pending = new Set<Promise<void>>();
+  /**
+   * Content objects found missing and not yet started: at most CONTENT_LANES run at once, so
+   * that a tree of 10,000 files is 10,000 checksums waiting here, not 10,000 suspended fetches.
+   */
+  private readonly contentQueue: string[] = [];
+  private contentRunning = 0;
   private failure: { error: unknown } | undefined;
   /** Commits whose objects are all being fetched: their marks go at the end. */
   private readonly marked = new Set<string>();
@@ -463,7 +475,7 @@ class Puller {
       this.fail(e);
     }
     // Let every started fetch finish (or fail) before reporting, so nothing writes after we return.
-    while (this.pending.length) await Promise.allSettled(this.pending.splice(0));
+    while (this.pending.size) await Promise.allSettled([...this.pending]);
     await this.writers?.close();
     if (this.failure) throw this.failure.error;
     if (this.opts.commitMetadataOnly) return;
@@ -609,10 +621,24 @@ class Puller {
           this.writers = new WorkerPool(new URL('./pull-worker.js', import.meta.url), { repoPath: this.repo.path }, this.opts.workers ?? availableParallelism(),
             { maxYoungGenerationSizeMb: 4 });
         }
-        this.schedule(() => this.contentObject(file));
+        this.contentQueue.push(file);
+        this.startContent();
       }
     }
     await Promise.all(loaded.dirs.map(([, t, m]) => this.tree(t, m)));
+  }
+
+  /** Starts queued content objects while fewer than CONTENT_LANES run; each one ending starts the next. */
+  private startContent(): void {
+    while (this.contentRunning < CONTENT_LANES && this.contentQueue.length && !this.failure) {
+      const checksum = this.contentQueue.shift()!;
+      this.contentRunning++;
+      // The next starts before this task leaves `pending`, so `pending` empties only at the end.
+      this.schedule(() => this.contentObject(checksum).finally(() => {
+        this.contentRunning--;
+        this.startContent();
+      }));
+    }
   }
 
   /** Marks an object as reached; false when it was reached before. */
@@ -626,9 +652,10 @@ class Puller {
 
   private schedule(task: () => Promise<void>): void {
     if (this.failure) return;
-    this.pending.push(task().catch((e: unknown) => {
+    const settled: Promise<void> = task().catch((e: unknown) => {
       this.fail(e);
-    }));
+    }).finally(() => this.pending.delete(settled));
+    this.pending.add(settled);
   }
 
   /** Fetches a content object (`.filez`), verifies it, and stores it in the repo's mode. */
