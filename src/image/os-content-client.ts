@@ -2,7 +2,7 @@
  * What the machine-config-controller asks of the OS content cache (os-content-server.ts):
  * `POST /prune` with the images the pools still use, so the cache drops the others.
  */
-import { Agent, request } from '../ostree/undici.js';
+import { Agent, request } from './undici.js';
 
 export class OsContentClientError extends Error {
   override name = 'OsContentClientError';

@@ -8,7 +8,7 @@
  * Logged URLs lose their query strings: signed redirect URLs and upload `_state` carry secrets.
  */
 import type { Readable } from 'node:stream';
-import { Agent, request, type Dispatcher } from '../ostree/undici.js';
+import { Agent, request, type Dispatcher } from './undici.js';
 import { Authenticator, type AuthFile } from './auth.js';
 import { RegistryError } from './registry-client-errors.js';
 

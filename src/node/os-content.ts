@@ -7,7 +7,7 @@
  */
 import { pullFromRemote } from '../ostree/pull-http.js';
 import { Repo } from '../ostree/repo.js';
-import { Agent, request, type Dispatcher } from '../ostree/undici.js';
+import { Agent, request, type Dispatcher } from '../image/undici.js';
 import type { OsContentSource } from './pivot.js';
 
 export class OsContentError extends Error {

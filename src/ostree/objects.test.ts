@@ -191,6 +191,16 @@ test('file checksum prefixes laid out directly are the generic serializer\'s byt
   assert.throws(() => fileChecksumPrefix({ uid: 0, gid: 0, mode: 0o120777, symlinkTarget: 'a\0b', xattrs: [] }), /NUL/);
 });
 
+test('dirmeta (and user.ostreemeta) without xattrs laid out directly are the generic serializer\'s bytes', () => {
+  const bswap = (n: number): number => Buffer.from(Uint32Array.of(n).buffer).readUInt32BE(0);
+  for (const [uid, gid] of [[0, 0], [1000, 1000], [4294967294, 12]] as const) {
+    for (const mode of [0o40755, 0o100644, 0o104755, 0o120777]) {
+      const m = { uid, gid, mode, xattrs: [] };
+      assert.deepEqual(encodeDirMeta(m), serialize('(uuua(ayay))', [bswap(uid), bswap(gid), bswap(mode), []]), `uid ${uid} mode ${mode.toString(8)}`);
+    }
+  }
+});
+
 test('archive headers read directly agree with the generic reader, with and without xattrs, whole or damaged', () => {
   const reference = (buf: Buffer): unknown => {
     try {

@@ -216,6 +216,15 @@ function plainArchiveHeader(buf: Buffer, len: number): { header: FileHeader; siz
 // ---- dirmeta
 
 export function encodeDirMeta(m: DirMeta): Buffer {
+  if (m.xattrs.length === 0) {
+    // Laid out directly (a bare-user pull writes one per file as user.ostreemeta): three
+    // big-endian u32 and the empty array, which takes no bytes. Tested against the serializer.
+    const out = Buffer.alloc(12);
+    out.writeUInt32BE(m.uid >>> 0, 0);
+    out.writeUInt32BE(m.gid >>> 0, 4);
+    out.writeUInt32BE(m.mode >>> 0, 8);
+    return out;
+  }
   return serialize('(uuua(ayay))', [bswap32(m.uid), bswap32(m.gid), bswap32(m.mode), encodeXattrs(m.xattrs)]);
 }
 

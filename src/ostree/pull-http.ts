@@ -17,24 +17,23 @@ import {
   closeSync, createReadStream, createWriteStream, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync,
 } from 'node:fs';
 import * as fs from 'node:fs/promises';
-import { setMaxListeners } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createInflateRaw } from 'node:zlib';
-import { Agent, type Dispatcher } from './undici.js';
+import { Agent, HttpError } from './http1.js';
 import { KeyFile, KeyFileError } from './keyfile.js';
 import { Limiter } from './limit.js';
 import { storeFetchedContent, type StoreJob } from './pull-store.js';
 import { WorkerPool } from './worker-pool.js';
 import {
   decodeArchiveHeader, decodeCommit, decodeDetachedMetadata, decodeDirMeta, decodeDirTree, encodeArchiveHeader, fileChecksumPrefix,
-  isChecksum, ObjectError, sha256Hex, type Commit, type DirTree, type FileHeader, type ObjectType,
+  isChecksum, isSymlinkMode, ObjectError, sha256Hex, type Commit, type DirTree, type FileHeader, type ObjectType,
 } from './objects.js';
 import { checkStorableMode, isComplete } from './pull-local.js';
 import { validateRemoteName } from './remotes.js';
-import { validateRefName, type Repo } from './repo.js';
+import { STREAM_THRESHOLD, validateRefName, type Repo } from './repo.js';
 
 export class PullError extends Error {
   override name = 'PullError';
@@ -104,6 +103,16 @@ const IN_MEMORY_BODY = 1 << 20;
 const MAX_REDIRECTS = 10;
 /** Content objects to fetch before worker threads take over verifying and writing them. */
 const WORKERS_FROM = 64;
+/**
+ * Bytes handed to writer threads and not yet stored, above which no more content is fetched:
+ * the network outruns the disk, and the bodies waiting were most of the peak RSS.
+ */
+const STORE_BACKLOG = 8 << 20;
+/**
+ * Content objects in progress at once (fetching, waiting for a request slot or for the
+ * writers): enough to keep every request slot busy while others are being stored.
+ */
+const CONTENT_LANES = 64;
 
 /** Pulls `options.refs` / `options.commit` from the archive repository at `options.url` into `repo`. */
 export async function pullFromRemote(repo: Repo, options: PullOptions): Promise<PullResult> {
@@ -191,7 +200,7 @@ type Fetched = { bytes: Buffer } | { file: string; size: number };
 /** Errors after which the part of the body received is worth keeping. */
 function isCutShort(e: unknown): boolean {
   const code = (e as { code?: string }).code;
-  return code === 'UND_ERR_SOCKET' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'ECONNRESET';
+  return code === 'closed-early' || code === 'body-timeout' || code === 'ECONNRESET';
 }
 
 /** HTTP GETs relative to the remote's base URL, bounded, over one keep-alive agent. */
@@ -199,6 +208,8 @@ class Fetcher {
   bytes = 0;
   private readonly agent: Agent;
   private readonly limiter: Limiter;
+  /** How to abort each request in flight: all at once when the pull stops. */
+  private readonly inFlight = new Set<(reason: Error) => void>();
 
   constructor(
     readonly base: URL,
@@ -208,9 +219,11 @@ class Fetcher {
   ) {
     const timeout = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const concurrency = options.concurrency ?? 8;
-    this.agent = new Agent({ connections: concurrency, headersTimeout: timeout, bodyTimeout: timeout, connectTimeout: timeout, keepAliveTimeout: 30_000 });
+    this.agent = new Agent({ connections: concurrency, headersTimeoutMs: timeout, bodyTimeoutMs: timeout, connectTimeoutMs: timeout, keepAliveMs: 30_000 });
     this.limiter = new Limiter(concurrency);
-    setMaxListeners(0, signal); // one listener per request in flight, however many that is
+    signal.addEventListener('abort', () => {
+      for (const abort of [...this.inFlight]) abort(signal.reason as Error);
+    }, { once: true });
   }
 
   /** An error naming the remote and what was being fetched. */
@@ -219,7 +232,7 @@ class Fetcher {
   }
 
   async close(): Promise<void> {
-    await this.agent.destroy();
+    this.agent.close();
   }
 
   /**
@@ -266,72 +279,38 @@ class Fetcher {
   }
 
   /**
-   * One request, through undici's dispatcher directly (its stream-based `request()` cost a
-   * third more CPU per object, measured on 1,500 objects). A 200, or a 206 continuing the
-   * `offset` bytes kept in `opts.partial`, has its body received; any other status is
-   * returned for the caller to decide.
+   * One request. A 200, or a 206 continuing the `offset` bytes kept in `opts.partial`, has
+   * its body received; any other status is returned for the caller to decide.
    */
   private exchange(url: URL, offset: number, what: string, opts: FetchOptions): Promise<{ fetched: Fetched } | { location: string } | { status: number }> {
     return new Promise((resolve, reject) => {
       let outcome: { location: string } | { status: number } | undefined;
       let sink: Sink | undefined;
-      let settled = false;
-      const fail = (e: unknown): void => {
-        if (settled) return;
-        settled = true;
-        this.signal.removeEventListener('abort', onAbort);
-        reject(sink ? sink.abandon(e) : e);
-      };
-      let controller: Dispatcher.DispatchController | undefined;
-      const onAbort = (): void => controller?.abort(this.signal.reason as Error);
-      this.signal.addEventListener('abort', onAbort, { once: true });
-      const handler: Dispatcher.DispatchHandler = {
-        onRequestStart: (c) => {
-          controller = c;
-          if (this.signal.aborted) c.abort(this.signal.reason as Error);
-        },
-        onResponseStart: (c, status, headers) => {
+      const abort = this.agent.get(url, offset > 0 ? { range: `bytes=${offset}-` } : {}, {
+        onHeaders: (status, headers) => {
           const location = headers['location'];
           const range = headers['content-range'];
-          const resumed = status === 206 && offset > 0 && typeof range === 'string' && range.startsWith(`bytes ${offset}-`);
-          if (status >= 300 && status < 400 && typeof location === 'string') outcome = { location };
+          const resumed = status === 206 && offset > 0 && range !== undefined && range.startsWith(`bytes ${offset}-`);
+          if (status >= 300 && status < 400 && location !== undefined) outcome = { location };
           else if (status !== 200 && !resumed) outcome = { status };
           else {
             const lengthHeader = headers['content-length'];
-            const length = typeof lengthHeader === 'string' && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
-            try {
-              sink = new Sink(this, what, opts, resumed ? offset : 0, length);
-            } catch (e) {
-              c.abort(e as Error);
-            }
+            const length = lengthHeader !== undefined && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
+            sink = new Sink(this, what, opts, resumed ? offset : 0, length);
           }
         },
-        onResponseData: (c, chunk) => {
-          if (!sink) return;
-          try {
-            sink.write(chunk);
-          } catch (e) {
-            c.abort(e as Error);
-          }
+        onData: (chunk) => sink?.write(chunk),
+        onEnd: () => {
+          const fetched = sink?.end();
+          this.inFlight.delete(abort);
+          resolve(fetched !== undefined ? { fetched } : outcome ?? { status: 0 });
         },
-        onResponseEnd: () => {
-          if (settled) return;
-          try {
-            const fetched = sink?.end();
-            settled = true;
-            this.signal.removeEventListener('abort', onAbort);
-            resolve(fetched !== undefined ? { fetched } : outcome ?? { status: 0 });
-          } catch (e) {
-            fail(e);
-          }
+        onError: (e) => {
+          this.inFlight.delete(abort);
+          reject(sink ? sink.abandon(e) : e);
         },
-        onResponseError: (_c, error) => fail(error),
-      };
-      try {
-        this.agent.dispatch({ origin: url.origin, path: `${url.pathname}${url.search}`, method: 'GET', ...(offset > 0 ? { headers: { range: `bytes=${offset}-` } } : {}) }, handler);
-      } catch (e) {
-        fail(e);
-      }
+      });
+      this.inFlight.add(abort);
     });
   }
 
@@ -364,6 +343,8 @@ class Fetcher {
  */
 class Sink {
   private readonly chunks: Buffer[] = [];
+  /** The body when its length is known and small: one buffer, filled as it comes. */
+  private body: Buffer | undefined;
   private total: number;
   private file: string | undefined;
   private fd: number | undefined;
@@ -380,6 +361,8 @@ class Sink {
     if (offset > 0) {
       if (opts.max > opts.spillAt) this.spill();
       else this.chunks.push(readFileSync(opts.partial!));
+    } else if (length !== undefined && length <= opts.spillAt) {
+      this.body = Buffer.allocUnsafeSlow(length);
     }
   }
 
@@ -393,9 +376,11 @@ class Sink {
     this.total += chunk.length;
     this.fetcher.bytes += chunk.length;
     if (this.total > this.opts.max) throw this.fetcher.error(this.what, `response larger than the ${this.opts.max} bytes allowed`);
+    // The chunk is the HTTP client's memory, valid during this call: written out or copied.
     if (this.fd !== undefined) writeFileSync(this.fd, chunk);
+    else if (this.body) chunk.copy(this.body, this.total - chunk.length);
     else {
-      this.chunks.push(chunk);
+      this.chunks.push(Buffer.from(chunk));
       if (this.total > this.opts.spillAt) this.spill();
     }
   }
@@ -411,6 +396,7 @@ class Sink {
       return { file: this.file!, size: this.total };
     }
     if (this.opts.partial !== undefined && this.offset > 0) rmSync(this.opts.partial, { force: true });
+    if (this.body) return { bytes: this.body };
     return { bytes: this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks) };
   }
 
@@ -420,7 +406,7 @@ class Sink {
     this.fd = undefined;
     const cut = e instanceof PullError ? /Download incomplete/.test(e.message) : isCutShort(e);
     if (cut && this.opts.partial !== undefined && this.total > 0) {
-      if (this.file === undefined) writeFileSync(this.opts.partial, Buffer.concat(this.chunks));
+      if (this.file === undefined) writeFileSync(this.opts.partial, this.body ? this.body.subarray(0, this.total) : Buffer.concat(this.chunks));
       else if (this.file !== this.opts.partial) renameSync(this.file, this.opts.partial);
     } else if (this.file !== undefined) {
       rmSync(this.file, { force: true });
@@ -430,15 +416,8 @@ class Sink {
 }
 
 function describeNetworkError(e: unknown): string {
-  const err = e as { code?: string; message?: string };
-  switch (err.code) {
-    case 'UND_ERR_HEADERS_TIMEOUT': return 'timed out waiting for the response headers';
-    case 'UND_ERR_BODY_TIMEOUT': return 'timed out waiting for the response body';
-    case 'UND_ERR_CONNECT_TIMEOUT': return 'timed out connecting';
-    case 'UND_ERR_SOCKET': return `connection closed early (Download incomplete): ${err.message}`;
-    case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH': return `truncated response (Download incomplete): ${err.message}`;
-    default: return err.message ?? String(e);
-  }
+  if (e instanceof HttpError && e.code === 'closed-early') return `connection closed early (Download incomplete): ${e.message}`;
+  return (e as Error).message ?? String(e);
 }
 
 /** The walk and the object fetches of one pull. */
@@ -449,7 +428,14 @@ class Puller {
   contentBytes = 0;
   private scanned = 0;
   private readonly seen = new Set<string>();
-  private readonly pending: Promise<void>[] = [];
+  /** Tasks started and not yet settled. */
+  private readonly pending = new Set<Promise<void>>();
+  /**
+   * Content objects found missing and not yet started: at most CONTENT_LANES run at once, so
+   * that a tree of 10,000 files is 10,000 checksums waiting here, not 10,000 suspended fetches.
+   */
+  private readonly contentQueue: string[] = [];
+  private contentRunning = 0;
   private failure: { error: unknown } | undefined;
   /** Commits whose objects are all being fetched: their marks go at the end. */
   private readonly marked = new Set<string>();
@@ -462,6 +448,9 @@ class Puller {
    */
   private writers: WorkerPool<StoreJob, number> | undefined;
   private contentScheduled = 0;
+  /** Bytes queued to `writers` (see STORE_BACKLOG), and the fetches waiting for it to drop. */
+  private backlog = 0;
+  private backlogWaiters: (() => void)[] = [];
 
   constructor(
     private readonly repo: Repo,
@@ -486,7 +475,7 @@ class Puller {
       this.fail(e);
     }
     // Let every started fetch finish (or fail) before reporting, so nothing writes after we return.
-    while (this.pending.length) await Promise.allSettled(this.pending.splice(0));
+    while (this.pending.size) await Promise.allSettled([...this.pending]);
     await this.writers?.close();
     if (this.failure) throw this.failure.error;
     if (this.opts.commitMetadataOnly) return;
@@ -624,12 +613,32 @@ class Puller {
         // A few objects are not worth starting threads for (unless asked for explicitly).
         const from = this.opts.workers === undefined ? WORKERS_FROM : 1;
         if (++this.contentScheduled === from && this.opts.workers !== 0) {
-          this.writers = new WorkerPool(new URL('./pull-worker.js', import.meta.url), { repoPath: this.repo.path }, this.opts.workers ?? availableParallelism());
+          // One per core: creating files is most of their time (in the kernel), and with this
+          // thread's HTTP light, one writer was the slowest stage (2 cores: 2.2 s → 1.8 s).
+          // A young generation of 4 MB, not 16-32: a writer's objects are few and short-lived (the
+          // bodies and contents are Buffers outside it), and each MB of it is resident (full pull:
+          // peak RSS 270 → 245 MB, no more CPU).
+          this.writers = new WorkerPool(new URL('./pull-worker.js', import.meta.url), { repoPath: this.repo.path }, this.opts.workers ?? availableParallelism(),
+            { maxYoungGenerationSizeMb: 4 });
         }
-        this.schedule(() => this.contentObject(file));
+        this.contentQueue.push(file);
+        this.startContent();
       }
     }
     await Promise.all(loaded.dirs.map(([, t, m]) => this.tree(t, m)));
+  }
+
+  /** Starts queued content objects while fewer than CONTENT_LANES run; each one ending starts the next. */
+  private startContent(): void {
+    while (this.contentRunning < CONTENT_LANES && this.contentQueue.length && !this.failure) {
+      const checksum = this.contentQueue.shift()!;
+      this.contentRunning++;
+      // The next starts before this task leaves `pending`, so `pending` empties only at the end.
+      this.schedule(() => this.contentObject(checksum).finally(() => {
+        this.contentRunning--;
+        this.startContent();
+      }));
+    }
   }
 
   /** Marks an object as reached; false when it was reached before. */
@@ -643,9 +652,10 @@ class Puller {
 
   private schedule(task: () => Promise<void>): void {
     if (this.failure) return;
-    this.pending.push(task().catch((e: unknown) => {
+    const settled: Promise<void> = task().catch((e: unknown) => {
       this.fail(e);
-    }));
+    }).finally(() => this.pending.delete(settled));
+    this.pending.add(settled);
   }
 
   /** Fetches a content object (`.filez`), verifies it, and stores it in the repo's mode. */
@@ -653,6 +663,8 @@ class Puller {
     if (this.failure) return;
     const what = `${checksum}.file`;
     const path = objectPath('file', checksum);
+    while (this.backlog > STORE_BACKLOG) await new Promise<void>((resolve) => this.backlogWaiters.push(resolve));
+    if (this.failure) return;
     // Small bodies stay in memory; a larger one is written to tmp/ as it arrives, then checked there.
     const got = await this.fetcher.fetch(path, what, { max: Number.MAX_SAFE_INTEGER, spillAt: IN_MEMORY_BODY, partial: this.partialPath(checksum, 'file') });
     if (got === null) {
@@ -686,27 +698,46 @@ class Puller {
 
   /** A `.filez` held in memory: verified and stored here, or in a worker thread once there are many. */
   private async storeContent(checksum: string, raw: Buffer): Promise<void> {
-    let size: number;
+    const { header, size } = this.header(checksum, raw);
+    if (!isSymlinkMode(header.mode) && size > STREAM_THRESHOLD) {
+      // Little compressed, much content: inflated as a stream, from a file.
+      const tmp = this.repo.tmpName();
+      writeFileSync(tmp, raw, { mode: 0o600 });
+      try {
+        await this.storeContentFromFile(checksum, tmp);
+      } finally {
+        await fs.rm(tmp, { force: true });
+      }
+      return;
+    }
     try {
-      size = await (this.writers ? this.writers.run({ checksum, raw }) : storeFetchedContent(this.repo, checksum, raw));
+      this.contentBytes += await (this.writers ? this.toWriters(checksum, raw) : storeFetchedContent(this.repo, checksum, raw));
     } catch (e) {
       // Errors from a worker arrive as plain Errors, their names kept.
       const name = (e as Error).name;
       if (name === 'ContentError' || name === 'ObjectError' || name === 'RepoError') throw this.fetcher.error(`${checksum}.file`, (e as Error).message, e);
       throw e;
     }
-    if (size >= 0) {
-      this.contentBytes += size;
-      return;
+  }
+
+  /**
+   * Hands `raw` to a writer thread, moved there uncopied when it has its buffer to itself
+   * (Sink's bodies do); a view into a shared buffer (the 8 KiB pool of small Buffers) is
+   * copied first, which the message would otherwise clone whole. Either way no copy is left
+   * here as garbage: that was most of this thread's memory at the peak.
+   */
+  private toWriters(checksum: string, raw: Buffer): Promise<number> {
+    let own = raw;
+    if (raw.byteOffset !== 0 || raw.byteLength !== raw.buffer.byteLength) {
+      own = Buffer.allocUnsafeSlow(raw.length);
+      raw.copy(own);
     }
-    // Little compressed, much content: inflated as a stream, from a file.
-    const tmp = this.repo.tmpName();
-    writeFileSync(tmp, raw, { mode: 0o600 });
-    try {
-      await this.storeContentFromFile(checksum, tmp);
-    } finally {
-      await fs.rm(tmp, { force: true });
-    }
+    const bytes = own.length;
+    this.backlog += bytes;
+    return this.writers!.run({ checksum, raw: own }, [own.buffer as ArrayBuffer]).finally(() => {
+      this.backlog -= bytes;
+      if (this.backlog <= STORE_BACKLOG) for (const wake of this.backlogWaiters.splice(0)) wake();
+    });
   }
 
   /** A `.filez` downloaded into `tmp/` (`path`, removed by the caller): inflated as a stream. */
@@ -735,7 +766,8 @@ class Puller {
         done(null, chunk);
       },
     });
-    const inflate = createInflateRaw();
+    // Chunks of 256 KiB, not zlib's 16: each costs a trip through the thread pool, the hash and the file.
+    const inflate = createInflateRaw({ chunkSize: 1 << 18 });
     const keep = this.repo.mode !== 'archive';
     const content = keep ? this.repo.tmpName() : undefined;
     try {
@@ -761,7 +793,7 @@ class Puller {
       } else {
         const tmp = this.repo.tmpName();
         try {
-          await this.repo.writeFileObjectTo(tmp, header, { path: content!, size });
+          await this.repo.writeFileObjectTo(tmp, header, { path: content!, size, owns: true });
           await this.repo.publishObject(tmp, 'file', checksum);
         } catch (e) {
           await fs.rm(tmp, { force: true });

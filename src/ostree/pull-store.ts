@@ -22,12 +22,12 @@ export interface StoreJob {
 }
 
 /**
- * Stores `raw` as content object `checksum` once verified; returns the content's size, or -1
- * when its content is too large to inflate in memory (the caller streams it instead).
+ * Stores `raw` as content object `checksum` once verified; returns the content's size. The
+ * caller streams content larger than STREAM_THRESHOLD instead: here it is refused.
  */
 export async function storeFetchedContent(repo: Repo, checksum: string, raw: Buffer): Promise<number> {
   const { header, size, dataOffset } = decodeArchiveHeader(raw);
-  if (!isSymlinkMode(header.mode) && size > STREAM_THRESHOLD) return -1;
+  if (!isSymlinkMode(header.mode) && size > STREAM_THRESHOLD) throw new ContentError(`Content of ${size} bytes is too large to inflate in memory`);
   const data = raw.subarray(dataOffset);
   let content: Buffer;
   if (data.length === 0) content = Buffer.alloc(0);

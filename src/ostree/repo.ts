@@ -499,9 +499,11 @@ export class Repo {
 
   /**
    * Writes a file object of this repo's mode at `tmp` (not yet named), content from memory
-   * or from a file on disk (streamed, never linked).
+   * or from a file on disk (streamed, never linked). A file the caller `owns` (a scratch file
+   * of its own, in this repo's `tmp/`) becomes the object in a bare mode, renamed rather than
+   * copied, and is gone afterwards.
    */
-  async writeFileObjectTo(tmp: string, header: FileHeader, source: { content: Buffer } | { path: string; size: number }): Promise<void> {
+  async writeFileObjectTo(tmp: string, header: FileHeader, source: { content: Buffer } | { path: string; size: number; owns?: boolean }): Promise<void> {
     if ('content' in source || checkFileType(header)) {
       this.writeSmallFileObject(tmp, header, 'content' in source ? source.content : Buffer.alloc(0));
       return;
@@ -512,7 +514,8 @@ export class Repo {
       await streams().promises.pipeline(createReadStream(source.path, { highWaterMark: 1 << 20 }), zlib().createDeflateRaw({ level: this.zlibLevel }), out);
       return;
     }
-    await fs.copyFile(source.path, tmp);
+    if (source.owns) renameSync(source.path, tmp);
+    else await fs.copyFile(source.path, tmp);
     const fd = openSync(tmp, 'r+');
     try {
       this.finishObjectFd(fd, header, this.mode === 'bare-user' ? (header.mode & 0o775) | 0o400 : header.mode & 0o7777);

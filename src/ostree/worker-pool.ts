@@ -3,7 +3,7 @@
  * on checkout), so both cores are used. Jobs are sent in batches to amortize message cost;
  * each job's result (or error) comes back to the promise `run()` returned.
  */
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { isMainThread, parentPort, Worker, workerData, type ResourceLimits } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 
 interface Batch<J> {
@@ -25,24 +25,30 @@ export class WorkerPool<J, R> {
   private readonly waiting = new Map<number, { resolve: (r: R) => void; reject: (e: Error) => void }[]>();
   private queue: J[] = [];
   private queued: { resolve: (r: R) => void; reject: (e: Error) => void }[] = [];
+  private transfer: ArrayBuffer[] = [];
   private nextBatch = 0;
   private nextWorker = 0;
   private flushScheduled = false;
   private failure: Error | undefined;
 
-  constructor(script: URL, data: unknown, size = availableParallelism()) {
+  constructor(script: URL, data: unknown, size = availableParallelism(), resourceLimits?: ResourceLimits) {
     for (let i = 0; i < Math.max(1, size); i++) {
-      const worker = new Worker(script, { workerData: data });
+      const worker = new Worker(script, { workerData: data, ...(resourceLimits ? { resourceLimits } : {}) });
       worker.on('message', (msg: BatchResult<R>) => this.settle(msg));
       worker.on('error', (e) => this.fail(e));
       this.workers.push(worker);
     }
   }
 
-  run(job: J): Promise<R> {
+  /**
+   * Queues `job`. Buffers in `transfer` move to the worker rather than being copied (they are
+   * unusable here afterwards); a view is otherwise cloned with the whole buffer behind it.
+   */
+  run(job: J, transfer?: ArrayBuffer[]): Promise<R> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise<R>((resolve, reject) => {
       this.queue.push(job);
+      if (transfer) this.transfer.push(...transfer);
       this.queued.push({ resolve, reject });
       if (this.queue.length >= BATCH) this.flush();
       else if (!this.flushScheduled) {
@@ -58,9 +64,11 @@ export class WorkerPool<J, R> {
     const id = this.nextBatch++;
     this.waiting.set(id, this.queued);
     const batch: Batch<J> = { id, jobs: this.queue };
+    const transfer = this.transfer;
     this.queue = [];
     this.queued = [];
-    this.workers[this.nextWorker++ % this.workers.length]!.postMessage(batch);
+    this.transfer = [];
+    this.workers[this.nextWorker++ % this.workers.length]!.postMessage(batch, transfer);
   }
 
   private settle(msg: BatchResult<R>): void {

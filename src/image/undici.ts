@@ -1,8 +1,8 @@
 /**
- * The two pieces of undici that pulls and registry calls use, loaded on their own. `import
- * 'undici'` evaluates the whole package (fetch, WebSocket, mock agents, caches: 110 modules),
- * which cost ~70 ms at every start of a pivot, a pull or a registry command; the keep-alive
- * Agent and `request` need a fifth of that. undici declares no "exports" map, so its files may
+ * The two pieces of undici that registry calls and the OS content cache's clients use, loaded
+ * on their own. `import 'undici'` evaluates the whole package (fetch, WebSocket, mock agents,
+ * caches: 110 modules), which cost ~70 ms at every start of a pivot or a registry command; the
+ * keep-alive Agent and `request` need a fifth of that. undici declares no "exports" map, so its files may
  * be required by path; package-lock pins the version these paths belong to, and every pull
  * and registry test goes through them.
  */
