@@ -14,11 +14,11 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import {
-  closeSync, createReadStream, createWriteStream, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync,
+  closeSync, createReadStream, createWriteStream, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync,
 } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createInflateRaw } from 'node:zlib';
@@ -441,7 +441,6 @@ class Puller {
   private readonly marked = new Set<string>();
   /** Most parents left when each commit was reached. */
   private readonly walked = new Map<string, number>();
-  private readonly madeDirs = new Set<string>();
   /**
    * Threads verifying and writing content, once there is much of it: the writes' syscalls
    * block (creating files is slow on a busy disk), and here they would stall every transfer.
@@ -562,7 +561,7 @@ class Puller {
     const existing = await this.repo.readDetachedMetadata(commit);
     if (existing?.equals(bytes)) return;
     const dest = this.repo.objectPath('commitmeta', commit);
-    this.ensureDir(dest);
+    this.repo.ensureObjectDir(dest);
     const tmp = this.repo.tmpName();
     try {
       writeFileSync(tmp, bytes, { mode: 0o644 });
@@ -804,12 +803,5 @@ class Puller {
       if (content !== undefined) await fs.rm(content, { force: true });
     }
     this.contentBytes += size;
-  }
-
-  private ensureDir(path: string): void {
-    const dir = dirname(path);
-    if (this.madeDirs.has(dir)) return;
-    mkdirSync(dir, { recursive: true, mode: 0o755 });
-    this.madeDirs.add(dir);
   }
 }
