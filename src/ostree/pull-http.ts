@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createInflateRaw } from 'node:zlib';
+import { recomputeFileChecksum } from './fsck.js';
 import { Agent, HttpError } from './http1.js';
 import { KeyFile, KeyFileError } from './keyfile.js';
 import { Limiter } from './limit.js';
@@ -89,6 +90,8 @@ export interface PullResult {
   fetchedContent: number;
   /** Uncompressed bytes of the content objects stored. */
   contentBytes: number;
+  /** Objects the repo held that did not match their names after a cut pull: removed and fetched again. */
+  repairedObjects: number;
   /** Refs written, as [refspec, commit] (`REMOTE:REF` for a remote ref). */
   refs: [string, string][];
   /** Wall time of the pull in milliseconds. */
@@ -156,7 +159,7 @@ export async function pullFromRemote(repo: Repo, options: PullOptions): Promise<
     }
     return {
       commits, fetchedObjects: puller.fetchedMetadata + puller.fetchedContent + puller.fetchedDetached, fetchedBytes: fetcher.bytes,
-      fetchedMetadata: puller.fetchedMetadata, fetchedContent: puller.fetchedContent, contentBytes: puller.contentBytes,
+      fetchedMetadata: puller.fetchedMetadata, fetchedContent: puller.fetchedContent, contentBytes: puller.contentBytes, repairedObjects: puller.repairedObjects,
       refs: written, elapsedMs: Date.now() - started,
     };
   } finally {
@@ -428,6 +431,15 @@ class Puller {
   contentBytes = 0;
   private scanned = 0;
   private readonly seen = new Set<string>();
+  /**
+   * A pull was cut short in this repo (a `commitpartial` mark was left): objects it renamed into
+   * place may have lost their data to a power cut before its final sync (a new file shows up
+   * empty), so every object the walk finds already stored is re-hashed, and fetched again when
+   * it does not match its name.
+   */
+  private verifyStored = false;
+  /** Stored objects found torn and fetched again. */
+  repairedObjects = 0;
   /** Tasks started and not yet settled. */
   private readonly pending = new Set<Promise<void>>();
   /**
@@ -468,6 +480,7 @@ class Puller {
   async run(commits: string[], depth: number): Promise<void> {
     await fs.mkdir(join(this.repo.path, 'state'), { recursive: true });
     await fs.mkdir(this.repo.tmpDir, { recursive: true });
+    this.verifyStored = (await fs.readdir(join(this.repo.path, 'state'))).some((n) => n.endsWith('.commitpartial'));
     try {
       await Promise.all(commits.map((c) => this.commitChain(c, depth)));
     } catch (e) {
@@ -599,32 +612,69 @@ class Puller {
 
   /** A dirtree and everything below it: missing dirmeta and content scheduled, subtrees walked. */
   private async tree(tree: string, meta: string): Promise<void> {
-    if (this.add(meta, 'dirmeta') && !this.repo.hasObjectSync('dirmeta', meta)) {
+    if (this.add(meta, 'dirmeta') && !this.hasIntactMetadata('dirmeta', meta)) {
       this.schedule(() => this.metadataObject('dirmeta', meta, decodeDirMeta).then(() => undefined));
     }
     if (!this.add(tree, 'dirtree')) return;
     this.throwIfFailed();
-    const loaded: DirTree = this.repo.hasObjectSync('dirtree', tree)
+    const loaded: DirTree = this.hasIntactMetadata('dirtree', tree)
       ? await this.repo.loadDirTree(tree)
       : (await this.metadataObject('dirtree', tree, decodeDirTree))!;
     for (const [, file] of loaded.files) {
-      if (this.add(file, 'file') && !this.repo.hasObjectSync('file', file)) {
-        // A few objects are not worth starting threads for (unless asked for explicitly).
-        const from = this.opts.workers === undefined ? WORKERS_FROM : 1;
-        if (++this.contentScheduled === from && this.opts.workers !== 0) {
-          // One per core: creating files is most of their time (in the kernel), and with this
-          // thread's HTTP light, one writer was the slowest stage (2 cores: 2.2 s → 1.8 s).
-          // A young generation of 4 MB, not 16-32: a writer's objects are few and short-lived (the
-          // bodies and contents are Buffers outside it), and each MB of it is resident (full pull:
-          // peak RSS 270 → 245 MB, no more CPU).
-          this.writers = new WorkerPool(new URL('./pull-worker.js', import.meta.url), { repoPath: this.repo.path }, this.opts.workers ?? availableParallelism(),
-            { maxYoungGenerationSizeMb: 4 });
-        }
-        this.contentQueue.push(file);
-        this.startContent();
+      if (!this.add(file, 'file')) continue;
+      if (!this.repo.hasObjectSync('file', file)) this.fetchContent(file);
+      else if (this.verifyStored) {
+        this.schedule(async () => {
+          if (!(await this.intactContent(file))) this.fetchContent(file);
+        });
       }
     }
     await Promise.all(loaded.dirs.map(([, t, m]) => this.tree(t, m)));
+  }
+
+  /** Queues the fetch of a content object the repo lacks. */
+  private fetchContent(file: string): void {
+    // A few objects are not worth starting threads for (unless asked for explicitly).
+    const from = this.opts.workers === undefined ? WORKERS_FROM : 1;
+    if (++this.contentScheduled === from && this.opts.workers !== 0) {
+      // One per core: creating files is most of their time (in the kernel), and with this
+      // thread's HTTP light, one writer was the slowest stage (2 cores: 2.2 s → 1.8 s).
+      // A young generation of 4 MB, not 16-32: a writer's objects are few and short-lived (the
+      // bodies and contents are Buffers outside it), and each MB of it is resident (full pull:
+      // peak RSS 270 → 245 MB, no more CPU).
+      this.writers = new WorkerPool(new URL('./pull-worker.js', import.meta.url), { repoPath: this.repo.path }, this.opts.workers ?? availableParallelism(),
+        { maxYoungGenerationSizeMb: 4 });
+    }
+    this.contentQueue.push(file);
+    this.startContent();
+  }
+
+  /** Whether a metadata object is stored (and, after a cut pull, hashes to its name; a torn one is removed). */
+  private hasIntactMetadata(type: 'dirtree' | 'dirmeta', checksum: string): boolean {
+    if (!this.repo.hasObjectSync(type, checksum)) return false;
+    if (!this.verifyStored || sha256Hex(readFileSync(this.repo.objectPath(type, checksum))) === checksum) return true;
+    this.dropTorn(type, checksum);
+    return false;
+  }
+
+  /** After a cut pull: whether a stored content object hashes to its name (a torn one is removed). */
+  private async intactContent(checksum: string): Promise<boolean> {
+    let actual: string;
+    try {
+      actual = await recomputeFileChecksum(this.repo, checksum);
+    } catch (e) {
+      // Unreadable as an object (its header lost, say): as torn as a wrong checksum.
+      if (!(e instanceof ObjectError)) throw e;
+      actual = '';
+    }
+    if (actual === checksum) return true;
+    this.dropTorn('file', checksum);
+    return false;
+  }
+
+  private dropTorn(type: ObjectType, checksum: string): void {
+    rmSync(this.repo.objectPath(type, checksum), { force: true });
+    this.repairedObjects++;
   }
 
   /** Starts queued content objects while fewer than CONTENT_LANES run; each one ending starts the next. */
