@@ -391,3 +391,22 @@ async function commitsContaining(repo: Repo, commits: string[], bad: Set<ObjectK
   for (const list of owners.values()) list.sort();
   return owners;
 }
+
+/**
+ * Whether a stored metadata object hashes to its name. For pulls resuming after a cut one: a
+ * power loss before their final sync can leave an object renamed into place without its data.
+ */
+export function storedMetadataIntact(repo: Repo, type: 'commit' | 'dirtree' | 'dirmeta', checksum: string): boolean {
+  return sha256Hex(readFileSync(repo.objectPath(type, checksum))) === checksum;
+}
+
+/** Whether a stored content object hashes to its name (see storedMetadataIntact). */
+export async function storedContentIntact(repo: Repo, checksum: string): Promise<boolean> {
+  try {
+    return (await recomputeFileChecksum(repo, checksum)) === checksum;
+  } catch (e) {
+    // Unreadable as an object (its header lost, say): as torn as a wrong checksum.
+    if (e instanceof ObjectError) return false;
+    throw e;
+  }
+}

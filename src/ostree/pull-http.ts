@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createInflateRaw } from 'node:zlib';
-import { recomputeFileChecksum } from './fsck.js';
+import { storedContentIntact, storedMetadataIntact } from './fsck.js';
 import { Agent, HttpError } from './http1.js';
 import { KeyFile, KeyFileError } from './keyfile.js';
 import { Limiter } from './limit.js';
@@ -652,22 +652,14 @@ class Puller {
   /** Whether a metadata object is stored (and, after a cut pull, hashes to its name; a torn one is removed). */
   private hasIntactMetadata(type: 'dirtree' | 'dirmeta', checksum: string): boolean {
     if (!this.repo.hasObjectSync(type, checksum)) return false;
-    if (!this.verifyStored || sha256Hex(readFileSync(this.repo.objectPath(type, checksum))) === checksum) return true;
+    if (!this.verifyStored || storedMetadataIntact(this.repo, type, checksum)) return true;
     this.dropTorn(type, checksum);
     return false;
   }
 
   /** After a cut pull: whether a stored content object hashes to its name (a torn one is removed). */
   private async intactContent(checksum: string): Promise<boolean> {
-    let actual: string;
-    try {
-      actual = await recomputeFileChecksum(this.repo, checksum);
-    } catch (e) {
-      // Unreadable as an object (its header lost, say): as torn as a wrong checksum.
-      if (!(e instanceof ObjectError)) throw e;
-      actual = '';
-    }
-    if (actual === checksum) return true;
+    if (await storedContentIntact(this.repo, checksum)) return true;
     this.dropTorn('file', checksum);
     return false;
   }

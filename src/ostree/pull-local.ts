@@ -15,7 +15,7 @@ import {
 import * as fs from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { recomputeFileChecksum } from './fsck.js';
+import { recomputeFileChecksum, storedContentIntact, storedMetadataIntact } from './fsck.js';
 import type { GValue } from './gvariant.js';
 import { Limiter } from './limit.js';
 import {
@@ -60,6 +60,8 @@ export interface PullLocalResult {
   content: number;
   /** Uncompressed bytes of the file objects that were re-encoded rather than linked. */
   contentBytes: number;
+  /** Objects the destination held that did not match their names after a cut pull: removed and imported again. */
+  repairedObjects: number;
   /**
    * Bytes fetched rather than imported: the detached metadata of commits the destination
    * already had, which ostree fetches again in case signatures were added.
@@ -97,9 +99,11 @@ export async function pullLocal(repo: Repo, source: Repo, options: PullLocalOpti
   // Commits the destination has complete before we mark anything partial.
   const complete = new Set(commits.filter((c) => isComplete(repo, c)));
   await fs.mkdir(join(repo.path, 'state'), { recursive: true });
+  // A mark left by a pull cut short: what it stored is checked before it is trusted (see Importer).
+  const verifyStored = (await fs.readdir(join(repo.path, 'state'))).some((n) => n.endsWith('.commitpartial'));
   if (!options.commitMetadataOnly) for (const c of commits) await fs.writeFile(commitPartialPath(repo, c), '');
 
-  const importer = new Importer(repo, source, options, complete);
+  const importer = new Importer(repo, source, options, complete, verifyStored);
   await importer.run(commits, depth);
 
   // The marks go (after a full pull: of every commit walked, parents too), and the refs move,
@@ -114,7 +118,7 @@ export async function pullLocal(repo: Repo, source: Repo, options: PullLocalOpti
     refs.push([name, w.commit]);
   }
   return {
-    metadata: importer.metadata, content: importer.content, contentBytes: importer.contentBytes,
+    metadata: importer.metadata, content: importer.content, contentBytes: importer.contentBytes, repairedObjects: importer.repaired,
     bytesTransferred: importer.bytesTransferred, seconds: Math.floor((Date.now() - started) / 1000), refs, commits,
   };
 }
@@ -162,6 +166,8 @@ class Importer {
   content = 0;
   contentBytes = 0;
   bytesTransferred = 0;
+  /** Stored objects found torn and imported again. */
+  repaired = 0;
   /** Every commit the walk loaded: the wanted ones and their parents within the depth. */
   readonly walked = new Set<string>();
   private readonly limiter: Limiter;
@@ -177,6 +183,12 @@ class Importer {
     private readonly opts: PullLocalOptions,
     /** Commits the destination had complete before the pull (grows as the walk meets parents). */
     private readonly complete: Set<string>,
+    /**
+     * A pull into the destination was cut short (its commitpartial mark was left): a power loss
+     * before its final sync can leave objects renamed into place without their data, so every
+     * object found stored is re-hashed, and imported again when it does not match its name.
+     */
+    private readonly verifyStored: boolean,
   ) {
     this.limiter = new Limiter(opts.concurrency ?? 8);
   }
@@ -227,7 +239,11 @@ class Importer {
 
   /** Imports a metadata object, and returns it decoded when asked to (for the walk). */
   private metadataObject<T>(type: 'commit' | 'dirtree' | 'dirmeta' | 'commitmeta', checksum: string, decode: ((b: Buffer) => T) | null): T | null {
-    const have = this.repo.hasObjectSync(type, checksum);
+    let have = this.repo.hasObjectSync(type, checksum);
+    if (have && this.verifyStored && type !== 'commitmeta' && !storedMetadataIntact(this.repo, type, checksum)) {
+      this.dropTorn(type, checksum);
+      have = false;
+    }
     if (have && !decode) return null;
     let bytes: Buffer | null = null;
     if (decode || this.opts.untrusted) {
@@ -274,12 +290,18 @@ class Importer {
     this.bytesTransferred += bytes.length;
   }
 
+  private dropTorn(type: ObjectType, checksum: string): void {
+    rmSync(this.repo.objectPath(type, checksum), { force: true });
+    this.repaired++;
+  }
+
   /**
    * Imports a file object that needs no rewriting by hard-linking it; false when it must go
    * the slow way (verified first, copied, or re-encoded: see fileObject()).
    */
   private linkFileObject(checksum: string): boolean {
-    if (this.repo.hasObjectSync('file', checksum)) return true;
+    // A stored object to check first goes the slow way (fileObject() re-hashes it).
+    if (this.repo.hasObjectSync('file', checksum)) return !this.verifyStored;
     if (this.opts.bareUserOnlyFiles) checkStorableMode(this.repo, checksum, this.source.statFileObjectSync(checksum).header, true);
     if (this.opts.untrusted || !this.sameStorage(checksum)) return false;
     if (!this.link(this.source.objectPath('file', checksum), this.repo.objectPath('file', checksum), 'file', checksum)) return false;
@@ -293,7 +315,10 @@ class Importer {
   }
 
   private async fileObject(checksum: string): Promise<void> {
-    if (this.repo.hasObjectSync('file', checksum)) return;
+    if (this.repo.hasObjectSync('file', checksum)) {
+      if (!this.verifyStored || (await storedContentIntact(this.repo, checksum))) return;
+      this.dropTorn('file', checksum);
+    }
     const src = this.source.objectPath('file', checksum);
     if (this.sameStorage(checksum)) {
       if (this.opts.untrusted) await this.verifyContent(checksum);

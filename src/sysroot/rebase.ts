@@ -57,7 +57,7 @@ export async function rebase(sysroot: string, target: string, options: RebaseOpt
   // The commit may already be in the sysroot's own repo (a pivot whose objects came from the
   // OS content cache): a pull from a repo into itself would only walk every object again.
   const pulled = sameDirectory(source.path, repo.path)
-    ? { metadata: 0, content: 0, contentBytes: 0, bytesTransferred: 0, seconds: 0, refs: [], commits: [checksum] }
+    ? { metadata: 0, content: 0, contentBytes: 0, repairedObjects: 0, bytesTransferred: 0, seconds: 0, refs: [], commits: [checksum] }
     : await pullLocal(repo, source, { refs: [checksum] });
   const result = await deploy(sysroot, checksum, {
     origin,
