@@ -6,9 +6,10 @@
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { OSNAME, REFS } from './deploy-tree.js';
+import { parseArgs } from 'node:util';
+import { OSNAME, prepareDeployWorkload, REFS, type DeployWorkload } from './deploy-tree.js';
 import { run } from './measure.js';
-import { TREE_VERSION } from './tree-gen.js';
+import { cachedTree, PROFILES, TREE_VERSION } from './tree-gen.js';
 import { buildMachineOsContent } from '../src/image/build.js';
 import { SKOPEO_BIN } from '../src/image/testing.js';
 
@@ -17,8 +18,39 @@ const DESCRIPTION = 'Managed by machine-config-operator';
 /** `s` as one word of a bash command. */
 const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
+/** The pivot benchmarks' command line (`--quick`, `--json`, `--reps=N`, `--help`) and their log. */
+export function pivotBenchArgs(name: string): { quick: boolean; json: boolean; reps: number; log: (line: string) => void } {
+  const { values: opts } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      reps: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (opts.help) {
+    process.stdout.write(`Usage: node dist/bench/${name}.js [--quick] [--json] [--reps=N]\n`);
+    process.exit(0);
+  }
+  return {
+    quick: opts.quick!, json: opts.json!, reps: Number(opts.reps ?? (opts.quick ? 1 : 3)),
+    log: (line) => void process.stderr.write(`[bench ${name}] ${line}\n`),
+  };
+}
+
+/** The generated bootable tree's two commits and their OS images (built once under `cache`), and `work` emptied. */
+export async function preparePivotWorkload(cache: string, work: string, quick: boolean, log: (line: string) => void): Promise<{ w: DeployWorkload; layouts: Record<'v1' | 'v2', string> }> {
+  const profile = PROFILES[quick ? 'quick' : 'full'];
+  const tree = cachedTree(cache, profile, log);
+  const w = prepareDeployWorkload(cache, tree.path, `tree-${TREE_VERSION}-${profile.name}`, profile, OSTREE, log);
+  const layouts = await osImageLayouts(cache, w.repo, profile.name, log);
+  fs.rmSync(work, { recursive: true, force: true });
+  fs.mkdirSync(work, { recursive: true });
+  return { w, layouts };
+}
+
 /** machine-os-content of each version, built once into OCI layouts under .bench/. */
-export async function osImageLayouts(cache: string, repo: string, profileName: string, log: (line: string) => void): Promise<Record<'v1' | 'v2', string>> {
+async function osImageLayouts(cache: string, repo: string, profileName: string, log: (line: string) => void): Promise<Record<'v1' | 'v2', string>> {
   const out = {} as Record<'v1' | 'v2', string>;
   for (const v of ['v1', 'v2'] as const) {
     const layoutDir = join(cache, `pivot-image-${TREE_VERSION}-${profileName}-${v}`);

@@ -16,11 +16,8 @@ import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { prepareDeployWorkload } from './deploy-tree.js';
 import { median, timed, type Sample } from './measure.js';
-import { deployments, legacyScript, osImageLayouts, prepareNode, pushOsImages, removeNode } from './pivot-workload.js';
-import { cachedTree, PROFILES, TREE_VERSION } from './tree-gen.js';
+import { deployments, legacyScript, pivotBenchArgs, prepareNode, preparePivotWorkload, pushOsImages, removeNode } from './pivot-workload.js';
 import { startDockerRegistry } from '../src/image/testing.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -29,28 +26,11 @@ const WORK = join(CACHE, 'work-pivot');
 const DAEMON = join(ROOT, 'dist', 'src', 'cli', 'machine-config-daemon.js');
 const TARGET_RATIO = 0.5;
 
-const { values: opts } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    json: { type: 'boolean', default: false },
-    reps: { type: 'string' },
-    help: { type: 'boolean', short: 'h', default: false },
-  },
-});
-if (opts.help) {
-  process.stdout.write('Usage: node dist/bench/pivot.js [--quick] [--json] [--reps=N]\n');
-  process.exit(0);
-}
-const reps = Number(opts.reps ?? (opts.quick ? 1 : 3));
-const log = (line: string): void => void process.stderr.write(`[bench pivot] ${line}\n`);
+const opts = pivotBenchArgs('pivot');
+const { reps, log } = opts;
 
 async function main(): Promise<void> {
-  const profile = PROFILES[opts.quick ? 'quick' : 'full'];
-  const tree = cachedTree(CACHE, profile, log);
-  const w = prepareDeployWorkload(CACHE, tree.path, `tree-${TREE_VERSION}-${profile.name}`, profile, '/usr/bin/ostree', log);
-  const layouts = await osImageLayouts(CACHE, w.repo, profile.name, log);
-  fs.rmSync(WORK, { recursive: true, force: true });
-  fs.mkdirSync(WORK, { recursive: true });
+  const { w, layouts } = await preparePivotWorkload(CACHE, WORK, opts.quick, log);
   const afters: (() => unknown)[] = [];
   // startDockerRegistry wants a test context: only its after() is used.
   const registry = await startDockerRegistry({ after: (fn: () => unknown) => afters.push(fn) } as unknown as TestContext);

@@ -7,7 +7,7 @@
  */
 import { pullFromRemote } from '../ostree/pull-http.js';
 import { Repo } from '../ostree/repo.js';
-import { Agent, request, type Dispatcher } from '../image/undici.js';
+import { postToCache, type CacheAnswer } from '../image/os-content-client.js';
 import type { OsContentSource } from './pivot.js';
 
 export class OsContentError extends Error {
@@ -32,22 +32,15 @@ export function cacheContentSource(url: string, options: CacheContentOptions = {
     url: base,
     async pullCommit(image, commit, repoPath) {
       const prepareTimeout = AbortSignal.timeout(options.prepareTimeoutMs ?? 600_000);
-      // Not global fetch: loading its machinery costs more than the request (~20 ms).
-      const agent = new Agent({ headersTimeout: 0, bodyTimeout: 0 });
-      let res: Dispatcher.ResponseData;
-      let body: { digest?: unknown; path?: unknown; error?: unknown };
+      let answer: CacheAnswer;
       try {
-        try {
-          // The first request for an image waits for the cache to pull it from the registry.
-          res = await request(new URL(`${base}/images?ref=${encodeURIComponent(image)}`), { dispatcher: agent, method: 'POST', signal: options.signal ? AbortSignal.any([options.signal, prepareTimeout]) : prepareTimeout });
-        } catch (e) {
-          throw new OsContentError(`The OS content cache ${base} cannot be reached: ${(e as Error).message}`, { cause: e });
-        }
-        body = (await res.body.json().catch(() => ({}))) as typeof body;
-      } finally {
-        await agent.close();
+        // The first request for an image waits for the cache to pull it from the registry.
+        answer = await postToCache(new URL(`${base}/images?ref=${encodeURIComponent(image)}`), { signal: options.signal ? AbortSignal.any([options.signal, prepareTimeout]) : prepareTimeout });
+      } catch (e) {
+        throw new OsContentError(`The OS content cache ${base} cannot be reached: ${(e as Error).message}`, { cause: e });
       }
-      if (res.statusCode >= 300) throw new OsContentError(`The OS content cache ${base} cannot serve ${image}: HTTP ${res.statusCode}${typeof body.error === 'string' ? `: ${body.error}` : ''}`);
+      const body = answer.body as { path?: unknown; error?: unknown };
+      if (answer.status >= 300) throw new OsContentError(`The OS content cache ${base} cannot serve ${image}: HTTP ${answer.status}${typeof body.error === 'string' ? `: ${body.error}` : ''}`);
       if (typeof body.path !== 'string' || !body.path.startsWith('/images/')) throw new OsContentError(`The OS content cache ${base} answered no repo path for ${image}`);
       const result = await pullFromRemote(await Repo.open(repoPath), {
         url: `${base}${body.path}`,

@@ -573,16 +573,7 @@ class Puller {
     }
     const existing = await this.repo.readDetachedMetadata(commit);
     if (existing?.equals(bytes)) return;
-    const dest = this.repo.objectPath('commitmeta', commit);
-    this.repo.ensureObjectDir(dest);
-    const tmp = this.repo.tmpName();
-    try {
-      writeFileSync(tmp, bytes, { mode: 0o644 });
-      renameSync(tmp, dest);
-    } catch (e) {
-      rmSync(tmp, { force: true });
-      throw e;
-    }
+    await this.repo.writeDetachedMetadata(commit, bytes);
     this.fetchedDetached++;
     this.progress();
   }
