@@ -5,7 +5,7 @@
  * config named is pulled from the image's repo on the cache with ostree's HTTP protocol. The
  * cache's answer only says where to look: every object is verified against the commit.
  */
-import { pullFromRemote } from '../ostree/pull-http.js';
+import { clearCommitMarks, pullFromRemote } from '../ostree/pull-http.js';
 import { Repo } from '../ostree/repo.js';
 import { postToCache, type CacheAnswer } from '../image/os-content-client.js';
 import type { OsContentSource } from './pivot.js';
@@ -42,14 +42,17 @@ export function cacheContentSource(url: string, options: CacheContentOptions = {
       const body = answer.body as { path?: unknown; error?: unknown };
       if (answer.status >= 300) throw new OsContentError(`The OS content cache ${base} cannot serve ${image}: HTTP ${answer.status}${typeof body.error === 'string' ? `: ${body.error}` : ''}`);
       if (typeof body.path !== 'string' || !body.path.startsWith('/images/')) throw new OsContentError(`The OS content cache ${base} answered no repo path for ${image}`);
-      const result = await pullFromRemote(await Repo.open(repoPath), {
+      const repo = await Repo.open(repoPath);
+      const result = await pullFromRemote(repo, {
         url: `${base}${body.path}`,
         commit,
         remoteName: OS_CONTENT_REMOTE,
         timeoutMs,
+        // The deploy that follows syncs the sysroot, this repo with it.
+        deferSync: true,
         ...(options.signal ? { signal: options.signal } : {}),
       });
-      return { fetchedObjects: result.fetchedObjects, fetchedBytes: result.fetchedBytes };
+      return { fetchedObjects: result.fetchedObjects, fetchedBytes: result.fetchedBytes, synced: () => clearCommitMarks(repo, result.unsyncedCommits) };
     },
   };
 }

@@ -92,6 +92,7 @@ async function pivotToV2(w: World, n: TestNode, url?: string): Promise<Pivoted> 
 const status = (n: TestNode): string => ok(ostree(['admin', 'status', `--sysroot=${n.sysroot}`]), 'admin status').stdout;
 const fsck = (n: TestNode): void => void ok(ostree(['fsck', `--repo=${join(n.sysroot, 'ostree', 'repo')}`]), 'fsck');
 const nodeRepo = (n: TestNode): string => join(n.sysroot, 'ostree', 'repo');
+const partialMarks = (n: TestNode): string[] => fs.readdirSync(join(nodeRepo(n), 'state')).filter((f) => f.endsWith('.commitpartial'));
 const deploymentsOf = (n: TestNode): string[] => fs.readdirSync(join(n.sysroot, 'ostree', 'deploy', 'rhcos', 'deploy')).sort();
 
 /** Content objects of the image's repo on the cache that the node lacks: what a pivot fetches. */
@@ -131,6 +132,33 @@ describe('pivot through the OS content cache', needsOstree, () => {
     assert.equal(status(viaCache).replaceAll(viaCache.sysroot, 'SYSROOT'), status(viaImage).replaceAll(viaImage.sysroot, 'SYSROOT'), 'the same deployments, origins and versions');
     assert.match(status(viaCache), new RegExp(`^  rhcos ${w.os.commits.v2}\\.0\\n`));
     fsck(viaCache);
+    assert.deepEqual(partialMarks(viaCache), [], 'the deploy synced what the pull stored: no commit is left marked partial');
+  });
+
+  test('a deploy that fails after the pull leaves the commit marked partial (its objects were never synced); the next pivot completes and clears it', async (t) => {
+    const w = await world(t);
+    const n = await node(w, 'node');
+    const client = new RegistryClient({ insecure: true });
+    t.after(() => client.close());
+    const before = { status: status(n), deployments: deploymentsOf(n) };
+    await assert.rejects(pivot(n.sysroot, w.os.images.v2, {
+      source: registryImageSource(client),
+      osContent: cacheContentSource(w.server.url, { timeoutMs: 10_000 }),
+      log: () => undefined,
+      readCmdline: simulatedBoot(n.sysroot, n.cmdline),
+      crashPoint: (point) => {
+        if (point === 'deploy-finalized') throw new Error('simulated crash before the deploy syncs');
+      },
+    }, { retryDelaysMs: [] }), /simulated crash/);
+    assert.deepEqual(partialMarks(n), [`${w.os.commits.v2}.commitpartial`], 'the pull stored objects no sync made durable: the next pull must re-check them');
+    assert.equal(status(n), before.status);
+
+    const p = await pivotToV2(w, n, w.server.url);
+    assert.deepEqual(p.warnings, []);
+    // Serial 1: the crashed deploy's directory (serial 0) is there until the next cleanup.
+    assert.match(status(n), new RegExp(`^  rhcos ${w.os.commits.v2}\\.1\\n`));
+    assert.deepEqual(partialMarks(n), []);
+    fsck(n);
   });
 
   test('a cache serving a wrong object is refused naming the object, the node unchanged; the pivot then pulls the whole image', async (t) => {

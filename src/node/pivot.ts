@@ -43,6 +43,12 @@ export interface OsImageSource {
   extract(image: string, dest: string, options?: { skip?: (path: string) => boolean }): Promise<void>;
 }
 
+export interface CachePull {
+  fetchedObjects: number;
+  fetchedBytes: number;
+  synced?: () => Promise<void>;
+}
+
 /** The OS content cache a pivot pulls objects from (production: node/os-content.ts). */
 export interface OsContentSource {
   /** The cache's URL, named in log lines. */
@@ -50,9 +56,10 @@ export interface OsContentSource {
   /**
    * Pulls exactly COMMIT, the commit IMAGE's config names, from the cache into the repo at
    * REPOPATH, every object verified against the commit's tree before it is stored; a pull cut
-   * short resumes, fetching only what is missing.
+   * short resumes, fetching only what is missing. What it stored may not be durable yet:
+   * `synced`, when given, is called once the deploy has flushed the repo's filesystem.
    */
-  pullCommit(image: string, commit: string, repoPath: string): Promise<{ fetchedObjects: number; fetchedBytes: number }>;
+  pullCommit(image: string, commit: string, repoPath: string): Promise<CachePull>;
 }
 
 export interface PivotEffects {
@@ -228,6 +235,8 @@ async function pivotLocked(sysroot: string, image: string, effects: PivotEffects
       throw new PivotError(`Rebasing to ${checksum} from ${image}: ${(e as Error).message}`, { cause: e });
     }
     if (fromCache) {
+      // The deploy synced the sysroot, the node's repo with it.
+      await fromCache.synced?.();
       log(`Fetched ${fromCache.fetchedObjects} objects (${fromCache.fetchedBytes} bytes) new to the node's repository from the OS content cache ${effects.osContent!.url}`);
     } else {
       const p = result.pulled;
@@ -252,7 +261,7 @@ async function pivotLocked(sysroot: string, image: string, effects: PivotEffects
  * configured, the image names no commit, or the pull fails: the caller takes the whole image.
  * Objects a failed pull stored were verified, so they stay; the extraction then skips them.
  */
-async function pullFromCache(image: string, labels: Record<string, string>, hostRepo: string, effects: PivotEffects): Promise<{ fetchedObjects: number; fetchedBytes: number } | null> {
+async function pullFromCache(image: string, labels: Record<string, string>, hostRepo: string, effects: PivotEffects): Promise<CachePull | null> {
   const cache = effects.osContent;
   if (!cache) return null;
   const warn = effects.warn ?? effects.log;

@@ -60,6 +60,14 @@ export interface PullOptions {
   depth?: number;
   /** Fetch commit objects (and detached metadata) only; their `commitpartial` marks stay. */
   commitMetadataOnly?: boolean;
+  /**
+   * Skip the final sync: the caller's own sync of the repo's filesystem follows (a deploy's
+   * syncfs of the sysroot), and one flush instead of two is what a pivot waits for. The pulled
+   * commits keep their `commitpartial` marks (PullResult.unsyncedCommits) until the caller,
+   * after that sync, removes them with `clearCommitMarks`: a power cut before it leaves the
+   * marks, so the next pull re-hashes what this one stored.
+   */
+  deferSync?: boolean;
   /** Write `refs/heads/REF` rather than `refs/remotes/REMOTE/REF`. */
   mirror?: boolean;
   /** Remote name: refs go to `refs/remotes/NAME/REF` (without it and without mirror, to `refs/heads/REF`). */
@@ -92,6 +100,8 @@ export interface PullResult {
   contentBytes: number;
   /** Objects the repo held that did not match their names after a cut pull: removed and fetched again. */
   repairedObjects: number;
+  /** With `deferSync`: the commits whose marks stay until the caller has synced (see clearCommitMarks). */
+  unsyncedCommits: string[];
   /** Refs written, as [refspec, commit] (`REMOTE:REF` for a remote ref). */
   refs: [string, string][];
   /** Wall time of the pull in milliseconds. */
@@ -160,11 +170,18 @@ export async function pullFromRemote(repo: Repo, options: PullOptions): Promise<
     return {
       commits, fetchedObjects: puller.fetchedMetadata + puller.fetchedContent + puller.fetchedDetached, fetchedBytes: fetcher.bytes,
       fetchedMetadata: puller.fetchedMetadata, fetchedContent: puller.fetchedContent, contentBytes: puller.contentBytes, repairedObjects: puller.repairedObjects,
-      refs: written, elapsedMs: Date.now() - started,
+      unsyncedCommits: options.deferSync && !options.commitMetadataOnly ? [...puller.marked] : [], refs: written, elapsedMs: Date.now() - started,
     };
   } finally {
     await fetcher.close();
   }
+}
+
+const commitMarkPath = (repo: Repo, commit: string): string => join(repo.path, 'state', `${commit}.commitpartial`);
+
+/** Removes the `commitpartial` marks of completed pulls: only once everything they stored is durable. */
+export async function clearCommitMarks(repo: Repo, commits: Iterable<string>): Promise<void> {
+  for (const c of commits) await fs.rm(commitMarkPath(repo, c), { force: true });
 }
 
 async function checkRemoteConfig(fetcher: Fetcher): Promise<void> {
@@ -450,7 +467,7 @@ class Puller {
   private contentRunning = 0;
   private failure: { error: unknown } | undefined;
   /** Commits whose objects are all being fetched: their marks go at the end. */
-  private readonly marked = new Set<string>();
+  readonly marked = new Set<string>();
   /** Most parents left when each commit was reached. */
   private readonly walked = new Map<string, number>();
   /**
@@ -490,10 +507,10 @@ class Puller {
     while (this.pending.size) await Promise.allSettled([...this.pending]);
     await this.writers?.close();
     if (this.failure) throw this.failure.error;
-    if (this.opts.commitMetadataOnly) return;
+    if (this.opts.commitMetadataOnly || this.opts.deferSync) return;
     // The marks go only once every object is durable.
     this.repo.sync();
-    for (const c of this.marked) await fs.rm(this.markPath(c), { force: true });
+    await clearCommitMarks(this.repo, this.marked);
   }
 
   /** Where an interrupted download of an object is kept for the next pull to resume. */
@@ -502,7 +519,7 @@ class Puller {
   }
 
   private markPath(commit: string): string {
-    return join(this.repo.path, 'state', `${commit}.commitpartial`);
+    return commitMarkPath(this.repo, commit);
   }
 
   private progress(): void {
