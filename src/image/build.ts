@@ -19,6 +19,7 @@ import { pullLocal } from '../ostree/pull-local.js';
 import { Repo } from '../ostree/repo.js';
 import { hostPlatform, OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST, type Descriptor, type ImageConfig, type ImageManifest, type Platform } from './media-types.js';
 import { DigestingStream, OciLayout } from './oci-layout.js';
+import { BUILD_VERSIONS_LABEL, COMMIT_LABEL, VERSION_LABEL } from './os-labels.js';
 
 export class ImageBuildError extends Error {
   override name = 'ImageBuildError';
@@ -188,10 +189,6 @@ export interface MachineOsContentOptions {
   created?: Date;
   platform?: Platform;
 }
-
-export const COMMIT_LABEL = 'com.coreos.ostree-commit';
-export const VERSION_LABEL = 'version';
-export const BUILD_VERSIONS_LABEL = 'io.openshift.build.versions';
 
 /**
  * The legacy `machine-os-content` image of the commit `rev` (oci.md §7.3): `/srv/repo` an

@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { Repo } from '../ostree/repo.js';
 import { writeAtomically } from './atomic-file.js';
-import { COMMIT_LABEL, VERSION_LABEL } from './build.js';
+import { COMMIT_LABEL, VERSION_LABEL } from './os-labels.js';
 import { extractLayers, type ExtractLimits } from './extract.js';
 import { pullImage } from './pull.js';
 import { formatImageReference, parseImageReference } from './reference.js';

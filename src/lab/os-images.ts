@@ -7,7 +7,8 @@
  */
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
-import { buildMachineOsContent, COMMIT_LABEL } from '../image/build.js';
+import { buildMachineOsContent } from '../image/build.js';
+import { COMMIT_LABEL } from '../image/os-labels.js';
 import { pullImage } from '../image/pull.js';
 import { pushLayout } from '../image/push.js';
 import { parseImageReference } from '../image/reference.js';

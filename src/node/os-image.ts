@@ -6,7 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { extractLayers, type ExtractLimits } from '../image/extract.js';
+import type { ExtractLimits } from '../image/extract.js';
 import { pullImage, type PulledImage } from '../image/pull.js';
 import { parseImageReference } from '../image/reference.js';
 import type { RegistryClient } from '../image/registry-client.js';
@@ -30,6 +30,8 @@ export function registryImageSource(client: RegistryClient, options: { log?: (li
     },
     async extract(image, dest, extractOptions = {}) {
       const { layers } = await pull(image);
+      // Loaded when needed: a pivot through the OS content cache never extracts (start-up time).
+      const { extractLayers } = await import('../image/extract.js');
       await extractLayers(layers, dest, {
         ...(extractOptions.skip ? { skip: extractOptions.skip } : {}),
         ...(options.log ? { log: options.log } : {}),

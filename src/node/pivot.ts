@@ -15,7 +15,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { COMMIT_LABEL } from '../image/build.js';
+import { COMMIT_LABEL } from '../image/os-labels.js';
 import { Repo } from '../ostree/repo.js';
 import { rebase, type RebaseResult } from '../sysroot/rebase.js';
 import { takeLock } from '../sysroot/lock.js';
