@@ -170,3 +170,30 @@ test('a remote that is not an archive repo, or lacks the ref, is refused naming 
   await assert.rejects(pullFromRemote(repo, { url: server.url, refs: ['main'] }),
     (e: unknown) => e instanceof PullError && e.message.includes(server.url) && /mode "bare-user"/.test(e.message));
 });
+
+test('an update into repos holding most of the tree (thousands of objects, every objects/ directory busy) fetches exactly what they lack', needsOstree, async (t) => {
+  const out = scratch(t, 'mco-pull-http-update-');
+  const tree = join(out, 'tree');
+  // ~12 files per objects/XX directory: past the point where the walk lists a directory instead of lstat'ing each object.
+  for (let d = 0; d < 30; d++) {
+    fs.mkdirSync(join(tree, `d${d}`), { recursive: true });
+    for (let f = 0; f < 100; f++) fs.writeFileSync(join(tree, `d${d}`, `f${f}`), `file ${d}/${f}\n`);
+  }
+  const srv = join(out, 'srv');
+  ok(ostree(['init', `--repo=${srv}`, '--mode=archive']), 'ostree init');
+  noFsync(srv);
+  ok(ostreeIn(srv, 'commit', '-b', 'main', '--timestamp=@1700000000', tree), 'ostree commit v1');
+  const v1 = ok(ostreeIn(srv, 'rev-parse', 'main'), 'rev-parse').stdout.trim();
+  for (let d = 0; d < 20; d++) fs.writeFileSync(join(tree, `d${d}`, 'f7'), `file ${d}/7, changed\n`);
+  ok(ostreeIn(srv, 'commit', '-b', 'main', '--timestamp=@1700000100', tree), 'ostree commit v2');
+  const httpd = startTrivialHttpd(srv);
+  t.after(() => httpd.kill());
+  for (const mode of ['archive', 'bare-user'] as const) {
+    const repo = await emptyRepo(join(out, mode), mode);
+    await pullFromRemote(repo, { url: httpd.url, commit: v1 });
+    const update = await pullFromRemote(repo, { url: httpd.url, refs: ['main'], remoteName: 'origin' });
+    assert.equal(update.fetchedContent, 20, `${mode}: content objects fetched for 20 changed files`);
+    assert.equal(update.fetchedMetadata, 1 + 1 + 20, `${mode}: the commit, the root dirtree and the 20 changed directories' dirtrees`);
+    ok(ostreeIn(repo.path, 'fsck'), `ostree fsck (${mode})`);
+  }
+});

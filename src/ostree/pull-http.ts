@@ -34,7 +34,7 @@ import {
 } from './objects.js';
 import { checkStorableMode, isComplete } from './pull-local.js';
 import { validateRemoteName } from './remotes.js';
-import { STREAM_THRESHOLD, validateRefName, type Repo } from './repo.js';
+import { ObjectPresence, STREAM_THRESHOLD, validateRefName, type Repo } from './repo.js';
 
 export class PullError extends Error {
   override name = 'PullError';
@@ -455,6 +455,8 @@ class Puller {
    * it does not match its name.
    */
   private verifyStored = false;
+  /** What the repo held when the walk reached each object (asked once per object: see `add`). */
+  private readonly stored: ObjectPresence;
   /** Stored objects found torn and fetched again. */
   repairedObjects = 0;
   /** Tasks started and not yet settled. */
@@ -485,7 +487,9 @@ class Puller {
     private readonly fetcher: Fetcher,
     private readonly opts: PullOptions,
     private readonly stop: AbortController,
-  ) {}
+  ) {
+    this.stored = new ObjectPresence(repo);
+  }
 
   /** Records the first failure and stops every request. */
   private fail(e: unknown): void {
@@ -630,7 +634,7 @@ class Puller {
       : (await this.metadataObject('dirtree', tree, decodeDirTree))!;
     for (const [, file] of loaded.files) {
       if (!this.add(file, 'file')) continue;
-      if (!this.repo.hasObjectSync('file', file)) this.fetchContent(file);
+      if (!this.stored.has('file', file)) this.fetchContent(file);
       else if (this.verifyStored) {
         this.schedule(async () => {
           if (!(await this.intactContent(file))) this.fetchContent(file);
@@ -659,7 +663,7 @@ class Puller {
 
   /** Whether a metadata object is stored (and, after a cut pull, hashes to its name; a torn one is removed). */
   private hasIntactMetadata(type: 'dirtree' | 'dirmeta', checksum: string): boolean {
-    if (!this.repo.hasObjectSync(type, checksum)) return false;
+    if (!this.stored.has(type, checksum)) return false;
     if (!this.verifyStored || storedMetadataIntact(this.repo, type, checksum)) return true;
     this.dropTorn(type, checksum);
     return false;

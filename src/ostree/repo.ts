@@ -863,3 +863,48 @@ function checkFileType(header: FileHeader): boolean {
   if (!isRegularMode(header.mode)) throw new RepoError(`Unsupported file type in mode 0${header.mode.toString(8)}`);
   return false;
 }
+
+/** Lookups in one `objects/XX` directory after which it is listed rather than lstat'ed. */
+const LIST_AFTER = 8;
+/** Names held from listings at most (~100 bytes each): past it, every answer is an lstat. */
+const MAX_LISTED_NAMES = 200_000;
+
+/**
+ * "Is this object stored?" for a walk that asks about most objects of a tree (a pull checks
+ * every file of a commit, ~12,000 for an OS, nearly all present): a directory of `objects/` is
+ * read once it has been asked about a few times — one readdir for ~50 lstats, each of which
+ * Node pays for with a Stats object. A small pull stays on lstats. Each directory is a
+ * snapshot from its listing: ask about each object once, before storing it (an object stored
+ * since, by anyone, may read as missing: fetched again, stored over harmlessly).
+ */
+export class ObjectPresence {
+  private readonly asked = new Map<string, number>();
+  private readonly listed = new Map<string, Set<string>>();
+  private listedNames = 0;
+
+  constructor(private readonly repo: Repo) {}
+
+  has(type: ObjectType, checksum: string): boolean {
+    const prefix = checksum.slice(0, 2);
+    const names = this.listed.get(prefix) ?? this.listAfterFewAsks(prefix);
+    if (!names) return this.repo.hasObjectSync(type, checksum);
+    const path = this.repo.objectPath(type, checksum);
+    return names.has(path.slice(path.lastIndexOf('/') + 1));
+  }
+
+  private listAfterFewAsks(prefix: string): Set<string> | undefined {
+    const asked = (this.asked.get(prefix) ?? 0) + 1;
+    this.asked.set(prefix, asked);
+    if (asked < LIST_AFTER || this.listedNames >= MAX_LISTED_NAMES) return undefined;
+    let names: Set<string>;
+    try {
+      names = new Set(readdirSync(join(this.repo.path, 'objects', prefix)));
+    } catch (e) {
+      if (!isEnoent(e)) throw e;
+      names = new Set();
+    }
+    this.listed.set(prefix, names);
+    this.listedNames += names.size;
+    return names;
+  }
+}
