@@ -26,6 +26,7 @@ import { storedContentIntact, storedMetadataIntact } from './fsck.js';
 import { Agent, HttpError } from './http1.js';
 import { KeyFile, KeyFileError } from './keyfile.js';
 import { Limiter } from './limit.js';
+import { reclaimDeadPartials, releasePartial, takePartial } from './pull-partial.js';
 import { storeFetchedContent, type StoreJob } from './pull-store.js';
 import { WorkerPool } from './worker-pool.js';
 import {
@@ -191,7 +192,7 @@ interface FetchOptions {
   max: number;
   /** Larger bodies go to a file. */
   spillAt: number;
-  /** Where an interrupted body is kept (under `tmp/`) to be resumed. */
+  /** Where an interrupted body is kept (under `tmp/`) to be resumed: its resting name (see pull-partial.ts). */
   partial?: string;
   /** Ahead of the requests already waiting (metadata, which the walk waits on). */
   first?: boolean;
@@ -242,19 +243,31 @@ class Fetcher {
    * GETs `path` (null on 404), with a request slot held until the body is in. Redirects are
    * followed, a loop or more than ten refused. A body up to `spillAt` bytes is returned in
    * memory, a larger one in a file under `tmp/`. With `partial`, an interrupted body is kept
-   * in that file (under `tmp/`) and the next call asks only for the rest (a Range request),
-   * as ostree resumes downloads; whatever a caller does with the result, it verifies it.
+   * at that name (under `tmp/`) and the next call asks only for the rest (a Range request),
+   * as ostree resumes downloads; meanwhile it is written to a file of this pull's own (see
+   * pull-partial.ts). Whatever a caller does with the result, it verifies it.
    */
   async fetch(path: string, what: string, opts: FetchOptions): Promise<Fetched | null> {
     return this.limiter.run(async () => {
       this.signal.throwIfAborted();
       let url = new URL(path, this.base);
       const visited = new Set<string>([url.href]);
-      let offset = opts.partial !== undefined ? (statSync(opts.partial, { throwIfNoEntry: false })?.size ?? 0) : 0;
+      // This pull's own file for the body: no other pull writes it (see pull-partial.ts).
+      const resting = opts.partial;
+      let offset = 0;
+      if (resting !== undefined) {
+        const own = takePartial(resting);
+        opts = { ...opts, partial: own.path };
+        if (own.taken) offset = statSync(own.path).size;
+      }
+      let handedOver = false;
       try {
         for (let hops = 0; ; hops++) {
           const outcome = await this.exchange(url, offset, what, opts);
-          if ('fetched' in outcome) return outcome.fetched;
+          if ('fetched' in outcome) {
+            handedOver = true;
+            return outcome.fetched;
+          }
           if ('location' in outcome) {
             url = new URL(outcome.location, url);
             if (visited.has(url.href)) throw this.error(what, `redirect loop at ${url.href}`);
@@ -277,6 +290,9 @@ class Fetcher {
       } catch (e) {
         if (e instanceof PullError || this.signal.aborted) throw e;
         throw this.error(what, describeNetworkError(e), e);
+      } finally {
+        // What was kept of a body cut short goes back to rest for the next pull.
+        if (!handedOver && resting !== undefined) releasePartial(opts.partial!, resting);
       }
     }, opts.first ?? false);
   }
@@ -342,7 +358,7 @@ class Fetcher {
 /**
  * Where a response body goes as it arrives: memory up to `spillAt` bytes, then a file under
  * `tmp/` (written synchronously: chunks are small, and no backpressure is needed). A body cut
- * short is kept in `opts.partial` for the next pull to continue from.
+ * short is kept in `opts.partial` (this pull's own file, which fetch() puts back to rest).
  */
 class Sink {
   private readonly chunks: Buffer[] = [];
@@ -480,6 +496,7 @@ class Puller {
   async run(commits: string[], depth: number): Promise<void> {
     await fs.mkdir(join(this.repo.path, 'state'), { recursive: true });
     await fs.mkdir(this.repo.tmpDir, { recursive: true });
+    reclaimDeadPartials(this.repo.tmpDir);
     this.verifyStored = (await fs.readdir(join(this.repo.path, 'state'))).some((n) => n.endsWith('.commitpartial'));
     try {
       await Promise.all(commits.map((c) => this.commitChain(c, depth)));
