@@ -18,12 +18,13 @@ import {
 } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
+import { createSecureContext } from 'node:tls';
 import { join } from 'node:path';
 import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createInflateRaw } from 'node:zlib';
 import { storedContentIntact, storedMetadataIntact } from './fsck.js';
-import { Agent, HttpError } from './http1.js';
+import { Agent, HttpError, type AgentOptions } from './http1.js';
 import { KeyFile, KeyFileError } from './keyfile.js';
 import { Limiter } from './limit.js';
 import { reclaimDeadPartials, releasePartial, takePartial } from './pull-partial.js';
@@ -34,7 +35,7 @@ import {
   isChecksum, isSymlinkMode, ObjectError, sha256Hex, type Commit, type DirTree, type FileHeader, type ObjectType,
 } from './objects.js';
 import { checkStorableMode, isComplete } from './pull-local.js';
-import { validateRemoteName } from './remotes.js';
+import { remoteTls, validateRemoteName, type RemoteTls } from './remotes.js';
 import { STREAM_THRESHOLD, validateRefName, type Repo } from './repo.js';
 
 export class PullError extends Error {
@@ -63,8 +64,14 @@ export interface PullOptions {
   commitMetadataOnly?: boolean;
   /** Write `refs/heads/REF` rather than `refs/remotes/REMOTE/REF`. */
   mirror?: boolean;
-  /** Remote name: refs go to `refs/remotes/NAME/REF` (without it and without mirror, to `refs/heads/REF`). */
+  /**
+   * Remote name: refs go to `refs/remotes/NAME/REF` (without it and without mirror, to
+   * `refs/heads/REF`); when the repo's config has this remote, its `tls-*` keys apply (unless
+   * `tls` is given), as in libostree.
+   */
   remoteName?: string;
+  /** How to check the https server's certificate and which client certificate to present. */
+  tls?: RemoteTls;
   /** Requests in flight at once (default 8). */
   concurrency?: number;
   /** How long to wait for a connection, for response headers, and between body chunks (default 30 s). */
@@ -136,10 +143,11 @@ export async function pullFromRemote(repo: Repo, options: PullOptions): Promise<
   if (options.commit === undefined && refs.length === 0) throw new PullError('Nothing to pull: give a ref or a commit');
   for (const r of refs) if (!isChecksum(r)) validateRefName(r);
   if (options.remoteName !== undefined) validateRemoteName(options.remoteName);
+  const tls = base.protocol === 'https:' ? agentTls(options.tls ?? (options.remoteName !== undefined ? remoteTls(repo, options.remoteName) : undefined), options.remoteName) : undefined;
 
   // Aborted at the first failure, so that requests in flight or waiting stop at once.
   const stop = new AbortController();
-  const fetcher = new Fetcher(base, repo.tmpDir, options, options.signal ? AbortSignal.any([stop.signal, options.signal]) : stop.signal);
+  const fetcher = new Fetcher(base, repo.tmpDir, options, options.signal ? AbortSignal.any([stop.signal, options.signal]) : stop.signal, tls);
   try {
     await checkRemoteConfig(fetcher);
     // Resolve what to pull: [commit, ref to write or null].
@@ -165,6 +173,30 @@ export async function pullFromRemote(repo: Repo, options: PullOptions): Promise<
     };
   } finally {
     await fetcher.close();
+  }
+}
+
+/**
+ * The agent's TLS options for `settings`: its files read and made into one context up front,
+ * so that a missing file or a key that is not the certificate's fails before any request.
+ */
+function agentTls(settings: RemoteTls | undefined, remoteName: string | undefined): AgentOptions['tls'] {
+  if (settings === undefined) return undefined;
+  const of = remoteName !== undefined ? ` of remote "${remoteName}"` : '';
+  const read = (key: string, path: string | undefined): Buffer | undefined => {
+    if (path === undefined) return undefined;
+    try {
+      return readFileSync(path);
+    } catch (e) {
+      throw new PullError(`Reading ${key}${of} (${path}): ${(e as Error).message}`, { cause: e });
+    }
+  };
+  const [ca, cert, key] = [read('tls-ca-path', settings.caPath), read('tls-client-cert-path', settings.clientCertPath), read('tls-client-key-path', settings.clientKeyPath)];
+  try {
+    return { rejectUnauthorized: !settings.permissive, secureContext: createSecureContext({ ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) }) };
+  } catch (e) {
+    const files = [settings.caPath, settings.clientCertPath, settings.clientKeyPath].filter((f) => f !== undefined).join(', ');
+    throw new PullError(`The TLS settings${of} (${files}) cannot be used: ${(e as Error).message}`, { cause: e });
   }
 }
 
@@ -211,6 +243,7 @@ function isCutShort(e: unknown): boolean {
 class Fetcher {
   bytes = 0;
   private readonly agent: Agent;
+  private readonly remoteName: string | undefined;
   private readonly limiter: Limiter;
   /** How to abort each request in flight: all at once when the pull stops. */
   private readonly inFlight = new Set<(reason: Error) => void>();
@@ -220,10 +253,14 @@ class Fetcher {
     private readonly tmpDir: string,
     options: PullOptions,
     private readonly signal: AbortSignal,
+    tls: AgentOptions['tls'],
   ) {
     const timeout = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const concurrency = options.concurrency ?? 8;
-    this.agent = new Agent({ connections: concurrency, headersTimeoutMs: timeout, bodyTimeoutMs: timeout, connectTimeoutMs: timeout, keepAliveMs: 30_000 });
+    this.remoteName = options.remoteName;
+    this.agent = new Agent({
+      connections: concurrency, headersTimeoutMs: timeout, bodyTimeoutMs: timeout, connectTimeoutMs: timeout, keepAliveMs: 30_000, ...(tls ? { tls } : {}),
+    });
     this.limiter = new Limiter(concurrency);
     signal.addEventListener('abort', () => {
       for (const abort of [...this.inFlight]) abort(signal.reason as Error);
@@ -289,7 +326,7 @@ class Fetcher {
         }
       } catch (e) {
         if (e instanceof PullError || this.signal.aborted) throw e;
-        throw this.error(what, describeNetworkError(e), e);
+        throw this.error(what, describeNetworkError(e, this.remoteName), e);
       } finally {
         // What was kept of a body cut short goes back to rest for the next pull.
         if (!handedOver && resting !== undefined) releasePartial(opts.partial!, resting);
@@ -434,9 +471,36 @@ class Sink {
   }
 }
 
-function describeNetworkError(e: unknown): string {
+function describeNetworkError(e: unknown, remoteName: string | undefined): string {
   if (e instanceof HttpError && e.code === 'closed-early') return `connection closed early (Download incomplete): ${e.message}`;
-  return (e as Error).message ?? String(e);
+  return describeTlsError(e, remoteName) ?? (e as Error).message ?? String(e);
+}
+
+/**
+ * A TLS failure in words a user can act on, naming the remote's key that would fix it; undefined
+ * for any other error. Node's codes: OpenSSL's certificate verification results
+ * (`SELF_SIGNED_CERT_IN_CHAIN`…), its own for a name mismatch, and the server's alerts
+ * (`ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED`…) when it refuses our client certificate.
+ */
+export function describeTlsError(e: unknown, remoteName: string | undefined): string | undefined {
+  const code = (e as { code?: unknown }).code;
+  if (typeof code !== 'string') return undefined;
+  // OpenSSL's errors carry a one-line reason ("tlsv13 alert certificate required") besides a message of several lines.
+  const reason = (e as { reason?: unknown }).reason;
+  const message = typeof reason === 'string' ? reason : (e as Error).message;
+  const set = (key: string, value: string): string => remoteName !== undefined
+    ? `mco ostree config set 'remote "${remoteName}".${key}' ${value}`
+    : `${key}=${value}`;
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    return `Unacceptable TLS certificate: ${message}; use a URL with a name the certificate holds, or skip verification: ${set('tls-permissive', 'true')}`;
+  }
+  if (/^ERR_SSL_.*ALERT_(CERTIFICATE_REQUIRED|BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|CERTIFICATE_EXPIRED|HANDSHAKE_FAILURE)$/.test(code)) {
+    return `The server refused the TLS handshake, wanting a client certificate it accepts (${message}): ${set('tls-client-cert-path', 'CERT.pem')} and ${set('tls-client-key-path', 'KEY.pem')}`;
+  }
+  if (/CERT|UNABLE_TO_(GET_ISSUER|VERIFY_LEAF)/.test(code) && !code.startsWith('ERR_')) {
+    return `Unacceptable TLS certificate: ${message} (${code}); trust the CA that issued it: ${set('tls-ca-path', 'CA.pem')}, or skip verification: ${set('tls-permissive', 'true')}`;
+  }
+  return undefined;
 }
 
 /** The walk and the object fetches of one pull. */
