@@ -482,7 +482,7 @@ function describeNetworkError(e: unknown, remoteName: string | undefined): strin
  * (`SELF_SIGNED_CERT_IN_CHAIN`…), its own for a name mismatch, and the server's alerts
  * (`ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED`…) when it refuses our client certificate.
  */
-export function describeTlsError(e: unknown, remoteName: string | undefined): string | undefined {
+function describeTlsError(e: unknown, remoteName: string | undefined): string | undefined {
   const code = (e as { code?: unknown }).code;
   if (typeof code !== 'string') return undefined;
   // OpenSSL's errors carry a one-line reason ("tlsv13 alert certificate required") besides a message of several lines.
