@@ -18,10 +18,10 @@ import {
 } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { createSecureContext } from 'node:tls';
 import { join } from 'node:path';
 import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { createSecureContext } from 'node:tls';
 import { createInflateRaw } from 'node:zlib';
 import { storedContentIntact, storedMetadataIntact } from './fsck.js';
 import { Agent, HttpError, type AgentOptions } from './http1.js';
@@ -143,7 +143,8 @@ export async function pullFromRemote(repo: Repo, options: PullOptions): Promise<
   if (options.commit === undefined && refs.length === 0) throw new PullError('Nothing to pull: give a ref or a commit');
   for (const r of refs) if (!isChecksum(r)) validateRefName(r);
   if (options.remoteName !== undefined) validateRemoteName(options.remoteName);
-  const tls = base.protocol === 'https:' ? agentTls(options.tls ?? (options.remoteName !== undefined ? remoteTls(repo, options.remoteName) : undefined), options.remoteName) : undefined;
+  const tlsSettings = options.tls ?? (options.remoteName !== undefined ? remoteTls(repo, options.remoteName) : undefined);
+  const tls = base.protocol === 'https:' ? agentTls(tlsSettings, options.remoteName) : undefined;
 
   // Aborted at the first failure, so that requests in flight or waiting stop at once.
   const stop = new AbortController();
