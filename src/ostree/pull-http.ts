@@ -10,7 +10,8 @@
  * header and content hashed as ostree names it, before it is renamed into `objects/`. Large
  * objects are downloaded into `tmp/` and checked there. `state/CSUM.commitpartial` marks a
  * commit until every object it needs is stored (and synced), so an interrupted pull resumes
- * where it stopped; refs move only then.
+ * where it stopped; refs move only then. Over https, the remote's `tls-*` keys say whom to trust
+ * and which client certificate to present, as in libostree.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import {
