@@ -1,12 +1,18 @@
 /**
  * The pull's HTTP/1.1 client against raw TCP servers that answer byte by byte what the test
  * scripts: the framings (Content-Length, chunked, until close), interim responses, keep-alive
- * reuse, an idle connection the server dropped, and responses cut short or never sent.
+ * reuse, an idle connection the server dropped, and responses cut short or never sent; and
+ * https with the trust it is given.
  */
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { test } from 'node:test';
+import * as fs from 'node:fs';
+import { createSecureContext } from 'node:tls';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Agent, HttpError } from './http1.js';
+import { makeTestPki, startHttpsServer } from './serve-testing.js';
 
 const OPTIONS = { connections: 2, connectTimeoutMs: 5000, headersTimeoutMs: 5000, bodyTimeoutMs: 5000, keepAliveMs: 5000 };
 
@@ -159,6 +165,31 @@ test('an aborted request fails with the reason given and is not sent again', asy
     assert.equal(server.requests(), 2, 'the aborted request was sent again');
   } finally {
     agent.close();
+    await server.close();
+  }
+});
+
+test('https: keep-alive over TLS with the CA it is given; a certificate from a CA it does not trust refused, unless told not to verify', async (t) => {
+  const dir = fs.mkdtempSync(join(tmpdir(), 'mco-http1-tls-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const pki = makeTestPki(join(dir, 'pki'));
+  fs.mkdirSync(join(dir, 'www'));
+  fs.writeFileSync(join(dir, 'www/a'), 'hello');
+  fs.writeFileSync(join(dir, 'www/big'), Buffer.alloc(300_000, 7)); // many TLS records
+  const server = await startHttpsServer(join(dir, 'www'), pki);
+  const trusted = new Agent({ ...OPTIONS, connections: 1, tls: { secureContext: createSecureContext({ ca: fs.readFileSync(pki.caPath) }) } });
+  const untrusted = new Agent({ ...OPTIONS, connections: 1 });
+  const permissive = new Agent({ ...OPTIONS, connections: 1, tls: { rejectUnauthorized: false } });
+  try {
+    assert.equal((await get(trusted, new URL('a', server.url))).body, 'hello');
+    const big = await get(trusted, new URL('big', server.url));
+    assert.deepEqual([big.status, big.body.length], [200, 300_000]);
+    assert.equal((await get(trusted, new URL('missing', server.url))).status, 404);
+    assert.equal(server.connections(), 1, 'the TLS connection was kept for the next requests');
+    await assert.rejects(get(untrusted, new URL('a', server.url)), { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' });
+    assert.equal((await get(permissive, new URL('a', server.url))).body, 'hello');
+  } finally {
+    for (const a of [trusted, untrusted, permissive]) a.close();
     await server.close();
   }
 });

@@ -48,6 +48,11 @@ export interface AgentOptions {
   bodyTimeoutMs: number;
   /** How long an idle connection is kept. */
   keepAliveMs: number;
+  /**
+   * For https: the CAs trusted and a client certificate (a context made once, not per
+   * connection), and whether the server's certificate is verified. Node's defaults without.
+   */
+  tls?: Pick<tls.ConnectionOptions, 'secureContext' | 'rejectUnauthorized'>;
 }
 
 /** Response headers larger than this are refused. */
@@ -186,7 +191,7 @@ class OriginPool {
       };
       return net.connect({ host, port, noDelay: true, onread: { buffer: READ_BUFFER, callback } });
     }
-    return tls.connect({ host, port, ALPNProtocols: ['http/1.1'], ...(net.isIP(host) ? {} : { servername: host }) }).setNoDelay(true);
+    return tls.connect({ host, port, ALPNProtocols: ['http/1.1'], ...this.options.tls, ...(net.isIP(host) ? {} : { servername: host }) }).setNoDelay(true);
   }
 }
 

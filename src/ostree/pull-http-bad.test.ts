@@ -353,3 +353,105 @@ test('after a pull cut short by a power loss, objects left empty under their nam
   const fsck = ostreeIn(repo.path, 'fsck');
   assert.equal(fsck.status, 0, `ostree fsck after the repairing pull:\n${fsck.stderr}`);
 });
+
+/** Serves `bytes` in 16 pieces `gapMs` apart (so that pulls asking at once overlap); counts the responses in progress. */
+function slowly(bytes: Buffer, gapMs: number, live: { now: number; most: number }): Fault {
+  return (_req, res) => {
+    live.most = Math.max(live.most, ++live.now);
+    res.on('close', () => live.now--);
+    res.writeHead(200, { 'Content-Length': bytes.length });
+    const piece = Math.ceil(bytes.length / 16);
+    let sent = 0;
+    const next = (): void => {
+      if (res.destroyed) return;
+      const part = bytes.subarray(sent, sent + piece);
+      sent += part.length;
+      if (sent >= bytes.length) res.end(part);
+      else res.write(part, () => setTimeout(next, gapMs));
+    };
+    next();
+  };
+}
+
+/** Waits (polling: what is awaited happens in another process or on the server) until `done()`. */
+async function until(what: string, done: () => boolean, child?: { exitCode: number | null }): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  while (!done()) {
+    assert.ok(Date.now() < deadline, `timed out waiting: ${what}`);
+    assert.ok(child === undefined || child.exitCode === null, `the child exited before ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Runs `mco ostree pull` of origin:main into `dest` as a child process; resolves with its exit status and stderr. */
+function mcoPull(dest: string): { child: ReturnType<typeof spawn>; done: Promise<{ status: number | null; stderr: string }> } {
+  const child = spawn(process.execPath, [MCO_JS, 'ostree', 'pull', `--repo=${dest}`, 'origin', 'main'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  return { child, done: new Promise((resolve) => child.once('close', (status) => resolve({ status, stderr }))) };
+}
+
+test('two pulls of one commit into one repo at once (in one process, or a `mco ostree pull` beside) both succeed, and store exactly the verified objects', needsOstree, async () => {
+  const { server, commit, bigFile, srv } = fx!;
+  const path = objectUrlPath(bigFile, 'filez');
+  const bytes = fs.readFileSync(join(srv, path));
+  for (const second of ['in-process', 'mco-child'] as const) {
+    const repo = await emptyRepo('bare-user');
+    ok(runMco(['ostree', 'remote', 'add', `--repo=${repo.path}`, '--no-gpg-verify', 'origin', server.url]), 'remote add');
+    const live = { now: 0, most: 0 };
+    const asked = (): number => server.requests.filter((p) => p === path).length;
+    const before = asked();
+    await withFaults({ [path]: slowly(bytes, 30, live) }, async () => {
+      // The first pull is receiving the large object when the second starts: they overlap on it.
+      let child: ReturnType<typeof mcoPull> | undefined;
+      const first = second === 'mco-child' ? undefined : pullFromRemote(repo, { url: server.url, refs: ['main'], remoteName: 'origin' });
+      if (second === 'mco-child') child = mcoPull(repo.path);
+      await until('the first pull asks for the large object', () => asked() > before, child?.child);
+      const other = await Repo.open(repo.path);
+      const results = await Promise.allSettled([first ?? child!.done, pullFromRemote(other, { url: server.url, refs: ['main'], remoteName: 'origin' })]);
+      for (const r of results) assert.equal(r.status, 'fulfilled', `${second}: ${r.status === 'rejected' ? String(r.reason) : ''}`);
+      if (child) {
+        const { status, stderr } = (results[0] as PromiseFulfilledResult<{ status: number | null; stderr: string }>).value;
+        assert.equal(status, 0, `mco ostree pull beside another pull failed:\n${stderr}`);
+      }
+    });
+    assert.equal(live.most, 2, `${second}: both pulls were receiving the large object at once`);
+    assert.equal(await repo.readRef('origin:main'), commit);
+    assert.deepEqual(fs.readdirSync(repo.tmpDir).filter((n) => n !== 'cache'), [], `${second}: temporary files left in tmp/`);
+    assert.deepEqual(fs.readdirSync(join(repo.path, 'state')), []);
+    const source = await Repo.open(srv);
+    assert.deepEqual((await repo.listObjects()).map(([c, t]) => `${c}.${t}`), (await source.listObjects()).map(([c, t]) => `${c}.${t}`));
+    const fsck = ostreeIn(repo.path, 'fsck');
+    assert.equal(fsck.status, 0, `${second}: ostree fsck after two pulls at once:\n${fsck.stderr}`);
+  }
+});
+
+test('a pull killed with SIGKILL while receiving a large object leaves what came; the next pull takes it over and asks only for the rest', needsOstree, async () => {
+  const { server, commit, bigFile, srv } = fx!;
+  const path = objectUrlPath(bigFile, 'filez');
+  const good = fs.readFileSync(join(srv, path));
+  const half = good.length >> 1;
+  const repo = await emptyRepo('bare-user');
+  ok(runMco(['ostree', 'remote', 'add', `--repo=${repo.path}`, '--no-gpg-verify', 'origin', server.url]), 'remote add');
+  // Half of the object, then nothing: the child holds it, unfinished, when it is killed.
+  const kept = (): fs.Stats[] => fs.readdirSync(repo.tmpDir).filter((n) => n.startsWith(`pull-${bigFile}.file.`)).map((n) => fs.statSync(join(repo.tmpDir, n)));
+  await withFaults({ [path]: (_req, res) => {
+    res.writeHead(200, { 'Content-Length': good.length });
+    res.write(good.subarray(0, half));
+  } }, async () => {
+    const { child, done } = mcoPull(repo.path);
+    try {
+      await until('the child has written half of the large object', () => kept().some((s) => s.size === half), child);
+    } finally {
+      child.kill('SIGKILL');
+      await done;
+    }
+  });
+  server.ranges.length = 0;
+  await pullFromRemote(repo, { url: server.url, refs: ['main'], remoteName: 'origin' });
+  assert.deepEqual(server.ranges, [`${path} bytes=${half}-`]);
+  assert.equal(await repo.readRef('origin:main'), commit);
+  assert.deepEqual(fs.readdirSync(repo.tmpDir).filter((n) => n !== 'cache'), []);
+  const fsck = ostreeIn(repo.path, 'fsck');
+  assert.equal(fsck.status, 0, `ostree fsck after the resumed pull:\n${fsck.stderr}`);
+});

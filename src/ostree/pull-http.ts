@@ -10,7 +10,8 @@
  * header and content hashed as ostree names it, before it is renamed into `objects/`. Large
  * objects are downloaded into `tmp/` and checked there. `state/CSUM.commitpartial` marks a
  * commit until every object it needs is stored (and synced), so an interrupted pull resumes
- * where it stopped; refs move only then.
+ * where it stopped; refs move only then. Over https, the remote's `tls-*` keys say whom to trust
+ * and which client certificate to present, as in libostree.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import {
@@ -21,11 +22,13 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { createSecureContext } from 'node:tls';
 import { createInflateRaw } from 'node:zlib';
 import { storedContentIntact, storedMetadataIntact } from './fsck.js';
-import { Agent, HttpError } from './http1.js';
+import { Agent, HttpError, type AgentOptions } from './http1.js';
 import { KeyFile, KeyFileError } from './keyfile.js';
 import { Limiter } from './limit.js';
+import { reclaimDeadPartials, releasePartial, takePartial } from './pull-partial.js';
 import { storeFetchedContent, type StoreJob } from './pull-store.js';
 import { WorkerPool } from './worker-pool.js';
 import {
@@ -33,7 +36,7 @@ import {
   isChecksum, isSymlinkMode, ObjectError, sha256Hex, type Commit, type DirTree, type FileHeader, type ObjectType,
 } from './objects.js';
 import { checkStorableMode, isComplete } from './pull-local.js';
-import { validateRemoteName } from './remotes.js';
+import { remoteTls, validateRemoteName, type RemoteTls } from './remotes.js';
 import { ObjectPresence, STREAM_THRESHOLD, validateRefName, type Repo } from './repo.js';
 
 export class PullError extends Error {
@@ -70,8 +73,14 @@ export interface PullOptions {
   deferSync?: boolean;
   /** Write `refs/heads/REF` rather than `refs/remotes/REMOTE/REF`. */
   mirror?: boolean;
-  /** Remote name: refs go to `refs/remotes/NAME/REF` (without it and without mirror, to `refs/heads/REF`). */
+  /**
+   * Remote name: refs go to `refs/remotes/NAME/REF` (without it and without mirror, to
+   * `refs/heads/REF`); when the repo's config has this remote, its `tls-*` keys apply (unless
+   * `tls` is given), as in libostree.
+   */
   remoteName?: string;
+  /** How to check the https server's certificate and which client certificate to present. */
+  tls?: RemoteTls;
   /** Requests in flight at once (default 8). */
   concurrency?: number;
   /** How long to wait for a connection, for response headers, and between body chunks (default 30 s). */
@@ -145,10 +154,12 @@ export async function pullFromRemote(repo: Repo, options: PullOptions): Promise<
   if (options.commit === undefined && refs.length === 0) throw new PullError('Nothing to pull: give a ref or a commit');
   for (const r of refs) if (!isChecksum(r)) validateRefName(r);
   if (options.remoteName !== undefined) validateRemoteName(options.remoteName);
+  const tlsSettings = options.tls ?? (options.remoteName !== undefined ? remoteTls(repo, options.remoteName) : undefined);
+  const tls = base.protocol === 'https:' ? agentTls(tlsSettings, options.remoteName) : undefined;
 
   // Aborted at the first failure, so that requests in flight or waiting stop at once.
   const stop = new AbortController();
-  const fetcher = new Fetcher(base, repo.tmpDir, options, options.signal ? AbortSignal.any([stop.signal, options.signal]) : stop.signal);
+  const fetcher = new Fetcher(base, repo.tmpDir, options, options.signal ? AbortSignal.any([stop.signal, options.signal]) : stop.signal, tls);
   try {
     await checkRemoteConfig(fetcher);
     // Resolve what to pull: [commit, ref to write or null].
@@ -184,6 +195,30 @@ export async function clearCommitMarks(repo: Repo, commits: Iterable<string>): P
   for (const c of commits) await fs.rm(commitMarkPath(repo, c), { force: true });
 }
 
+/**
+ * The agent's TLS options for `settings`: its files read and made into one context up front,
+ * so that a missing file or a key that is not the certificate's fails before any request.
+ */
+function agentTls(settings: RemoteTls | undefined, remoteName: string | undefined): AgentOptions['tls'] {
+  if (settings === undefined) return undefined;
+  const of = remoteName !== undefined ? ` of remote "${remoteName}"` : '';
+  const read = (key: string, path: string | undefined): Buffer | undefined => {
+    if (path === undefined) return undefined;
+    try {
+      return readFileSync(path);
+    } catch (e) {
+      throw new PullError(`Reading ${key}${of} (${path}): ${(e as Error).message}`, { cause: e });
+    }
+  };
+  const [ca, cert, key] = [read('tls-ca-path', settings.caPath), read('tls-client-cert-path', settings.clientCertPath), read('tls-client-key-path', settings.clientKeyPath)];
+  try {
+    return { rejectUnauthorized: !settings.permissive, secureContext: createSecureContext({ ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) }) };
+  } catch (e) {
+    const files = [settings.caPath, settings.clientCertPath, settings.clientKeyPath].filter((f) => f !== undefined).join(', ');
+    throw new PullError(`The TLS settings${of} (${files}) cannot be used: ${(e as Error).message}`, { cause: e });
+  }
+}
+
 async function checkRemoteConfig(fetcher: Fetcher): Promise<void> {
   const bytes = await fetcher.buffer('config', 'config', 1 << 20);
   if (bytes === null) throw fetcher.error('config', 'not found (HTTP 404): not an OSTree repository');
@@ -208,7 +243,7 @@ interface FetchOptions {
   max: number;
   /** Larger bodies go to a file. */
   spillAt: number;
-  /** Where an interrupted body is kept (under `tmp/`) to be resumed. */
+  /** Where an interrupted body is kept (under `tmp/`) to be resumed: its resting name (see pull-partial.ts). */
   partial?: string;
   /** Ahead of the requests already waiting (metadata, which the walk waits on). */
   first?: boolean;
@@ -227,6 +262,7 @@ function isCutShort(e: unknown): boolean {
 class Fetcher {
   bytes = 0;
   private readonly agent: Agent;
+  private readonly remoteName: string | undefined;
   private readonly limiter: Limiter;
   /** How to abort each request in flight: all at once when the pull stops. */
   private readonly inFlight = new Set<(reason: Error) => void>();
@@ -236,10 +272,14 @@ class Fetcher {
     private readonly tmpDir: string,
     options: PullOptions,
     private readonly signal: AbortSignal,
+    tls: AgentOptions['tls'],
   ) {
     const timeout = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const concurrency = options.concurrency ?? 8;
-    this.agent = new Agent({ connections: concurrency, headersTimeoutMs: timeout, bodyTimeoutMs: timeout, connectTimeoutMs: timeout, keepAliveMs: 30_000 });
+    this.remoteName = options.remoteName;
+    this.agent = new Agent({
+      connections: concurrency, headersTimeoutMs: timeout, bodyTimeoutMs: timeout, connectTimeoutMs: timeout, keepAliveMs: 30_000, ...(tls ? { tls } : {}),
+    });
     this.limiter = new Limiter(concurrency);
     signal.addEventListener('abort', () => {
       for (const abort of [...this.inFlight]) abort(signal.reason as Error);
@@ -259,19 +299,31 @@ class Fetcher {
    * GETs `path` (null on 404), with a request slot held until the body is in. Redirects are
    * followed, a loop or more than ten refused. A body up to `spillAt` bytes is returned in
    * memory, a larger one in a file under `tmp/`. With `partial`, an interrupted body is kept
-   * in that file (under `tmp/`) and the next call asks only for the rest (a Range request),
-   * as ostree resumes downloads; whatever a caller does with the result, it verifies it.
+   * at that name (under `tmp/`) and the next call asks only for the rest (a Range request),
+   * as ostree resumes downloads; meanwhile it is written to a file of this pull's own (see
+   * pull-partial.ts). Whatever a caller does with the result, it verifies it.
    */
   async fetch(path: string, what: string, opts: FetchOptions): Promise<Fetched | null> {
     return this.limiter.run(async () => {
       this.signal.throwIfAborted();
       let url = new URL(path, this.base);
       const visited = new Set<string>([url.href]);
-      let offset = opts.partial !== undefined ? (statSync(opts.partial, { throwIfNoEntry: false })?.size ?? 0) : 0;
+      // This pull's own file for the body: no other pull writes it (see pull-partial.ts).
+      const resting = opts.partial;
+      let offset = 0;
+      if (resting !== undefined) {
+        const own = takePartial(resting);
+        opts = { ...opts, partial: own.path };
+        if (own.taken) offset = statSync(own.path).size;
+      }
+      let handedOver = false;
       try {
         for (let hops = 0; ; hops++) {
           const outcome = await this.exchange(url, offset, what, opts);
-          if ('fetched' in outcome) return outcome.fetched;
+          if ('fetched' in outcome) {
+            handedOver = true;
+            return outcome.fetched;
+          }
           if ('location' in outcome) {
             url = new URL(outcome.location, url);
             if (visited.has(url.href)) throw this.error(what, `redirect loop at ${url.href}`);
@@ -293,7 +345,10 @@ class Fetcher {
         }
       } catch (e) {
         if (e instanceof PullError || this.signal.aborted) throw e;
-        throw this.error(what, describeNetworkError(e), e);
+        throw this.error(what, describeNetworkError(e, this.remoteName), e);
+      } finally {
+        // What was kept of a body cut short goes back to rest for the next pull.
+        if (!handedOver && resting !== undefined) releasePartial(opts.partial!, resting);
       }
     }, opts.first ?? false);
   }
@@ -359,7 +414,7 @@ class Fetcher {
 /**
  * Where a response body goes as it arrives: memory up to `spillAt` bytes, then a file under
  * `tmp/` (written synchronously: chunks are small, and no backpressure is needed). A body cut
- * short is kept in `opts.partial` for the next pull to continue from.
+ * short is kept in `opts.partial` (this pull's own file, which fetch() puts back to rest).
  */
 class Sink {
   private readonly chunks: Buffer[] = [];
@@ -435,9 +490,36 @@ class Sink {
   }
 }
 
-function describeNetworkError(e: unknown): string {
+function describeNetworkError(e: unknown, remoteName: string | undefined): string {
   if (e instanceof HttpError && e.code === 'closed-early') return `connection closed early (Download incomplete): ${e.message}`;
-  return (e as Error).message ?? String(e);
+  return describeTlsError(e, remoteName) ?? (e as Error).message ?? String(e);
+}
+
+/**
+ * A TLS failure in words a user can act on, naming the remote's key that would fix it; undefined
+ * for any other error. Node's codes: OpenSSL's certificate verification results
+ * (`SELF_SIGNED_CERT_IN_CHAIN`…), its own for a name mismatch, and the server's alerts
+ * (`ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED`…) when it refuses our client certificate.
+ */
+function describeTlsError(e: unknown, remoteName: string | undefined): string | undefined {
+  const code = (e as { code?: unknown }).code;
+  if (typeof code !== 'string') return undefined;
+  // OpenSSL's errors carry a one-line reason ("tlsv13 alert certificate required") besides a message of several lines.
+  const reason = (e as { reason?: unknown }).reason;
+  const message = typeof reason === 'string' ? reason : (e as Error).message;
+  const set = (key: string, value: string): string => remoteName !== undefined
+    ? `mco ostree config set 'remote "${remoteName}".${key}' ${value}`
+    : `${key}=${value}`;
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    return `Unacceptable TLS certificate: ${message}; use a URL with a name the certificate holds, or skip verification: ${set('tls-permissive', 'true')}`;
+  }
+  if (/^ERR_SSL_.*ALERT_(CERTIFICATE_REQUIRED|BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|CERTIFICATE_EXPIRED|HANDSHAKE_FAILURE)$/.test(code)) {
+    return `The server refused the TLS handshake, wanting a client certificate it accepts (${message}): ${set('tls-client-cert-path', 'CERT.pem')} and ${set('tls-client-key-path', 'KEY.pem')}`;
+  }
+  if (/CERT|UNABLE_TO_(GET_ISSUER|VERIFY_LEAF)/.test(code) && !code.startsWith('ERR_')) {
+    return `Unacceptable TLS certificate: ${message} (${code}); trust the CA that issued it: ${set('tls-ca-path', 'CA.pem')}, or skip verification: ${set('tls-permissive', 'true')}`;
+  }
+  return undefined;
 }
 
 /** The walk and the object fetches of one pull. */
@@ -501,6 +583,7 @@ class Puller {
   async run(commits: string[], depth: number): Promise<void> {
     await fs.mkdir(join(this.repo.path, 'state'), { recursive: true });
     await fs.mkdir(this.repo.tmpDir, { recursive: true });
+    reclaimDeadPartials(this.repo.tmpDir);
     this.verifyStored = (await fs.readdir(join(this.repo.path, 'state'))).some((n) => n.endsWith('.commitpartial'));
     try {
       await Promise.all(commits.map((c) => this.commitChain(c, depth)));

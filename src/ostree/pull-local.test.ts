@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { after, test } from 'node:test';
 import { commitTree } from './commit.js';
+import type { FileHeader } from './objects.js';
 import { formatPullResult, pullLocal } from './pull-local.js';
 import { REPO_MODES, Repo, type RepoMode } from './repo.js';
 import { traverseCommit } from './traverse.js';
@@ -186,6 +187,45 @@ test('content above the streaming threshold is inflated and deflated on its way 
   for (const repo of [bare.path, archive.path]) {
     ok(ostreeIn(repo, 'fsck'), `ostree fsck ${repo}`);
     assert.equal(lsMain(repo), lsMain(source));
+  }
+});
+
+test('archive → bare moves the inflated scratch file into place rather than copying it; the objects are the real tool\'s, byte for byte, and both fscks are clean', needsOstree, async (t) => {
+  const out = scratch(t, 'mco-pull-move-');
+  const tree = join(out, 'tree');
+  fs.mkdirSync(tree);
+  writeBigFile(join(tree, 'large'), 5);
+  fs.chmodSync(join(tree, 'large'), 0o750);
+  const source = join(out, 'source');
+  initRepo(source, '--mode=archive');
+  ok(ostreeIn(source, 'commit', '-b', 'main', tree), 'ostree commit');
+  const large = fileChecksums(ok(ostreeIn(source, 'ls', '-C', 'main', '/large'), 'ostree ls').stdout).get('/large')!;
+  for (const mode of ['bare', 'bare-user'] as const) {
+    for (const untrusted of [false, true]) {
+      const repo = await emptyRepo(join(out, `ours-${mode}-${untrusted}`), mode);
+      // What became of each scratch file the object was written from: moved (its inode is the object's) or not.
+      const moved: boolean[] = [];
+      const write = repo.writeFileObjectTo.bind(repo);
+      t.mock.method(repo, 'writeFileObjectTo', async (tmp: string, header: FileHeader, from: Parameters<Repo['writeFileObjectTo']>[2]) => {
+        const scratchFile = 'path' in from && from.path.startsWith(repo.tmpDir) ? from.path : undefined;
+        const scratchIno = scratchFile !== undefined ? fs.statSync(scratchFile).ino : undefined;
+        await write(tmp, header, from);
+        if (scratchFile !== undefined) moved.push(!fs.existsSync(scratchFile) && fs.statSync(tmp).ino === scratchIno);
+      });
+      await pullLocal(repo, await Repo.open(source), { untrusted });
+      assert.deepEqual(moved, [true], `${mode}${untrusted ? ' --untrusted' : ''}: the inflated scratch file became the object`);
+      assert.deepEqual(fs.readdirSync(repo.tmpDir).filter((n) => n !== 'cache'), [], 'temporary files left in tmp/');
+      const real = join(out, `real-${mode}-${untrusted}`);
+      initRepo(real, `--mode=${mode}`);
+      ok(ostreeIn(real, 'pull-local', ...(untrusted ? ['--untrusted'] : []), source), 'ostree pull-local');
+      const ours = fs.statSync(repo.objectPath('file', large));
+      const theirs = fs.statSync((await Repo.open(real)).objectPath('file', large));
+      assert.ok(fs.readFileSync(repo.objectPath('file', large)).equals(fs.readFileSync((await Repo.open(real)).objectPath('file', large))), 'object bytes');
+      assert.deepEqual([ours.mode, ours.uid, ours.gid, ours.mtimeMs], [theirs.mode, theirs.uid, theirs.gid, theirs.mtimeMs], 'object mode, owner and mtime');
+      assert.equal(lsMain(repo.path), lsMain(real));
+      ok(mcoIn(repo.path, 'fsck'), `mco ostree fsck ${mode}`);
+      ok(ostreeIn(repo.path, 'fsck'), `ostree fsck ${mode}`);
+    }
   }
 });
 

@@ -405,7 +405,8 @@ class Importer {
           const actual = hash.digest('hex');
           if (actual !== checksum) throw corrupted(checksum, actual, 'Writing content object');
         }
-        await this.repo.writeFileObjectTo(tmp, header, { path: contentPath, size });
+        // The scratch file is ours: renamed into place, not copied (a bare source's object is not).
+        await this.repo.writeFileObjectTo(tmp, header, { path: contentPath, size, owns: inflated !== undefined });
         this.contentBytes += size;
       }
       await this.repo.publishObject(tmp, 'file', checksum);

@@ -44,6 +44,34 @@ export function getRemote(repo: Repo, name: string): Remote {
   };
 }
 
+/** How a remote's server is reached over https: the `tls-*` keys of its group, as libostree reads them. */
+export interface RemoteTls {
+  /** `tls-permissive=true`: the server's certificate is not verified. */
+  permissive?: boolean;
+  /** `tls-ca-path`: a PEM bundle of the CAs trusted (instead of the system's) to have issued the server's certificate. */
+  caPath?: string;
+  /** `tls-client-cert-path`: a PEM client certificate presented to the server (with its key). */
+  clientCertPath?: string;
+  /** `tls-client-key-path`: the PEM private key of the client certificate. */
+  clientKeyPath?: string;
+}
+
+/** The TLS settings of remote `name`; undefined when no such remote is configured. */
+export function remoteTls(repo: Repo, name: string): RemoteTls | undefined {
+  const group = groupName(name);
+  if (!repo.config.hasGroup(group)) return undefined;
+  const get = (key: string): string | undefined => repo.config.get(group, key);
+  const tls: RemoteTls = {};
+  if (repo.config.getBoolean(group, 'tls-permissive')) tls.permissive = true;
+  const ca = get('tls-ca-path');
+  if (ca !== undefined) tls.caPath = ca;
+  const cert = get('tls-client-cert-path');
+  const key = get('tls-client-key-path');
+  if ((cert === undefined) !== (key === undefined)) throw new RepoError(`Remote "${name}" must specify both "tls-client-cert-path" and "tls-client-key-path"`);
+  if (cert !== undefined && key !== undefined) Object.assign(tls, { clientCertPath: cert, clientKeyPath: key });
+  return tls;
+}
+
 export interface AddRemoteOptions {
   branches?: string[];
   /** Extra keys (`--set=KEY=VALUE`), in order. */
