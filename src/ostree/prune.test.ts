@@ -184,3 +184,12 @@ test('Repo.removeStaleTemporaries() removes half-written objects a crashed write
   assert.equal(repo.removeStaleTemporaries(-1000), 1);
   assert.equal(fs.existsSync(stale), false);
 });
+
+test('Repo.removeStaleTemporaries() expires what pulls left in tmp/ (a killed pull\'s bodies, downloads nobody resumed), once old', async (t) => {
+  const repo = await Repo.init(join(scratch(t), 'repo'), { mode: 'archive' });
+  const left = [`pull-${'d'.repeat(64)}.file.partial`, `pull-${'e'.repeat(64)}.dirtree.4242-0-7.partial`, 'pull-4242-0a1b2c3d4e5f'];
+  for (const name of left) fs.writeFileSync(join(repo.tmpDir, name), 'part of a body');
+  assert.equal(repo.removeStaleTemporaries(), 0, 'a fresh download is kept for the next pull to resume');
+  assert.equal(repo.removeStaleTemporaries(-1000), left.length);
+  assert.deepEqual(fs.readdirSync(repo.tmpDir).filter((n) => n.startsWith('pull-')), []);
+});

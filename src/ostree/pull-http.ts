@@ -19,7 +19,7 @@ import {
 } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createSecureContext } from 'node:tls';
@@ -345,7 +345,7 @@ class Fetcher {
         }
       } catch (e) {
         if (e instanceof PullError || this.signal.aborted) throw e;
-        throw this.error(what, describeNetworkError(e, this.remoteName), e);
+        throw this.error(what, describeNetworkError(e, this.remoteName, dirname(this.tmpDir)), e);
       } finally {
         // What was kept of a body cut short goes back to rest for the next pull.
         if (!handedOver && resting !== undefined) releasePartial(opts.partial!, resting);
@@ -490,9 +490,9 @@ class Sink {
   }
 }
 
-function describeNetworkError(e: unknown, remoteName: string | undefined): string {
+function describeNetworkError(e: unknown, remoteName: string | undefined, repoPath: string): string {
   if (e instanceof HttpError && e.code === 'closed-early') return `connection closed early (Download incomplete): ${e.message}`;
-  return describeTlsError(e, remoteName) ?? (e as Error).message ?? String(e);
+  return describeTlsError(e, remoteName, repoPath) ?? (e as Error).message ?? String(e);
 }
 
 /**
@@ -501,14 +501,14 @@ function describeNetworkError(e: unknown, remoteName: string | undefined): strin
  * (`SELF_SIGNED_CERT_IN_CHAIN`…), its own for a name mismatch, and the server's alerts
  * (`ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED`…) when it refuses our client certificate.
  */
-function describeTlsError(e: unknown, remoteName: string | undefined): string | undefined {
+function describeTlsError(e: unknown, remoteName: string | undefined, repoPath: string): string | undefined {
   const code = (e as { code?: unknown }).code;
   if (typeof code !== 'string') return undefined;
   // OpenSSL's errors carry a one-line reason ("tlsv13 alert certificate required") besides a message of several lines.
   const reason = (e as { reason?: unknown }).reason;
   const message = typeof reason === 'string' ? reason : (e as Error).message;
   const set = (key: string, value: string): string => remoteName !== undefined
-    ? `mco ostree config set 'remote "${remoteName}".${key}' ${value}`
+    ? `mco ostree config set --repo=${repoPath} 'remote "${remoteName}".${key}' ${value}`
     : `${key}=${value}`;
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
     return `Unacceptable TLS certificate: ${message}; use a URL with a name the certificate holds, or skip verification: ${set('tls-permissive', 'true')}`;

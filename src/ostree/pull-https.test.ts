@@ -96,9 +96,11 @@ test('remote add --set=tls-… writes the config as the real ostree does', needs
 
 test('a server with a private CA: refused without tls-ca-path, naming the remote and the certificate problem; pulled with it, or with tls-permissive', needsOstree, async () => {
   const { pki, server, misnamed } = fx!;
-  const refused = await pullBoth(reposWithRemote(server.url, []), 'no TLS settings');
+  const bare = reposWithRemote(server.url, []);
+  const refused = await pullBoth(bare, 'no TLS settings');
   assert.equal(refused.ok, false);
-  assert.match(refused.stderr, /^error: Pulling config from https:\/\/127\.0\.0\.1:\d+\/: Unacceptable TLS certificate: unable to verify the first certificate \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\); trust the CA that issued it: mco ostree config set 'remote "origin"\.tls-ca-path' CA\.pem, or skip verification: mco ostree config set 'remote "origin"\.tls-permissive' true\n$/);
+  assert.ok(refused.stderr.includes(`mco ostree config set --repo=${bare.ours} 'remote "origin".tls-ca-path' CA.pem`), refused.stderr);
+  assert.match(refused.stderr, /^error: Pulling config from https:\/\/127\.0\.0\.1:\d+\/: Unacceptable TLS certificate: unable to verify the first certificate \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\); trust the CA that issued it: mco ostree config set --repo=\S+ 'remote "origin"\.tls-ca-path' CA\.pem, or skip verification: mco ostree config set --repo=\S+ 'remote "origin"\.tls-permissive' true\n$/);
 
   assert.equal((await pullBoth(reposWithRemote(server.url, [`tls-ca-path=${pki.caPath}`]), 'tls-ca-path')).ok, true);
   assert.equal((await pullBoth(reposWithRemote(server.url, ['tls-permissive=true']), 'tls-permissive')).ok, true);
@@ -114,7 +116,7 @@ test('a server wanting a client certificate: refused without one, naming the key
   const { pki, mutual } = fx!;
   const trust = `tls-ca-path=${pki.caPath}`;
   const refused = await pullBoth(reposWithRemote(mutual.url, [trust]), 'no client certificate');
-  assert.match(refused.stderr, /The server refused the TLS handshake, wanting a client certificate it accepts \(.*\): mco ostree config set 'remote "origin"\.tls-client-cert-path' CERT\.pem and .*tls-client-key-path' KEY\.pem\n$/);
+  assert.match(refused.stderr, /The server refused the TLS handshake, wanting a client certificate it accepts \(.*\): mco ostree config set --repo=\S+ 'remote "origin"\.tls-client-cert-path' CERT\.pem and .*tls-client-key-path' KEY\.pem\n$/);
   // Node's server hangs up on a client certificate it does not trust (no TLS alert to name): refused all the same.
   const stranger = await pullBoth(reposWithRemote(mutual.url, [trust, `tls-client-cert-path=${pki.strangerCertPath}`, `tls-client-key-path=${pki.strangerKeyPath}`]), 'a client certificate the server does not trust');
   assert.equal(stranger.ok, false);

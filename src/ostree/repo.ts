@@ -283,7 +283,9 @@ export class Repo {
         }
       }
     };
-    if (objectExists(this.tmpDir)) sweep(this.tmpDir, (n) => n.startsWith('obj-') || n.startsWith('tmp-'));
+    // pull-: bodies a killed pull was receiving, and cut downloads no pull came back to resume
+    // (as libostree expires its fetcher's files in tmp/ after a day).
+    if (objectExists(this.tmpDir)) sweep(this.tmpDir, (n) => n.startsWith('obj-') || n.startsWith('tmp-') || n.startsWith('pull-'));
     for (const path of staging) {
       const st = lstatSync(path, { throwIfNoEntry: false });
       if (st && !st.isDirectory() && st.ctimeMs < cutoff) {
