@@ -20,6 +20,7 @@ import { lookupTreePath } from './path.js';
 import { RepoError, STREAM_THRESHOLD, type Repo } from './repo.js';
 import { WorkerPool } from './worker-pool.js';
 import { readXattrs } from './xattrs.js';
+import { beginWriteTransaction, repairAfterCrashedWriters } from './write-transaction.js';
 
 export interface CommitOptions {
   /** Ref to point at the new commit (`-b`). None: an orphan commit. */
@@ -103,6 +104,17 @@ export function commitTree(repo: Repo, dir: string, options: CommitOptions = {})
 
 /** Commits the trees `sources`, each overlaid on the ones before (and on `options.base`). */
 export async function commitTrees(repo: Repo, sources: TreeSource[], options: CommitOptions = {}): Promise<CommitResult> {
+  // A writer that died before its final sync may have left torn objects this commit would reuse.
+  await repairAfterCrashedWriters(repo);
+  const transaction = beginWriteTransaction(repo);
+  // A commit that fails keeps its mark: what it wrote was never synced, and once this process
+  // is gone the next writer checks it.
+  const result = await writeCommit(repo, sources, options);
+  transaction.end();
+  return result;
+}
+
+async function writeCommit(repo: Repo, sources: TreeSource[], options: CommitOptions): Promise<CommitResult> {
   const writer = new TreeWriter(repo, {
     canonical: options.canonicalPermissions || repo.mode === 'bare-user-only',
     xattrs: !options.noXattrs && repo.config.getBoolean('core', 'disable-xattrs') !== true,

@@ -29,6 +29,7 @@ import { Agent, HttpError, type AgentOptions } from './http1.js';
 import { KeyFile, KeyFileError } from './keyfile.js';
 import { Limiter } from './limit.js';
 import { reclaimDeadPartials, releasePartial, takePartial } from './pull-partial.js';
+import { repairAfterCrashedWriters } from './write-transaction.js';
 import { storeFetchedContent, type StoreJob } from './pull-store.js';
 import { WorkerPool } from './worker-pool.js';
 import {
@@ -584,6 +585,8 @@ class Puller {
     await fs.mkdir(join(this.repo.path, 'state'), { recursive: true });
     await fs.mkdir(this.repo.tmpDir, { recursive: true });
     reclaimDeadPartials(this.repo.tmpDir);
+    // A commit that died before its final sync may have left torn objects the walk would trust.
+    this.repairedObjects += await repairAfterCrashedWriters(this.repo);
     this.verifyStored = (await fs.readdir(join(this.repo.path, 'state'))).some((n) => n.endsWith('.commitpartial'));
     try {
       await Promise.all(commits.map((c) => this.commitChain(c, depth)));

@@ -25,6 +25,7 @@ import {
 import { RepoError, STREAM_THRESHOLD, validateRefName, type Repo } from './repo.js';
 import { formatSize } from './prune.js';
 import { objectKey, traverseCommits } from './traverse.js';
+import { repairAfterCrashedWriters } from './write-transaction.js';
 
 export interface PullLocalOptions {
   /** Refs and checksums to pull; none: every ref of the source. */
@@ -95,6 +96,8 @@ export async function pullLocal(repo: Repo, source: Repo, options: PullLocalOpti
   }
 
   const started = Date.now();
+  // A commit that died before its final sync may have left torn objects the import would trust.
+  await repairAfterCrashedWriters(repo);
   const commits = [...new Set(wants.map((w) => w.commit))];
   // Commits the destination has complete before we mark anything partial.
   const complete = new Set(commits.filter((c) => isComplete(repo, c)));

@@ -63,7 +63,8 @@ export function reclaimDeadPartials(tmpDir: string): number {
   return reclaimed;
 }
 
-function isAlive(pid: number): boolean {
+/** Whether process PID exists (in this PID namespace). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
