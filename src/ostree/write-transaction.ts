@@ -6,7 +6,9 @@
  * `tmp/mco-transaction-PID-N`, from before its first object until after its sync. A mark whose
  * process is gone means a writer died before its sync: the next writer first re-hashes every
  * object whose inode changed since that mark was made (those the dead writer may have left
- * torn), removes each one that does not match its name, and then drops the mark.
+ * torn), removes each one that does not match its name, and then drops the mark. As for pull
+ * partials (pull-partial.ts), a PID tells whether a writer lives: the writers of one repo are
+ * assumed to share a PID namespace.
  */
 import { lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
