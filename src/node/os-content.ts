@@ -5,7 +5,7 @@
  * config named is pulled from the image's repo on the cache with ostree's HTTP protocol. The
  * cache's answer only says where to look: every object is verified against the commit.
  */
-import { clearCommitMarks, pullFromRemote } from '../ostree/pull-http.js';
+import { pullFromRemote } from '../ostree/pull-http.js';
 import { Repo } from '../ostree/repo.js';
 import { postToCache, type CacheAnswer } from '../image/os-content-client.js';
 import type { OsContentSource } from './pivot.js';
@@ -52,7 +52,7 @@ export function cacheContentSource(url: string, options: CacheContentOptions = {
         deferSync: true,
         ...(options.signal ? { signal: options.signal } : {}),
       });
-      return { fetchedObjects: result.fetchedObjects, fetchedBytes: result.fetchedBytes, synced: () => clearCommitMarks(repo, result.unsyncedCommits) };
+      return { fetchedObjects: result.fetchedObjects, fetchedBytes: result.fetchedBytes, ...(result.finishAfterSync ? { synced: result.finishAfterSync } : {}) };
     },
   };
 }

@@ -235,8 +235,9 @@ async function pivotLocked(sysroot: string, image: string, effects: PivotEffects
       throw new PivotError(`Rebasing to ${checksum} from ${image}: ${(e as Error).message}`, { cause: e });
     }
     if (fromCache) {
-      // The deploy synced the sysroot, the node's repo with it.
-      await fromCache.synced?.();
+      // The deploy synced the sysroot, the node's repo with it. Marks left behind only make the
+      // next pull re-check what it finds: no reason to fail a pivot that is done.
+      await fromCache.synced?.().catch((e: Error) => (effects.warn ?? log)(`Could not drop the pull's marks in ${hostRepo} (the next pull re-checks the objects it finds): ${e.message}`));
       log(`Fetched ${fromCache.fetchedObjects} objects (${fromCache.fetchedBytes} bytes) new to the node's repository from the OS content cache ${effects.osContent!.url}`);
     } else {
       const p = result.pulled;

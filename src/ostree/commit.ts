@@ -88,6 +88,8 @@ export interface CommitResult {
   /** Directory metadata objects (dirtree, dirmeta) of the committed tree, and how many were new. */
   metadataObjects: number;
   newMetadataObjects: number;
+  /** Torn objects a writer that died before its sync had left, found and removed before this commit (then written again if it needed them). */
+  repairedObjects?: number;
 }
 
 /** Where a tree to commit comes from (`--tree=dir=PATH`, `--tree=ref=REV`). */
@@ -105,13 +107,17 @@ export function commitTree(repo: Repo, dir: string, options: CommitOptions = {})
 /** Commits the trees `sources`, each overlaid on the ones before (and on `options.base`). */
 export async function commitTrees(repo: Repo, sources: TreeSource[], options: CommitOptions = {}): Promise<CommitResult> {
   // A writer that died before its final sync may have left torn objects this commit would reuse.
-  await repairAfterCrashedWriters(repo);
+  const repair = await repairAfterCrashedWriters(repo);
   const transaction = beginWriteTransaction(repo);
-  // A commit that fails keeps its mark: what it wrote was never synced, and once this process
-  // is gone the next writer checks it.
-  const result = await writeCommit(repo, sources, options);
+  let result: CommitResult;
+  try {
+    result = await writeCommit(repo, sources, options);
+  } catch (e) {
+    transaction.abandon();
+    throw e;
+  }
   transaction.end();
-  return result;
+  return { ...result, repairedObjects: repair.removed };
 }
 
 async function writeCommit(repo: Repo, sources: TreeSource[], options: CommitOptions): Promise<CommitResult> {

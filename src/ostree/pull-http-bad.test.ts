@@ -323,6 +323,7 @@ test('a pull killed with SIGKILL half way resumes: the next pull fetches only wh
   }
   const repo = await Repo.open(dest);
   assert.deepEqual(fs.readdirSync(join(dest, 'state')), [`${commit}.commitpartial`], 'the interrupted commit is marked partial');
+  assert.equal(fs.readdirSync(join(dest, 'tmp')).filter((n) => n.startsWith('mco-transaction-')).length, 1, 'the killed pull left its write mark');
   assert.equal(await repo.readRef('origin:main'), undefined, 'the ref moved before the commit was complete');
   const storedBefore = (await repo.listObjects()).filter(([, t]) => t === 'file').length;
   assert.ok(storedBefore >= 10, `some content was stored before the kill (${storedBefore})`);
@@ -333,6 +334,7 @@ test('a pull killed with SIGKILL half way resumes: the next pull fetches only wh
   assert.equal(result.fetchedContent, totalFiles - storedBefore, 'content fetched again');
   assert.equal(await repo.readRef('origin:main'), commit);
   assert.deepEqual(fs.readdirSync(join(dest, 'state')), []);
+  assert.deepEqual(fs.readdirSync(join(dest, 'tmp')).filter((n) => n.startsWith('mco-transaction-')), [], 'the next pull checked and dropped it');
   const fsck = ostreeIn(dest, 'fsck');
   assert.equal(fsck.status, 0, `ostree fsck after the resumed pull:\n${fsck.stderr}`);
 });

@@ -29,14 +29,14 @@ import { Agent, HttpError, type AgentOptions } from './http1.js';
 import { KeyFile, KeyFileError } from './keyfile.js';
 import { Limiter } from './limit.js';
 import { reclaimDeadPartials, releasePartial, takePartial } from './pull-partial.js';
-import { repairAfterCrashedWriters } from './write-transaction.js';
+import { beginWriteTransaction, repairAfterCrashedWriters } from './write-transaction.js';
 import { storeFetchedContent, type StoreJob } from './pull-store.js';
 import { WorkerPool } from './worker-pool.js';
 import {
   decodeArchiveHeader, decodeCommit, decodeDetachedMetadata, decodeDirMeta, decodeDirTree, encodeArchiveHeader, fileChecksumPrefix,
   isChecksum, isSymlinkMode, ObjectError, sha256Hex, type Commit, type DirTree, type FileHeader, type ObjectType,
 } from './objects.js';
-import { checkStorableMode, isComplete } from './pull-local.js';
+import { checkStorableMode, commitPartialPath, isComplete } from './pull-local.js';
 import { remoteTls, validateRemoteName, type RemoteTls } from './remotes.js';
 import { ObjectPresence, STREAM_THRESHOLD, validateRefName, type Repo } from './repo.js';
 
@@ -67,9 +67,9 @@ export interface PullOptions {
   /**
    * Skip the final sync: the caller's own sync of the repo's filesystem follows (a deploy's
    * syncfs of the sysroot), and one flush instead of two is what a pivot waits for. The pulled
-   * commits keep their `commitpartial` marks (PullResult.unsyncedCommits) until the caller,
-   * after that sync, removes them with `clearCommitMarks`: a power cut before it leaves the
-   * marks, so the next pull re-hashes what this one stored.
+   * commits keep their `commitpartial` marks, and the pull its write mark (write-transaction.ts),
+   * until the caller, after that sync, calls `PullResult.finishAfterSync`: a power cut before
+   * it leaves the marks, so the next writer re-hashes what this pull stored.
    */
   deferSync?: boolean;
   /** Write `refs/heads/REF` rather than `refs/remotes/REMOTE/REF`. */
@@ -110,8 +110,8 @@ export interface PullResult {
   contentBytes: number;
   /** Objects the repo held that did not match their names after a cut pull: removed and fetched again. */
   repairedObjects: number;
-  /** With `deferSync`: the commits whose marks stay until the caller has synced (see clearCommitMarks). */
-  unsyncedCommits: string[];
+  /** With `deferSync`: drops the pull's marks; call it once the repo's filesystem has been synced. */
+  finishAfterSync?: () => Promise<void>;
   /** Refs written, as [refspec, commit] (`REMOTE:REF` for a remote ref). */
   refs: [string, string][];
   /** Wall time of the pull in milliseconds. */
@@ -182,18 +182,11 @@ export async function pullFromRemote(repo: Repo, options: PullOptions): Promise<
     return {
       commits, fetchedObjects: puller.fetchedMetadata + puller.fetchedContent + puller.fetchedDetached, fetchedBytes: fetcher.bytes,
       fetchedMetadata: puller.fetchedMetadata, fetchedContent: puller.fetchedContent, contentBytes: puller.contentBytes, repairedObjects: puller.repairedObjects,
-      unsyncedCommits: options.deferSync && !options.commitMetadataOnly ? [...puller.marked] : [], refs: written, elapsedMs: Date.now() - started,
+      ...(puller.finishAfterSync ? { finishAfterSync: puller.finishAfterSync } : {}), refs: written, elapsedMs: Date.now() - started,
     };
   } finally {
     await fetcher.close();
   }
-}
-
-const commitMarkPath = (repo: Repo, commit: string): string => join(repo.path, 'state', `${commit}.commitpartial`);
-
-/** Removes the `commitpartial` marks of completed pulls: only once everything they stored is durable. */
-export async function clearCommitMarks(repo: Repo, commits: Iterable<string>): Promise<void> {
-  for (const c of commits) await fs.rm(commitMarkPath(repo, c), { force: true });
 }
 
 /**
@@ -511,6 +504,10 @@ function describeTlsError(e: unknown, remoteName: string | undefined, repoPath: 
   const set = (key: string, value: string): string => remoteName !== undefined
     ? `mco ostree config set --repo=${repoPath} 'remote "${remoteName}".${key}' ${value}`
     : `${key}=${value}`;
+  if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') {
+    // After a power cut a node's clock may be off: the certificate may well be fine.
+    return `Unacceptable TLS certificate: ${message} (${code}); check this host's clock against the certificate's validity dates, or skip verification: ${set('tls-permissive', 'true')}`;
+  }
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
     return `Unacceptable TLS certificate: ${message}; use a URL with a name the certificate holds, or skip verification: ${set('tls-permissive', 'true')}`;
   }
@@ -552,7 +549,9 @@ class Puller {
   private contentRunning = 0;
   private failure: { error: unknown } | undefined;
   /** Commits whose objects are all being fetched: their marks go at the end. */
-  readonly marked = new Set<string>();
+  private readonly marked = new Set<string>();
+  /** With `deferSync`, once the walk is done: what the caller calls after its sync. */
+  finishAfterSync: (() => Promise<void>) | undefined;
   /** Most parents left when each commit was reached. */
   private readonly walked = new Map<string, number>();
   /**
@@ -585,9 +584,10 @@ class Puller {
     await fs.mkdir(join(this.repo.path, 'state'), { recursive: true });
     await fs.mkdir(this.repo.tmpDir, { recursive: true });
     reclaimDeadPartials(this.repo.tmpDir);
-    // A commit that died before its final sync may have left torn objects the walk would trust.
-    this.repairedObjects += await repairAfterCrashedWriters(this.repo);
+    // A writer that died before its final sync may have left torn objects the walk would trust.
+    this.repairedObjects += (await repairAfterCrashedWriters(this.repo)).removed;
     this.verifyStored = (await fs.readdir(join(this.repo.path, 'state'))).some((n) => n.endsWith('.commitpartial'));
+    const transaction = beginWriteTransaction(this.repo);
     try {
       await Promise.all(commits.map((c) => this.commitChain(c, depth)));
     } catch (e) {
@@ -596,11 +596,21 @@ class Puller {
     // Let every started fetch finish (or fail) before reporting, so nothing writes after we return.
     while (this.pending.size) await Promise.allSettled([...this.pending]);
     await this.writers?.close();
-    if (this.failure) throw this.failure.error;
-    if (this.opts.commitMetadataOnly || this.opts.deferSync) return;
-    // The marks go only once every object is durable.
+    if (this.failure) {
+      transaction.abandon();
+      throw this.failure.error;
+    }
+    // The marks go only once every object is durable (--commit-metadata-only keeps the commits' marks).
+    const finish = async (): Promise<void> => {
+      if (!this.opts.commitMetadataOnly) for (const c of this.marked) await fs.rm(commitPartialPath(this.repo, c), { force: true });
+      transaction.end();
+    };
+    if (this.opts.deferSync) {
+      this.finishAfterSync = finish;
+      return;
+    }
     this.repo.sync();
-    await clearCommitMarks(this.repo, this.marked);
+    await finish();
   }
 
   /** Where an interrupted download of an object is kept for the next pull to resume. */
@@ -609,7 +619,7 @@ class Puller {
   }
 
   private markPath(commit: string): string {
-    return commitMarkPath(this.repo, commit);
+    return commitPartialPath(this.repo, commit);
   }
 
   private progress(): void {

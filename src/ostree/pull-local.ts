@@ -25,7 +25,7 @@ import {
 import { RepoError, STREAM_THRESHOLD, validateRefName, type Repo } from './repo.js';
 import { formatSize } from './prune.js';
 import { objectKey, traverseCommits } from './traverse.js';
-import { repairAfterCrashedWriters } from './write-transaction.js';
+import { beginWriteTransaction, repairAfterCrashedWriters } from './write-transaction.js';
 
 export interface PullLocalOptions {
   /** Refs and checksums to pull; none: every ref of the source. */
@@ -96,8 +96,8 @@ export async function pullLocal(repo: Repo, source: Repo, options: PullLocalOpti
   }
 
   const started = Date.now();
-  // A commit that died before its final sync may have left torn objects the import would trust.
-  await repairAfterCrashedWriters(repo);
+  // A writer that died before its final sync may have left torn objects the import would trust.
+  const repair = await repairAfterCrashedWriters(repo);
   const commits = [...new Set(wants.map((w) => w.commit))];
   // Commits the destination has complete before we mark anything partial.
   const complete = new Set(commits.filter((c) => isComplete(repo, c)));
@@ -107,12 +107,19 @@ export async function pullLocal(repo: Repo, source: Repo, options: PullLocalOpti
   if (!options.commitMetadataOnly) for (const c of commits) await fs.writeFile(commitPartialPath(repo, c), '');
 
   const importer = new Importer(repo, source, options, complete, verifyStored);
-  await importer.run(commits, depth);
+  const transaction = beginWriteTransaction(repo);
+  try {
+    await importer.run(commits, depth);
+  } catch (e) {
+    transaction.abandon();
+    throw e;
+  }
 
   // The marks go (after a full pull: of every commit walked, parents too), and the refs move,
   // only once every object is durable.
   repo.sync();
   if (!options.commitMetadataOnly) for (const c of importer.walked) await fs.rm(commitPartialPath(repo, c), { force: true });
+  transaction.end();
   const refs: [string, string][] = [];
   for (const w of wants) {
     if (w.ref === null) continue;
@@ -121,7 +128,7 @@ export async function pullLocal(repo: Repo, source: Repo, options: PullLocalOpti
     refs.push([name, w.commit]);
   }
   return {
-    metadata: importer.metadata, content: importer.content, contentBytes: importer.contentBytes, repairedObjects: importer.repaired,
+    metadata: importer.metadata, content: importer.content, contentBytes: importer.contentBytes, repairedObjects: repair.removed + importer.repaired,
     bytesTransferred: importer.bytesTransferred, seconds: Math.floor((Date.now() - started) / 1000), refs, commits,
   };
 }
@@ -143,7 +150,8 @@ async function resolveWants(source: Repo, revs: string[]): Promise<Want[]> {
   return wants;
 }
 
-const commitPartialPath = (repo: Repo, commit: string): string => join(repo.path, 'state', `${commit}.commitpartial`);
+/** `state/CSUM.commitpartial`: the mark of a commit whose objects a pull has not all stored (and synced). */
+export const commitPartialPath = (repo: Repo, commit: string): string => join(repo.path, 'state', `${commit}.commitpartial`);
 
 /** Whether `repo` has `commit` and no mark saying it is incomplete. */
 export function isComplete(repo: Repo, commit: string): boolean {

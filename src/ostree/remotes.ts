@@ -48,7 +48,10 @@ export function getRemote(repo: Repo, name: string): Remote {
 export interface RemoteTls {
   /** `tls-permissive=true`: the server's certificate is not verified. */
   permissive?: boolean;
-  /** `tls-ca-path`: a PEM bundle of the CAs trusted (instead of the system's) to have issued the server's certificate. */
+  /**
+   * `tls-ca-path`: a PEM bundle of the CAs trusted to have issued the server's certificate. Without
+   * it, Node's own CA list (and NODE_EXTRA_CA_CERTS) is trusted, where libostree trusts the system's store.
+   */
   caPath?: string;
   /** `tls-client-cert-path`: a PEM client certificate presented to the server (with its key). */
   clientCertPath?: string;

@@ -877,7 +877,7 @@ const MAX_LISTED_NAMES = 200_000;
  * read once it has been asked about a few times — one readdir for ~50 lstats, each of which
  * Node pays for with a Stats object. A small pull stays on lstats. Each directory is a
  * snapshot from its listing: ask about each object once, before storing it (an object stored
- * since, by anyone, may read as missing: fetched again, stored over harmlessly).
+ * since, by anyone, may read as missing: fetched again, and the write finds it stored and keeps it).
  */
 export class ObjectPresence {
   private readonly asked = new Map<string, number>();
