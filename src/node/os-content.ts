@@ -5,6 +5,7 @@
  * config named is pulled from the image's repo on the cache with ostree's HTTP protocol. The
  * cache's answer only says where to look: every object is verified against the commit.
  */
+import { statSync } from 'node:fs';
 import { pullFromRemote } from '../ostree/pull-http.js';
 import { Repo } from '../ostree/repo.js';
 import { postToCache, type CacheAnswer } from '../image/os-content-client.js';
@@ -52,7 +53,18 @@ export function cacheContentSource(url: string, options: CacheContentOptions = {
         deferSync: true,
         ...(options.signal ? { signal: options.signal } : {}),
       });
-      return { fetchedObjects: result.fetchedObjects, fetchedBytes: result.fetchedBytes, ...(result.finishAfterSync ? { synced: result.finishAfterSync } : {}) };
+      const finish = result.finishAfterSync;
+      return {
+        fetchedObjects: result.fetchedObjects,
+        fetchedBytes: result.fetchedBytes,
+        ...(finish ? {
+          synced: async (syncedPath: string) => {
+            // A repo mounted apart from the sysroot was not covered by the deploy's flush.
+            if (statSync(repoPath).dev !== statSync(syncedPath).dev) repo.sync();
+            await finish();
+          },
+        } : {}),
+      };
     },
   };
 }

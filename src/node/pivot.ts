@@ -46,7 +46,8 @@ export interface OsImageSource {
 export interface CachePull {
   fetchedObjects: number;
   fetchedBytes: number;
-  synced?: () => Promise<void>;
+  /** Called once the deploy has flushed the filesystem holding `syncedPath` (the sysroot). */
+  synced?: (syncedPath: string) => Promise<void>;
 }
 
 /** The OS content cache a pivot pulls objects from (production: node/os-content.ts). */
@@ -57,7 +58,7 @@ export interface OsContentSource {
    * Pulls exactly COMMIT, the commit IMAGE's config names, from the cache into the repo at
    * REPOPATH, every object verified against the commit's tree before it is stored; a pull cut
    * short resumes, fetching only what is missing. What it stored may not be durable yet:
-   * `synced`, when given, is called once the deploy has flushed the repo's filesystem.
+   * `synced`, when given, is called once the deploy has flushed the sysroot's filesystem.
    */
   pullCommit(image: string, commit: string, repoPath: string): Promise<CachePull>;
 }
@@ -235,9 +236,9 @@ async function pivotLocked(sysroot: string, image: string, effects: PivotEffects
       throw new PivotError(`Rebasing to ${checksum} from ${image}: ${(e as Error).message}`, { cause: e });
     }
     if (fromCache) {
-      // The deploy synced the sysroot, the node's repo with it. Marks left behind only make the
-      // next pull re-check what it finds: no reason to fail a pivot that is done.
-      await fromCache.synced?.().catch((e: Error) => (effects.warn ?? log)(`Could not drop the pull's marks in ${hostRepo} (the next pull re-checks the objects it finds): ${e.message}`));
+      // The deploy synced the sysroot. Marks left behind only make the next pull re-check what
+      // it finds: no reason to fail a pivot that is done.
+      await fromCache.synced?.(sysroot).catch((e: Error) => (effects.warn ?? log)(`Could not drop the pull's marks in ${hostRepo} (the next pull re-checks the objects it finds): ${e.message}`));
       log(`Fetched ${fromCache.fetchedObjects} objects (${fromCache.fetchedBytes} bytes) new to the node's repository from the OS content cache ${effects.osContent!.url}`);
     } else {
       const p = result.pulled;
