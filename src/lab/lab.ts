@@ -50,15 +50,45 @@ function probePort(port: number, whose: string): Promise<number> {
   });
 }
 
+/**
+ * A free port for one of the lab's servers, from below the kernel's ephemeral range: a port
+ * the kernel hands out (listen on port 0) is one it also gives outgoing connections as their
+ * local port, and a client connection holding it between our probe and the server's bind (or
+ * when a stopped lab is resumed, days later) keeps that server from starting.
+ */
+async function freePort(whose: string, taken: number[] = []): Promise<number> {
+  const ephemeralLow = ephemeralRangeStart();
+  if (ephemeralLow <= 10_000) return probePort(0, whose);
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const port = 10_000 + Math.floor(Math.random() * (ephemeralLow - 10_000));
+    if (taken.includes(port)) continue;
+    try {
+      return await probePort(port, whose);
+    } catch (e) {
+      if (!(e instanceof LabError && /in use/.test(e.message))) throw e;
+    }
+  }
+  return probePort(0, whose);
+}
+
+/** The first port of Linux's ephemeral range (32768 by default; 10000 where it cannot be read: no choice below it). */
+function ephemeralRangeStart(): number {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 10_000;
+  } catch {
+    return 10_000; // no procfs: let the kernel choose
+  }
+}
+
 /** Writes a new lab's state: its shape, its ports (free ones when not given) and the names of its nodes and pods. */
 export async function createLabState(paths: LabPaths, options: Pick<LabUpOptions, 'masters' | 'workers' | 'apiPort' | 'registryPort' | 'daemonsPerProcess'>): Promise<LabState> {
   const masters = options.masters ?? 3;
   const workers = options.workers ?? 2;
   if (masters < 1) throw new LabError('--masters must be at least 1');
-  const apiPort = await probePort(options.apiPort ?? 0, 'for the API server');
-  const registryPort = await probePort(options.registryPort ?? 0, 'for the registry');
+  const apiPort = options.apiPort ? await probePort(options.apiPort, 'for the API server') : await freePort('for the API server');
+  const registryPort = options.registryPort ? await probePort(options.registryPort, 'for the registry') : await freePort('for the registry', [apiPort]);
   if (apiPort === registryPort) throw new LabError('--api-port and --registry-port must differ');
-  const osContentPort = await probePort(0, 'for the OS content cache');
+  const osContentPort = await freePort('for the OS content cache', [apiPort, registryPort]);
   const daemonsPerProcess = options.daemonsPerProcess ?? (masters + workers > PROCESS_PER_NODE_MAX ? NODES_PER_HOST : 1);
   if (daemonsPerProcess < 1) throw new LabError('--daemons-per-process must be at least 1');
   const state: LabState = { kind: LAB_KIND, version: 1, masters, workers, apiPort, registryPort, osContentPort, nodes: labNodes(masters, workers), pods: labPods(), daemonsPerProcess };
@@ -87,7 +117,7 @@ export async function labUp(options: LabUpOptions): Promise<LabSummary> {
     await probePort(state.apiPort, "the lab's API server");
     await probePort(state.registryPort, "the lab's registry");
     if (state.osContentPort === undefined) {
-      state.osContentPort = await probePort(0, 'for the OS content cache');
+      state.osContentPort = await freePort('for the OS content cache', [state.apiPort, state.registryPort]);
       writeLabState(paths, state);
     } else {
       await probePort(state.osContentPort, "the lab's OS content cache");

@@ -65,6 +65,13 @@ describe('mco lab with bad input', () => {
     assert.deepEqual(snapshot(dir), before);
   });
 
+  it('gives a new lab ports outside the kernel\'s ephemeral range, which outgoing connections take their local ports from', async () => {
+    const [low] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    const state = await createLabState(labPaths(join(root, 'ports')), { masters: 1, workers: 1 });
+    for (const port of [state.apiPort, state.registryPort, state.osContentPort!]) assert.ok(port >= 10_000 && port < low!, `port ${port} is below ${low}`);
+    assert.equal(new Set([state.apiPort, state.registryPort, state.osContentPort]).size, 3);
+  });
+
   it('refuses to reshape an existing lab', async () => {
     const dir = join(root, 'shaped');
     await createLabState(labPaths(dir), { masters: 3, workers: 2 });
