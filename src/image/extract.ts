@@ -14,6 +14,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type * as tar from 'tar-stream';
 import type { Xattr } from '../ostree/objects.js';
+import { isAlive } from '../ostree/process.js';
 import { LAYER_COMPRESSION } from './media-types.js';
 import { StagingTree, type EntryMeta, type FileSink, type TreeOptions } from './extract-tree.js';
 import { tarParser } from './tar-pax.js';
@@ -160,19 +161,9 @@ function removeStaleStaging(final: string, log: ((line: string) => void) | undef
   for (const name of fs.readdirSync(dirname(final))) {
     if (!name.startsWith(prefix)) continue;
     const pid = Number(/^(\d+)-/.exec(name.slice(prefix.length))?.[1]);
-    if (Number.isSafeInteger(pid) && pid > 0 && processRuns(pid)) continue;
+    if (Number.isSafeInteger(pid) && pid > 0 && isAlive(pid)) continue;
     fs.rmSync(join(dirname(final), name), { recursive: true, force: true });
     log?.(`Removed ${join(dirname(final), name)}, the staging directory of an interrupted extraction`);
-  }
-}
-
-function processRuns(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    // EPERM: it runs, as another user.
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

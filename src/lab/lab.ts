@@ -11,7 +11,8 @@ import * as k8s from '@kubernetes/client-node';
 import { MACHINE_CONFIG_POOLS, MCO_GROUP, MCO_VERSION } from '../api/group.js';
 import type { MachineConfigPool } from '../api/machineconfigpool.js';
 import { CURRENT_CONFIG_ANNOTATION, DESIRED_CONFIG_ANNOTATION, nodeState, NODE_ROLE_LABEL_PREFIX } from '../api/node.js';
-import { isAlive, LAB_KIND, osContentURL, MCO_JS, LabError, labPaths, readLabState, readSupervisor, runningSupervisor, writeLabState, type LabPaths, type LabState } from './layout.js';
+import { isAlive } from '../ostree/process.js';
+import { LAB_KIND, osContentURL, MCO_JS, LabError, labPaths, readLabState, readSupervisor, runningSupervisor, writeLabState, type LabPaths, type LabState } from './layout.js';
 import { labNodes, labPods } from './seed.js';
 import { NODES_PER_HOST, PROCESS_PER_NODE_MAX, reapOrphans } from './supervisor.js';
 
@@ -58,7 +59,7 @@ function probePort(port: number, whose: string): Promise<number> {
  */
 async function freePort(whose: string, taken: number[] = []): Promise<number> {
   const ephemeralLow = ephemeralRangeStart();
-  if (ephemeralLow <= 10_000) return probePort(0, whose);
+  if (ephemeralLow === undefined || ephemeralLow <= 10_000) return probePort(0, whose);
   for (let attempt = 0; attempt < 20; attempt++) {
     const port = 10_000 + Math.floor(Math.random() * (ephemeralLow - 10_000));
     if (taken.includes(port)) continue;
@@ -71,12 +72,12 @@ async function freePort(whose: string, taken: number[] = []): Promise<number> {
   return probePort(0, whose);
 }
 
-/** The first port of Linux's ephemeral range (32768 by default; 10000 where it cannot be read: no choice below it). */
-function ephemeralRangeStart(): number {
+/** The first port of Linux's ephemeral range (32768 by default); undefined where it cannot be read. */
+function ephemeralRangeStart(): number | undefined {
   try {
-    return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 10_000;
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || undefined;
   } catch {
-    return 10_000; // no procfs: let the kernel choose
+    return undefined; // no procfs: the kernel chooses
   }
 }
 

@@ -10,6 +10,7 @@ import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MCO_NAMESPACE } from '../api/node.js';
+import { isAlive } from '../ostree/process.js';
 import type { BuiltOsImage } from './os-images.js';
 import type { LabNode, LabPods } from './seed.js';
 
@@ -123,16 +124,6 @@ export function readSupervisor(paths: LabPaths): SupervisorRecord | null {
 }
 
 export const writeSupervisor = (paths: LabPaths, record: SupervisorRecord): void => writeJson(paths.supervisor, record);
-
-/** Whether `pid` names a live process. */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** The running supervisor of this lab, or null (a record left by a dead one does not count). */
 export function runningSupervisor(paths: LabPaths): SupervisorRecord | null {

@@ -602,7 +602,7 @@ class Puller {
     }
     // The marks go only once every object is durable (--commit-metadata-only keeps the commits' marks).
     const finish = async (): Promise<void> => {
-      if (!this.opts.commitMetadataOnly) for (const c of this.marked) await fs.rm(commitPartialPath(this.repo, c), { force: true });
+      if (!this.opts.commitMetadataOnly) for (const c of this.marked) await fs.rm(this.markPath(c), { force: true });
       transaction.end();
     };
     if (this.opts.deferSync) {

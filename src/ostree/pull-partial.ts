@@ -20,6 +20,7 @@
 import { readdirSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
+import { isAlive } from './process.js';
 
 const OWN = /^(pull-[0-9a-f]{64}\.[a-z]+)\.(\d+)-\d+-\d+\.partial$/;
 let counter = 0;
@@ -61,15 +62,4 @@ export function reclaimDeadPartials(tmpDir: string): number {
     reclaimed++;
   }
   return reclaimed;
-}
-
-/** Whether process PID exists (in this PID namespace). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    // EPERM: alive, another user's.
-    return (e as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
 }

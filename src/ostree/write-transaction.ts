@@ -18,7 +18,7 @@ import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync 
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { storedContentIntact, storedMetadataIntact } from './fsck.js';
-import { isAlive } from './pull-partial.js';
+import { isAlive } from './process.js';
 import type { Repo } from './repo.js';
 
 const MARK = /^mco-transaction-(\d+)-\d+-\d+$/;

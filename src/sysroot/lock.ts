@@ -6,6 +6,7 @@
  */
 import { linkSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isAlive } from '../ostree/process.js';
 
 export class SysrootLockedError extends Error {
   override name = 'SysrootLockedError';
@@ -13,16 +14,6 @@ export class SysrootLockedError extends Error {
 
 export interface SysrootLock {
   release(): void;
-}
-
-/** Whether a process with this pid exists (signal 0 checks without sending). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**
@@ -61,7 +52,7 @@ function breakStaleLock(path: string, deadHolder: string): void {
     if (other === null) break;
     if (other === undefined) continue;
     const pid = Number(other.split(' ')[0]);
-    if (attempt > 0 || (Number.isInteger(pid) && pid > 0 && alive(pid))) {
+    if (attempt > 0 || (Number.isInteger(pid) && pid > 0 && isAlive(pid))) {
       throw new SysrootLockedError(`Another operation is taking over the stale lock ${path} (pid ${pid}); try again`);
     }
     rmSync(breaker, { force: true }); // a breaker that died too
@@ -94,7 +85,7 @@ export function takeLock(path: string, operation: string, sysroot: string): Sysr
     if (holder === null) return { release: () => rmSync(path, { force: true }) };
     if (holder === undefined) continue;
     const pid = Number(holder.split(' ')[0]);
-    if (Number.isInteger(pid) && pid > 0 && alive(pid)) {
+    if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
       throw new SysrootLockedError(`Another operation is running on ${sysroot}: ${holder.split(' ').slice(1).join(' ') || 'unknown'} (pid ${pid}); try again when it has finished`);
     }
     // The holder died without releasing it: remove its file, then retry.
