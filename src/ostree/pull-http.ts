@@ -607,6 +607,7 @@ class Puller {
     };
     if (this.opts.deferSync) {
       this.finishAfterSync = finish;
+      this.repo.startWriteback();
       return;
     }
     this.repo.sync();

@@ -14,6 +14,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import type { Readable } from 'node:stream';
 import { KeyFile } from './keyfile.js';
+import { startWriteback } from './process.js';
 import {
   decodeArchiveHeader, decodeBareUserMeta, decodeCommit, decodeDirMeta, decodeDirTree, encodeArchiveHeader,
   encodeBareUserMeta, isChecksum, isRegularMode, isSymlinkMode, ObjectError, sha256Hex,
@@ -581,6 +582,11 @@ export class Repo {
       }
     }
     return { objects, staging };
+  }
+
+  /** Starts writing back what was written so far, without waiting (process.ts startWriteback); sync() still makes it durable. */
+  startWriteback(): void {
+    if (this.config.getBoolean('core', 'fsync') !== false) startWriteback(this.path);
   }
 
   /** Makes everything written so far durable (like ostree's syncfs at transaction commit). */

@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkout } from '../ostree/checkout.js';
+import { startWriteback } from '../ostree/process.js';
 import { KeyFile } from '../ostree/keyfile.js';
 import { commitMetadataValue } from '../ostree/objects.js';
 import { atomicWrite, Repo } from '../ostree/repo.js';
@@ -275,6 +276,9 @@ export async function prepareDeployment(state: SysrootState, revision: string, o
   const dir = deploymentPath(sysroot, target);
   mkdirSync(join(sysroot, 'ostree', 'deploy', osname, 'deploy'), { recursive: true });
   await checkout(repo, checksum, dir, { passthroughWhiteouts: true });
+  // The checkout's thousands of new directory entries start for the disk while /etc is merged
+  // and the boot entries are written: the syncfs before the boot menu switches then waits less.
+  startWriteback(dir);
   markVarLabeled(join(sysroot, 'ostree', 'deploy', osname, 'var'));
   crash('deploy-checked-out');
   copyEtcFromUsrEtc(dir);

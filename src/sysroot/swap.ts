@@ -6,7 +6,7 @@
  * untouched; after it, the new one complete. Cleanup of what the old list used comes after.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readlinkSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { blsEntryFileName, formatBootLink } from './bls.js';
 import type { Deployment, SysrootState } from './types.js';
@@ -110,6 +110,17 @@ function syncfs(path: string): void {
   if (r.error || r.status !== 0) throw new SwapError(`Syncing ${path} to disk failed`);
 }
 
+/** Flushes each filesystem among `paths` once: /boot is most often on the sysroot's own. */
+function syncfsEach(paths: string[]): void {
+  const flushed = new Set<number>();
+  for (const path of paths) {
+    const dev = statSync(path).dev;
+    if (flushed.has(dev)) continue;
+    syncfs(path);
+    flushed.add(dev);
+  }
+}
+
 /** Replaces the symlink `link` by one to `target`, atomically (temporary link + rename). */
 function swapSymlink(link: string, target: string): void {
   const tmp = `${link}.tmp`;
@@ -165,8 +176,7 @@ export function writeDeployments(state: SysrootState, list: Deployment[], option
   const loaderTmp = join(root, 'boot', 'loader.tmp');
   rmSync(loaderTmp, { force: true });
   symlinkSync(`loader.${bootversion}`, loaderTmp);
-  syncfs(join(root, 'boot'));
-  syncfs(root);
+  syncfsEach([join(root, 'boot'), root]);
   crash('before-loader-rename');
   renameSync(loaderTmp, join(root, 'boot', 'loader'));
   crash('after-loader-rename');
