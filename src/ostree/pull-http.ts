@@ -90,7 +90,7 @@ export interface PullOptions {
   onProgress?: (p: PullProgress) => void;
   /**
    * Worker threads verifying and writing content: N from the first object, 0 for none (all on
-   * this thread); default, one per core once there are 64 objects to fetch.
+   * this thread); default, one per core but this thread's once there are 64 objects to fetch.
    */
   workers?: number;
 }
@@ -746,12 +746,14 @@ class Puller {
     // A few objects are not worth starting threads for (unless asked for explicitly).
     const from = this.opts.workers === undefined ? WORKERS_FROM : 1;
     if (++this.contentScheduled === from && this.opts.workers !== 0) {
-      // One per core: creating files is most of their time (in the kernel), and with this
-      // thread's HTTP light, one writer was the slowest stage (2 cores: 2.2 s → 1.8 s).
+      // One per core but this thread's: with this one fetching and walking, one writer per
+      // remaining core keeps them busy. On 2 cores a second writer (one per core, as before)
+      // cost ~35 MB of peak RSS (its isolate, heap and bodies) for no time: full bench pull,
+      // alternating runs, bare-user 4.9 s either way and archive 6.0 s against 6.7 s.
       // A young generation of 4 MB, not 16-32: a writer's objects are few and short-lived (the
       // bodies and contents are Buffers outside it), and each MB of it is resident (full pull:
       // peak RSS 270 → 245 MB, no more CPU).
-      this.writers = new WorkerPool(new URL('./pull-worker.js', import.meta.url), { repoPath: this.repo.path }, this.opts.workers ?? availableParallelism(),
+      this.writers = new WorkerPool(new URL('./pull-worker.js', import.meta.url), { repoPath: this.repo.path }, this.opts.workers ?? Math.max(1, availableParallelism() - 1),
         { maxYoungGenerationSizeMb: 4 });
     }
     this.contentQueue.push(file);
