@@ -160,7 +160,7 @@ export async function pullFromRemote(repo: Repo, options: PullOptions): Promise<
 
   // Aborted at the first failure, so that requests in flight or waiting stop at once.
   const stop = new AbortController();
-  const fetcher = new Fetcher(base, repo.tmpDir, options, options.signal ? AbortSignal.any([stop.signal, options.signal]) : stop.signal, tls);
+  const fetcher = new Fetcher(base, repo.tmpDir, options, options.signal ? AbortSignal.any([stop.signal, options.signal]) : stop.signal, tls, tls ? tlsSettings?.clientCertPath : undefined);
   try {
     await checkRemoteConfig(fetcher);
     // Resolve what to pull: [commit, ref to write or null].
@@ -267,6 +267,8 @@ class Fetcher {
     options: PullOptions,
     private readonly signal: AbortSignal,
     tls: AgentOptions['tls'],
+    /** The client certificate presented, named when the server refuses it. */
+    private readonly clientCertPath?: string,
   ) {
     const timeout = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const concurrency = options.concurrency ?? 8;
@@ -339,7 +341,7 @@ class Fetcher {
         }
       } catch (e) {
         if (e instanceof PullError || this.signal.aborted) throw e;
-        throw this.error(what, describeNetworkError(e, this.remoteName, dirname(this.tmpDir)), e);
+        throw this.error(what, describeNetworkError(e, { remoteName: this.remoteName, repoPath: dirname(this.tmpDir), clientCertPath: this.clientCertPath }), e);
       } finally {
         // What was kept of a body cut short goes back to rest for the next pull.
         if (!handedOver && resting !== undefined) releasePartial(opts.partial!, resting);
@@ -484,9 +486,26 @@ class Sink {
   }
 }
 
-function describeNetworkError(e: unknown, remoteName: string | undefined, repoPath: string): string {
-  if (e instanceof HttpError && e.code === 'closed-early') return `connection closed early (Download incomplete): ${e.message}`;
-  return describeTlsError(e, remoteName, repoPath) ?? (e as Error).message ?? String(e);
+/** What a TLS hint may name: the remote and its repo (for the command that fixes it), the client certificate presented. */
+interface TlsContext {
+  remoteName: string | undefined;
+  repoPath: string;
+  clientCertPath: string | undefined;
+}
+
+function clientCertKey({ remoteName }: Pick<TlsContext, 'remoteName'>): string {
+  return `tls-client-cert-path${remoteName !== undefined ? ` of remote "${remoteName}"` : ''}`;
+}
+
+function describeNetworkError(e: unknown, context: TlsContext): string {
+  if (e instanceof HttpError && e.code === 'closed-early') {
+    // In TLS 1.3 the server checks the client's certificate after the handshake: a refusal is a hang-up.
+    const refused = context.clientCertPath !== undefined && /before the response headers/.test(e.message)
+      ? `; a server that does not accept the client certificate ${context.clientCertPath} (${clientCertKey(context)}) hangs up so`
+      : '';
+    return `connection closed early (Download incomplete): ${e.message}${refused}`;
+  }
+  return describeTlsError(e, context) ?? (e as Error).message ?? String(e);
 }
 
 /**
@@ -495,7 +514,7 @@ function describeNetworkError(e: unknown, remoteName: string | undefined, repoPa
  * (`SELF_SIGNED_CERT_IN_CHAIN`…), its own for a name mismatch, and the server's alerts
  * (`ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED`…) when it refuses our client certificate.
  */
-function describeTlsError(e: unknown, remoteName: string | undefined, repoPath: string): string | undefined {
+function describeTlsError(e: unknown, { remoteName, repoPath, clientCertPath }: TlsContext): string | undefined {
   const code = (e as { code?: unknown }).code;
   if (typeof code !== 'string') return undefined;
   // OpenSSL's errors carry a one-line reason ("tlsv13 alert certificate required") besides a message of several lines.
@@ -504,6 +523,12 @@ function describeTlsError(e: unknown, remoteName: string | undefined, repoPath: 
   const set = (key: string, value: string): string => remoteName !== undefined
     ? `mco ostree config set --repo=${repoPath} 'remote "${remoteName}".${key}' ${value}`
     : `${key}=${value}`;
+  const refusedAlert = /^ERR_SSL_.*ALERT_(CERTIFICATE_REQUIRED|BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|CERTIFICATE_EXPIRED|HANDSHAKE_FAILURE)$/.test(code);
+  // Some servers (Node's among them) hang up on a client certificate they do not trust, sending no alert.
+  const hungUp = code === 'ECONNRESET' && /before secure TLS connection was established/.test(message);
+  if (clientCertPath !== undefined && (refusedAlert || hungUp)) {
+    return `The server refused the TLS handshake (${message}): it does not accept the client certificate ${clientCertPath} (${clientCertKey({ remoteName })}); use one issued by a CA the server trusts, with its key in tls-client-key-path`;
+  }
   if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') {
     // After a power cut a node's clock may be off: the certificate may well be fine.
     return `Unacceptable TLS certificate: ${message} (${code}); check this host's clock against the certificate's validity dates, or skip verification: ${set('tls-permissive', 'true')}`;
@@ -511,7 +536,7 @@ function describeTlsError(e: unknown, remoteName: string | undefined, repoPath: 
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
     return `Unacceptable TLS certificate: ${message}; use a URL with a name the certificate holds, or skip verification: ${set('tls-permissive', 'true')}`;
   }
-  if (/^ERR_SSL_.*ALERT_(CERTIFICATE_REQUIRED|BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|CERTIFICATE_EXPIRED|HANDSHAKE_FAILURE)$/.test(code)) {
+  if (refusedAlert) {
     return `The server refused the TLS handshake, wanting a client certificate it accepts (${message}): ${set('tls-client-cert-path', 'CERT.pem')} and ${set('tls-client-key-path', 'KEY.pem')}`;
   }
   if (/CERT|UNABLE_TO_(GET_ISSUER|VERIFY_LEAF)/.test(code) && !code.startsWith('ERR_')) {

@@ -19,8 +19,9 @@ interface Fixture {
   srv: string;
   commit: string;
   server: HttpsServer;
-  /** The same repo, served only to clients with a certificate the CA issued. */
+  /** The same repo, served only to clients with a certificate the CA issued; and so over TLS 1.2 at most. */
   mutual: HttpsServer;
+  mutual12: HttpsServer;
   /** The same repo, served with a certificate for another address. */
   misnamed: HttpsServer;
 }
@@ -41,6 +42,7 @@ before(async () => {
   ok(ostreeIn(srv, 'commit', '-b', 'main', '--timestamp=@1700000000', tree), 'ostree commit');
   const commit = fs.readFileSync(join(srv, 'refs/heads/main'), 'utf8').trim();
   fx = { dir, pki, srv, commit, server: await startHttpsServer(srv, pki), mutual: await startHttpsServer(srv, pki, { clientCertificates: true }),
+    mutual12: await startHttpsServer(srv, pki, { clientCertificates: true, tls12: true }),
     misnamed: await startHttpsServer(srv, pki, { misnamed: true }),
   };
 });
@@ -49,6 +51,7 @@ after(async () => {
   if (!fx) return;
   await fx.server.close();
   await fx.mutual.close();
+  await fx.mutual12.close();
   await fx.misnamed.close();
   fs.rmSync(fx.dir, { recursive: true, force: true });
 });
@@ -117,9 +120,15 @@ test('a server wanting a client certificate: refused without one, naming the key
   const trust = `tls-ca-path=${pki.caPath}`;
   const refused = await pullBoth(reposWithRemote(mutual.url, [trust]), 'no client certificate');
   assert.match(refused.stderr, /The server refused the TLS handshake, wanting a client certificate it accepts \(.*\): mco ostree config set --repo=\S+ 'remote "origin"\.tls-client-cert-path' CERT\.pem and .*tls-client-key-path' KEY\.pem\n$/);
-  // Node's server hangs up on a client certificate it does not trust (no TLS alert to name): refused all the same.
+  // Node's server hangs up on a client certificate it does not trust (no TLS alert): the message names the certificate presented.
   const stranger = await pullBoth(reposWithRemote(mutual.url, [trust, `tls-client-cert-path=${pki.strangerCertPath}`, `tls-client-key-path=${pki.strangerKeyPath}`]), 'a client certificate the server does not trust');
   assert.equal(stranger.ok, false);
+  assert.ok(stranger.stderr.includes(`does not accept the client certificate ${pki.strangerCertPath} (tls-client-cert-path of remote "origin")`), stranger.stderr);
+  // Over TLS 1.2 the refusal comes within the handshake: named the same way.
+  const stranger12 = await pullBoth(reposWithRemote(fx!.mutual12.url, [trust, `tls-client-cert-path=${pki.strangerCertPath}`, `tls-client-key-path=${pki.strangerKeyPath}`]), 'a client certificate a TLS 1.2 server does not trust');
+  assert.equal(stranger12.ok, false);
+  assert.ok(/The server refused the TLS handshake \(.+\): it does not accept the client certificate /.test(stranger12.stderr), stranger12.stderr);
+  assert.ok(stranger12.stderr.includes(`the client certificate ${pki.strangerCertPath} (tls-client-cert-path of remote "origin")`), stranger12.stderr);
   const accepted = await pullBoth(reposWithRemote(mutual.url, [trust, `tls-client-cert-path=${pki.clientCertPath}`, `tls-client-key-path=${pki.clientKeyPath}`]), 'the client certificate');
   assert.equal(accepted.ok, true);
   // Half a client certificate is refused before any request, in libostree's words.

@@ -129,9 +129,11 @@ export interface HttpsServer {
  * certificate (with `misnamed`, the one for another address); with `clientCertificates`, only
  * to clients presenting one the CA issued.
  */
-export async function startHttpsServer(dir: string, pki: TestPki, options: { clientCertificates?: boolean; misnamed?: boolean } = {}): Promise<HttpsServer> {
+export async function startHttpsServer(dir: string, pki: TestPki, options: { clientCertificates?: boolean; misnamed?: boolean; tls12?: boolean } = {}): Promise<HttpsServer> {
   let requests = 0;
   const server = https.createServer({
+    // TLS 1.2 judges a client certificate inside the handshake; 1.3 after it.
+    ...(options.tls12 ? { maxVersion: 'TLSv1.2' as const } : {}),
     cert: fs.readFileSync(options.misnamed ? pki.misnamedCertPath : pki.serverCertPath), key: fs.readFileSync(options.misnamed ? pki.misnamedKeyPath : pki.serverKeyPath),
     ...(options.clientCertificates ? { requestCert: true, rejectUnauthorized: true, ca: fs.readFileSync(pki.caPath) } : {}),
   }, (req, res) => {
