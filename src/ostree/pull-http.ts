@@ -260,6 +260,8 @@ class Fetcher {
   private readonly limiter: Limiter;
   /** How to abort each request in flight: all at once when the pull stops. */
   private readonly inFlight = new Set<(reason: Error) => void>();
+  /** Whether the server has answered a request yet (its status line). */
+  private answered = false;
 
   constructor(
     readonly base: URL,
@@ -316,6 +318,7 @@ class Fetcher {
       try {
         for (let hops = 0; ; hops++) {
           const outcome = await this.exchange(url, offset, what, opts);
+          this.answered = true;
           if ('fetched' in outcome) {
             handedOver = true;
             return outcome.fetched;
@@ -341,7 +344,9 @@ class Fetcher {
         }
       } catch (e) {
         if (e instanceof PullError || this.signal.aborted) throw e;
-        throw this.error(what, describeNetworkError(e, { remoteName: this.remoteName, repoPath: dirname(this.tmpDir), clientCertPath: this.clientCertPath }), e);
+        // A server that refuses the client certificate refuses the first exchange: after an answer, a hang-up is something else.
+        const clientCertPath = this.answered ? undefined : this.clientCertPath;
+        throw this.error(what, describeNetworkError(e, { remoteName: this.remoteName, repoPath: dirname(this.tmpDir), clientCertPath }), e);
       } finally {
         // What was kept of a body cut short goes back to rest for the next pull.
         if (!handedOver && resting !== undefined) releasePartial(opts.partial!, resting);
@@ -501,7 +506,7 @@ function describeNetworkError(e: unknown, context: TlsContext): string {
   if (e instanceof HttpError && e.code === 'closed-early') {
     // In TLS 1.3 the server checks the client's certificate after the handshake: a refusal is a hang-up.
     const refused = context.clientCertPath !== undefined && /before the response headers/.test(e.message)
-      ? `; a server that does not accept the client certificate ${context.clientCertPath} (${clientCertKey(context)}) hangs up so`
+      ? `; probably the server does not accept the client certificate ${context.clientCertPath} (${clientCertKey(context)}): one that refuses it hangs up so, before its first answer`
       : '';
     return `connection closed early (Download incomplete): ${e.message}${refused}`;
   }
@@ -526,8 +531,11 @@ function describeTlsError(e: unknown, { remoteName, repoPath, clientCertPath }: 
   const refusedAlert = /^ERR_SSL_.*ALERT_(CERTIFICATE_REQUIRED|BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|CERTIFICATE_EXPIRED|HANDSHAKE_FAILURE)$/.test(code);
   // Some servers (Node's among them) hang up on a client certificate they do not trust, sending no alert.
   const hungUp = code === 'ECONNRESET' && /before secure TLS connection was established/.test(message);
-  if (clientCertPath !== undefined && (refusedAlert || hungUp)) {
+  if (clientCertPath !== undefined && refusedAlert) {
     return `The server refused the TLS handshake (${message}): it does not accept the client certificate ${clientCertPath} (${clientCertKey({ remoteName })}); use one issued by a CA the server trusts, with its key in tls-client-key-path`;
+  }
+  if (clientCertPath !== undefined && hungUp) {
+    return `The server hung up in the TLS handshake (${message}): probably it does not accept the client certificate ${clientCertPath} (${clientCertKey({ remoteName })}); use one issued by a CA the server trusts, with its key in tls-client-key-path`;
   }
   if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') {
     // After a power cut a node's clock may be off: the certificate may well be fine.
@@ -774,7 +782,8 @@ class Puller {
       // One per core but this thread's: with this one fetching and walking, one writer per
       // remaining core keeps them busy. On 2 cores a second writer (one per core, as before)
       // cost ~35 MB of peak RSS (its isolate, heap and bodies) for no time: full bench pull,
-      // alternating runs, bare-user 4.9 s either way and archive 6.0 s against 6.7 s.
+      // alternating runs, bare-user 4.9 s either way and archive 6.0 s with one writer against
+      // 6.7 s with two. Measured on 2 cores only.
       // A young generation of 4 MB, not 16-32: a writer's objects are few and short-lived (the
       // bodies and contents are Buffers outside it), and each MB of it is resident (full pull:
       // peak RSS 270 → 245 MB, no more CPU).

@@ -584,7 +584,7 @@ export class Repo {
     return { objects, staging };
   }
 
-  /** Starts writing back what was written so far, without waiting (process.ts startWriteback); sync() still makes it durable. */
+  /** Starts writing back what was written so far, without waiting (process.ts startWriteback: settleWritebacks() tells how it went). */
   startWriteback(): void {
     if (this.config.getBoolean('core', 'fsync') !== false) startWriteback(this.path);
   }

@@ -127,9 +127,10 @@ export interface HttpsServer {
 /**
  * Serves `dir` as static files (GET, whole bodies) over https with the PKI's server
  * certificate (with `misnamed`, the one for another address); with `clientCertificates`, only
- * to clients presenting one the CA issued.
+ * to clients presenting one the CA issued; with `tls12`, over TLS 1.2 at most; with
+ * `hangUpUnder`, hanging up without an answer on every request for a path under it.
  */
-export async function startHttpsServer(dir: string, pki: TestPki, options: { clientCertificates?: boolean; misnamed?: boolean; tls12?: boolean } = {}): Promise<HttpsServer> {
+export async function startHttpsServer(dir: string, pki: TestPki, options: { clientCertificates?: boolean; misnamed?: boolean; tls12?: boolean; hangUpUnder?: string } = {}): Promise<HttpsServer> {
   let requests = 0;
   const server = https.createServer({
     // TLS 1.2 judges a client certificate inside the handshake; 1.3 after it.
@@ -139,6 +140,10 @@ export async function startHttpsServer(dir: string, pki: TestPki, options: { cli
   }, (req, res) => {
     requests++;
     const path = decodeURIComponent((req.url ?? '/').split('?')[0]!);
+    if (options.hangUpUnder !== undefined && path.startsWith(options.hangUpUnder)) {
+      req.socket.destroy();
+      return;
+    }
     let bytes: Buffer;
     try {
       if (path.split('/').includes('..')) throw new Error('outside');

@@ -10,6 +10,7 @@ import { deploy } from './deploy.js';
 
 const skip = !hasOstree && 'ostree CLI not installed (scripts/setup.sh installs it)';
 const KVER = '4.18.0-193.el8.x86_64';
+const SYNC = spawnSync('sh', ['-c', 'command -v sync'], { encoding: 'utf8' }).stdout.trim();
 
 /** An OS tree: kernel under usr/lib/modules, os-release, default config under usr/etc. */
 function writeTree(dir: string, version: string, config: Record<string, string>): string {
@@ -115,6 +116,26 @@ test('deploy() refuses to run while another operation holds the sysroot', { skip
   writeFileSync(join(root, 'ostree', 'mco.lock'), `${process.pid} rollback\n`);
   await assert.rejects(deploy(root, 'v1', { osname: 'rhcos' }), /Another operation is running on .*: rollback \(pid \d+\)/);
   rmSync(join(root, 'ostree', 'mco.lock'));
+  unlock(root);
+});
+
+test('a background flush of the new deployment that fails stops the deploy before any boot entry points at it', { skip }, async (t) => {
+  const dir = scratch(t);
+  const { root } = await sysrootWithTwoVersions(dir, 'flush');
+  await deploy(root, 'v1', { osname: 'rhcos' });
+  const before = bootState(root);
+  // A sync(1) that fails to flush the deployment being written (the disk's error), as syncfs(2) reports it.
+  const bin = join(dir, 'bin');
+  mkdirSync(bin);
+  writeFileSync(join(bin, 'sync'), `#!/bin/sh\ncase "$2" in */ostree/deploy/*) echo "sync: error syncing '$2': Input/output error" >&2; exit 1;; esac\nexec ${SYNC} "$@"\n`, { mode: 0o755 });
+  const path = process.env['PATH'];
+  process.env['PATH'] = `${bin}:${path}`;
+  try {
+    await assert.rejects(deploy(root, 'v2', { osname: 'rhcos' }), /Writing \S+\/ostree\/deploy\/rhcos\/deploy\/[0-9a-f]{64}\.0 to disk failed/);
+  } finally {
+    process.env['PATH'] = path;
+  }
+  assert.deepEqual(bootState(root), before);
   unlock(root);
 });
 

@@ -9,9 +9,9 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkout } from '../ostree/checkout.js';
-import { startWriteback } from '../ostree/process.js';
 import { KeyFile } from '../ostree/keyfile.js';
 import { commitMetadataValue } from '../ostree/objects.js';
+import { settleWritebacks, startWriteback } from '../ostree/process.js';
 import { atomicWrite, Repo } from '../ostree/repo.js';
 import { serializeBlsEntry, withOstreeKarg } from './bls.js';
 import { cleanupSysroot, type CleanupResult } from './cleanup.js';
@@ -170,6 +170,8 @@ export async function commitDeploymentList(state: SysrootState, list: Deployment
   const bootlinksOnly = bootconfigsEqual(state.deployments, withSerials, (d) => versions.get(d.checksum));
   const bootversion: 0 | 1 = state.bootversion === 0 ? 1 : 0;
   const entries = bootlinksOnly ? [] : await Promise.all(withSerials.map((d, index) => entryText(state.path, repo, d, { index, count: list.length, bootversion }, kernelOf(d), multiple)));
+  // A background flush of this deployment or of the objects it links may have failed: no boot entry may point at them then.
+  await settleWritebacks();
   const written = writeDeployments(state, withSerials, {
     entry: (_d, at) => entries[at.index]!,
     installKernel: (d) => void installKernel(state.path, { osname: d.osname, kernel: kernelOf(d) }),
