@@ -197,7 +197,7 @@ export async function deploy(sysroot: string, revision: string, options: DeployO
   try {
     const state = await loadSysroot(sysroot, options.readCmdline ? { readCmdline: options.readCmdline } : {});
     const crash = options.crashPoint ?? (() => undefined);
-    const prepared = await prepareDeployment(state, revision, options, { mergeEtc: true });
+    const prepared = await prepareDeployment(state, revision, options, { mergeEtc: true, writeback: true });
     if (!options.mutableDeployments) makeImmutable(prepared.dir);
     crash('deploy-finalized');
     const { deployment, merge, etc, kernel, dir, repo } = prepared;
@@ -262,9 +262,11 @@ export interface PreparedDeployment {
 /**
  * Checks `revision` out as a new deployment directory with its /etc (merged from the merge
  * deployment unless `mergeEtc` is off: staging merges at finalization), origin and kernel.
- * Nothing refers to it yet: a crash leaves a directory the next cleanup removes.
+ * Nothing refers to it yet: a crash leaves a directory the next cleanup removes. With
+ * `writeback`, the disk starts on the checkout at once; only for a caller that settles it
+ * (commitDeploymentList) in this process: staging ends before, and finalizing runs in another.
  */
-export async function prepareDeployment(state: SysrootState, revision: string, options: DeployOptions, how: { mergeEtc: boolean }): Promise<PreparedDeployment> {
+export async function prepareDeployment(state: SysrootState, revision: string, options: DeployOptions, how: { mergeEtc: boolean; writeback?: boolean }): Promise<PreparedDeployment> {
   const crash = options.crashPoint ?? (() => undefined);
   const sysroot = state.path;
   const osname = chooseOsname(state, options.osname);
@@ -280,7 +282,7 @@ export async function prepareDeployment(state: SysrootState, revision: string, o
   await checkout(repo, checksum, dir, { passthroughWhiteouts: true });
   // The checkout's thousands of new directory entries start for the disk while /etc is merged
   // and the boot entries are written: the syncfs before the boot menu switches then waits less.
-  startWriteback(dir);
+  if (how.writeback) startWriteback(dir);
   markVarLabeled(join(sysroot, 'ostree', 'deploy', osname, 'var'));
   crash('deploy-checked-out');
   copyEtcFromUsrEtc(dir);
