@@ -13,6 +13,13 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/** `sync -f PATH`, waited for: syncfs(2) of the filesystem holding PATH. False when it failed. */
+export function syncFilesystem(path: string): boolean {
+  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
+  const r = spawnSync('sync', ['-f', path], { stdio: 'ignore' });
+  return !r.error && r.status === 0;
+}
+
 /** Background writebacks not yet settled (settleWritebacks): the path each flushes, its process, and whether it succeeded. */
 const writebacks = new Set<{ path: string; child: import('node:child_process').ChildProcess; succeeded: Promise<boolean> }>();
 

@@ -498,15 +498,16 @@ interface TlsContext {
   clientCertPath: string | undefined;
 }
 
-function clientCertKey({ remoteName }: Pick<TlsContext, 'remoteName'>): string {
-  return `tls-client-cert-path${remoteName !== undefined ? ` of remote "${remoteName}"` : ''}`;
+/** The client certificate, and the key of the remote that names it. */
+function clientCertName(path: string, remoteName: string | undefined): string {
+  return `the client certificate ${path} (tls-client-cert-path${remoteName !== undefined ? ` of remote "${remoteName}"` : ''})`;
 }
 
 function describeNetworkError(e: unknown, context: TlsContext): string {
   if (e instanceof HttpError && e.code === 'closed-early') {
     // In TLS 1.3 the server checks the client's certificate after the handshake: a refusal is a hang-up.
     const refused = context.clientCertPath !== undefined && /before the response headers/.test(e.message)
-      ? `; probably the server does not accept the client certificate ${context.clientCertPath} (${clientCertKey(context)}): one that refuses it hangs up so, before its first answer`
+      ? `; probably the server does not accept ${clientCertName(context.clientCertPath, context.remoteName)}: one that refuses it hangs up so, before its first answer`
       : '';
     return `connection closed early (Download incomplete): ${e.message}${refused}`;
   }
@@ -531,11 +532,9 @@ function describeTlsError(e: unknown, { remoteName, repoPath, clientCertPath }: 
   const refusedAlert = /^ERR_SSL_.*ALERT_(CERTIFICATE_REQUIRED|BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|CERTIFICATE_EXPIRED|HANDSHAKE_FAILURE)$/.test(code);
   // Some servers (Node's among them) hang up on a client certificate they do not trust, sending no alert.
   const hungUp = code === 'ECONNRESET' && /before secure TLS connection was established/.test(message);
-  if (clientCertPath !== undefined && refusedAlert) {
-    return `The server refused the TLS handshake (${message}): it does not accept the client certificate ${clientCertPath} (${clientCertKey({ remoteName })}); use one issued by a CA the server trusts, with its key in tls-client-key-path`;
-  }
-  if (clientCertPath !== undefined && hungUp) {
-    return `The server hung up in the TLS handshake (${message}): probably it does not accept the client certificate ${clientCertPath} (${clientCertKey({ remoteName })}); use one issued by a CA the server trusts, with its key in tls-client-key-path`;
+  if (clientCertPath !== undefined && (refusedAlert || hungUp)) {
+    const refusal = refusedAlert ? 'The server refused the TLS handshake' : 'The server hung up in the TLS handshake';
+    return `${refusal} (${message}): ${refusedAlert ? '' : 'probably '}it does not accept ${clientCertName(clientCertPath, remoteName)}; use one issued by a CA the server trusts, with its key in tls-client-key-path`;
   }
   if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') {
     // After a power cut a node's clock may be off: the certificate may well be fine.

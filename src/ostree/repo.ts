@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import type { Readable } from 'node:stream';
 import { KeyFile } from './keyfile.js';
-import { startWriteback } from './process.js';
+import { startWriteback, syncFilesystem } from './process.js';
 import {
   decodeArchiveHeader, decodeBareUserMeta, decodeCommit, decodeDirMeta, decodeDirTree, encodeArchiveHeader,
   encodeBareUserMeta, isChecksum, isRegularMode, isSymlinkMode, ObjectError, sha256Hex,
@@ -592,9 +592,7 @@ export class Repo {
   /** Makes everything written so far durable (like ostree's syncfs at transaction commit). */
   sync(): void {
     if (this.config.getBoolean('core', 'fsync') === false) return;
-    const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
-    const r = spawnSync('sync', ['-f', this.path], { stdio: 'ignore' });
-    if (r.error || r.status !== 0) throw new RepoError(`Syncing ${this.path} to disk failed`);
+    if (!syncFilesystem(this.path)) throw new RepoError(`Syncing ${this.path} to disk failed`);
   }
 
   // ---- refs

@@ -5,9 +5,9 @@
  * Before that rename a reader (the bootloader, `ostree admin status`) sees the old list
  * untouched; after it, the new one complete. Cleanup of what the old list used comes after.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { syncFilesystem } from '../ostree/process.js';
 import { blsEntryFileName, formatBootLink } from './bls.js';
 import type { Deployment, SysrootState } from './types.js';
 
@@ -106,8 +106,7 @@ function touchDeployDir(root: string): void {
 
 /** Flushes a filesystem (like libostree's syncfs before and after the swap). */
 function syncfs(path: string): void {
-  const r = spawnSync('sync', ['-f', path], { stdio: 'ignore' });
-  if (r.error || r.status !== 0) throw new SwapError(`Syncing ${path} to disk failed`);
+  if (!syncFilesystem(path)) throw new SwapError(`Syncing ${path} to disk failed`);
 }
 
 /** Flushes each filesystem among `paths` once: /boot is most often on the sysroot's own. */
